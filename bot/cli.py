@@ -1,0 +1,148 @@
+"""The `copybot` command line. Each command validates its input, then hands off to bot/, model/ or storage/."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from bot import __version__
+from bot.settings import Settings, SettingsError
+from model.errors import BriefError, ModelSideError
+from storage import StoreError
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="copybot")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+def cli(verbose: bool) -> None:
+    """copybot writes Korean marketing copy in the tone each audience expects, and learns from Slack reactions.
+
+    Quick try (offline, builds the starter model on first use):
+
+        copybot generate --product "린넨 셔츠" --event "여름 세일" --age 20대
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@click.option("--product", required=True, help="What the copy sells, e.g. '린넨 셔츠'.")
+@click.option("--event", default="", help="The occasion, e.g. '여름 세일' (optional).")
+@click.option("--age", required=True, help="Target age group: 10대..60대+, also 20s, 25, '50대 이상', 60+.")
+@click.option("--channel", default="", help="banner, sms, push, sns or print (also 문자, 배너, 푸시). Default: sns.")
+@click.option("-n", "n", default="5", help="How many candidates, 1 to 10. Default: 5.")
+@click.option("--notes", default="", help="Anything else the writer should know.")
+@click.option("--seed", type=int, default=None, help="Sampling seed, for repeatable output.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of candidates instead of text.")
+def generate(
+    product: str, event: str, age: str, channel: str, n: str, notes: str, seed: int | None, as_json: bool
+) -> None:
+    """Write candidates for one brief and print them with their register and flags.
+
+    Example: copybot generate --product "린넨 셔츠" --event "여름 세일" --age 20대 -n 5 --channel sms
+    """
+    from bot.generation import generate_and_store, load_backend
+    from model.brief import Brief
+    from model.writer import CopyWriter
+    from storage import Store
+
+    try:
+        brief = Brief.create(product=product, event=event, age=age, channel=channel, n=n, notes=notes)
+    except BriefError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    settings = _settings()
+    try:
+        store = Store.open(settings.db_path)
+        writer = CopyWriter(load_backend(settings, progress=not as_json))
+        result = generate_and_store(store, writer, brief, source="cli", seed=seed)
+    except (StoreError, ModelSideError) as exc:
+        _fail(str(exc))
+    candidates = [c.as_dict() for c in result.generation.candidates]
+    if as_json:
+        click.echo(json.dumps(candidates, ensure_ascii=False, indent=2))
+        return
+    _print_candidates(brief.as_dict(), candidates, result.generation.model_version, result.generation.elapsed_ms)
+
+
+def _print_candidates(brief: dict[str, Any], candidates: list[dict[str, Any]], version: str, elapsed_ms: int) -> None:
+    from model.tone import register_name
+
+    head = " · ".join(str(brief[k]) for k in ("product", "event", "age_group", "channel") if brief[k])
+    click.echo(f"{head}  (model {version}, {elapsed_ms / 1000:.1f}s)")
+    for rank, c in enumerate(candidates, start=1):
+        mark = "✓" if c["register_ok"] else "✗"
+        click.echo(f"{rank}. {c['text']}")
+        click.echo(f"   {register_name(c['register'])} {mark} · {c['length']}")
+        for flag in c["flags"]:
+            click.echo(f"   ⚠ {flag}")
+
+
+@cli.group()
+def model() -> None:
+    """Manage the language model (the offline starter model)."""
+
+
+@model.command("build-starter")
+@click.option("--force", is_flag=True, help="Rebuild even if the starter model exists.")
+def build_starter_cmd(force: bool) -> None:
+    """Train the offline starter model from the shipped corpus (about 2 minutes on 2 CPU cores).
+
+    Example: copybot model build-starter --force
+    """
+    from model.starter.build import build_starter, starter_info
+
+    settings = _settings()
+    if not force and starter_info(settings.starter_dir):
+        click.echo(f"The starter model already exists at {settings.starter_dir} (use --force to rebuild).")
+        return
+    info = build_starter(settings.starter_dir)
+    click.echo(
+        f"Built the starter model at {settings.starter_dir}: {info['parameters']:,} parameters, "
+        f"{info['build_seconds']}s, best held-out loss {info['best_held_out_loss']}, "
+        f"final train loss {info['final_train_loss']}."
+    )
+
+
+@model.command("info")
+def model_info() -> None:
+    """Show the configured base model and the starter model's build facts.
+
+    Example: copybot model info
+    """
+    from model.starter.build import starter_info
+
+    settings = _settings()
+    click.echo(f"base model: {settings.base_model}")
+    info = starter_info(settings.starter_dir)
+    if info is None:
+        click.echo(f"starter model: not built yet ({settings.starter_dir}); run `copybot model build-starter`")
+        return
+    for key in ("parameters", "build_seconds", "epochs_run", "best_held_out_loss", "final_train_loss", "corpus_rows"):
+        click.echo(f"starter {key}: {info[key]}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,110 @@
+"""All configuration, read once from the environment into one frozen dataclass. Nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_CRON = "0 9 * * MON"
+DEFAULT_TIMEZONE = "Asia/Seoul"
+STARTER_MODEL = "starter"
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable and says what to set."""
+
+    def __init__(self, variable: str, problem: str, fix: str) -> None:
+        super().__init__(f"{variable}: {problem}. {fix}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    """copybot's configuration (see DESIGN section 3 for the variables and their defaults)."""
+
+    home: Path
+    db_path: Path
+    slack_bot_token: str | None = None
+    slack_app_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str | None = None
+    model_url: str | None = None
+    model_api_key: str | None = None
+    base_model: str = STARTER_MODEL
+    report_channel: str | None = None
+    admins: tuple[str, ...] = ()
+    retrain_cron: str = DEFAULT_CRON
+    timezone: str = DEFAULT_TIMEZONE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build and validate settings from `env` (default: the process environment)."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        home = Path(get("COPYBOT_HOME") or "~/.copybot").expanduser()
+        settings = cls(
+            home=home,
+            db_path=Path(get("COPYBOT_DB") or home / "copybot.db").expanduser(),
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_app_token=get("SLACK_APP_TOKEN"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_api_url=get("SLACK_API_URL"),
+            model_url=get("COPYBOT_MODEL_URL"),
+            model_api_key=get("COPYBOT_MODEL_API_KEY"),
+            base_model=get("COPYBOT_BASE_MODEL") or STARTER_MODEL,
+            report_channel=get("COPYBOT_REPORT_CHANNEL"),
+            admins=tuple(a.strip() for a in (get("COPYBOT_ADMINS") or "").split(",") if a.strip()),
+            retrain_cron=get("COPYBOT_RETRAIN_CRON") or DEFAULT_CRON,
+            timezone=get("COPYBOT_TIMEZONE") or DEFAULT_TIMEZONE,
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise `SettingsError` for the first invalid value."""
+        if self.home.exists() and not self.home.is_dir():
+            raise SettingsError("COPYBOT_HOME", f"{self.home} is a file", "Set it to a directory copybot may write to.")
+        for name, url in (("SLACK_API_URL", self.slack_api_url), ("COPYBOT_MODEL_URL", self.model_url)):
+            if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
+                raise SettingsError(name, f"{url!r} is not an http(s) URL", "Set it like http://gpu-host:8000/v1.")
+        for admin in self.admins:
+            if not _SLACK_USER_ID.match(admin):
+                raise SettingsError(
+                    "COPYBOT_ADMINS",
+                    f"{admin!r} is not a Slack user id",
+                    "Use comma-separated ids such as U012ABCDEF (profile > ⋮ > Copy member ID).",
+                )
+        if len(self.retrain_cron.split()) != 5:
+            raise SettingsError(
+                "COPYBOT_RETRAIN_CRON",
+                f"{self.retrain_cron!r} does not have 5 fields",
+                "Use minute hour day month weekday, e.g. '0 9 * * MON'.",
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SettingsError(
+                "COPYBOT_TIMEZONE",
+                f"{self.timezone!r} is not a known time zone",
+                "Use an IANA name such as Asia/Seoul.",
+            ) from exc
+
+    @property
+    def starter_dir(self) -> Path:
+        """Where the offline starter model lives (built on first use)."""
+        return self.home / "models" / "starter"
+
+    @property
+    def uses_starter(self) -> bool:
+        """True when the base model is the project's own starter model."""
+        return self.base_model == STARTER_MODEL

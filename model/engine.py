@@ -1,0 +1,116 @@
+"""The in-process engine: a base causal LM plus an optional PEFT adapter, generating a batch in one call."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from model.brief import Brief
+from model.errors import AdapterError, ModelUnavailableError
+from model.prompt import build_prompt
+
+log = logging.getLogger(__name__)
+
+
+def pick_device() -> str:
+    """'cuda' when a GPU is visible, else 'cpu'."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class LocalEngine:
+    """Loads a model once and serves batched completions from it; safe to share between threads."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        adapter_path: str | Path | None = None,
+        version: str | None = None,
+        device: str | None = None,
+        top_k: int = 0,
+        repetition_penalty: float = 1.0,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.device = device or pick_device()
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+            model: Any = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"cannot load the base model from {model_path}: {exc}; check COPYBOT_BASE_MODEL",
+                user_message="모델을 불러오지 못했어요. 운영자에게 알려 주세요.",
+            ) from exc
+        if adapter_path is not None:
+            model = self._attach_adapter(model, Path(adapter_path))
+        self.tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = model.to(self.device).eval()
+        self.base_name = str(model_path)
+        self.version = version or (Path(adapter_path).name if adapter_path else f"base:{Path(str(model_path)).name}")
+        # Sampling settings that the OpenAI completions API does not carry; they belong to the model host.
+        self.top_k = top_k
+        self.repetition_penalty = repetition_penalty
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _attach_adapter(model: Any, adapter_path: Path) -> Any:
+        from peft import PeftModel
+
+        if not (adapter_path / "adapter_config.json").is_file():
+            raise AdapterError(f"adapter folder {adapter_path} has no adapter_config.json; it is not a PEFT adapter")
+        try:
+            return PeftModel.from_pretrained(model, str(adapter_path))
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise AdapterError(f"adapter at {adapter_path} could not be loaded: {exc}") from exc
+
+    def prompt_for(self, brief: Brief, register: str) -> str:
+        """The prompt this engine's model expects for one candidate."""
+        return build_prompt(brief, register, self.tokenizer)
+
+    def complete(
+        self,
+        prompts: list[str],
+        *,
+        max_tokens: int = 96,
+        temperature: float = 0.9,
+        top_p: float = 0.95,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+    ) -> list[str]:
+        """One completion per prompt, all prompts in one batched `generate` call."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            output = self.model.generate(
+                **batch,
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                top_p=top_p if temperature > 0 else None,
+                top_k=self.top_k or None,
+                repetition_penalty=self.repetition_penalty,
+                max_new_tokens=max_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [_cut_at_stop(t, stop) for t in texts]
+
+
+def _cut_at_stop(text: str, stop: list[str] | None) -> str:
+    for marker in stop or []:
+        index = text.find(marker)
+        if index >= 0:
+            text = text[:index]
+    return text

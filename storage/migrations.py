@@ -1,0 +1,181 @@
+"""Schema of the copybot store as append-only sqlite-utils migrations. Never edit an applied one: add a new one."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+MIGRATION_SET = "copybot"
+
+
+def build_migrations() -> Migrations:
+    """A fresh `Migrations` set holding every copybot migration, in order."""
+    migrations = Migrations(MIGRATION_SET)
+    for fn in (
+        m001_create_requests_and_candidates,
+        m002_create_feedback_and_edits,
+        m003_create_corpus,
+        m004_create_model_versions_and_training_runs,
+    ):
+        migrations()(fn)
+    return migrations
+
+
+def m001_create_requests_and_candidates(db: Database) -> None:
+    """Requests (the brief, who, where, status, timings) and the candidates written for them."""
+    db.table("requests").create(
+        {
+            "id": int,
+            "created_at": str,
+            "source": str,  # cli | slack | modal | api
+            "product": str,
+            "event": str,
+            "age_group": str,
+            "channel": str,
+            "n": int,
+            "notes": str,
+            "user_id": str,
+            "team_id": str,
+            "slack_channel": str,
+            "slack_ts": str,  # the visible request message, updated in place
+            "status": str,  # pending | running | done | failed
+            "error": str,
+            "model_version": str,
+            "started_at": str,
+            "finished_at": str,
+            "queue_ms": int,
+            "generate_ms": int,
+        },
+        pk="id",
+        not_null={"created_at", "source", "product", "age_group", "channel", "n", "status"},
+        defaults={"status": "pending", "event": "", "notes": ""},
+    )
+    db.table("requests").create_index(["created_at"])
+    db.table("requests").create_index(["status"])
+    db.table("candidates").create(
+        {
+            "id": int,
+            "request_id": int,
+            "rank": int,
+            "text": str,
+            "register": str,
+            "register_ok": int,
+            "flags": str,  # JSON list of "code: reason" strings
+            "length": int,
+            "model_version": str,
+            "slack_channel": str,
+            "slack_ts": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("request_id", "requests", "id")],
+        not_null={"request_id", "rank", "text", "created_at"},
+    )
+    db.table("candidates").create_index(["request_id", "rank"], unique=True)
+    db.table("candidates").create_index(["slack_channel", "slack_ts"], unique=True)
+
+
+def m002_create_feedback_and_edits(db: Database) -> None:
+    """Append-only feedback events (one row per delivered Slack event) and human-corrected copies."""
+    db.table("feedback_events").create(
+        {
+            "id": int,
+            "event_id": str,  # Slack's event_id: retries of one event collapse onto one row
+            "candidate_id": int,
+            "request_id": int,
+            "user_id": str,
+            "action": str,  # added | removed
+            "signal": str,  # up | down | win
+            "reaction": str,  # the raw emoji name as Slack sent it
+            "event_ts": str,
+            "received_at": str,
+        },
+        pk="id",
+        foreign_keys=[("candidate_id", "candidates", "id"), ("request_id", "requests", "id")],
+        not_null={"event_id", "candidate_id", "request_id", "action", "signal", "received_at"},
+    )
+    db.table("feedback_events").create_index(["event_id"], unique=True)
+    db.table("feedback_events").create_index(["candidate_id"])
+    db.table("edits").create(
+        {
+            "id": int,
+            "candidate_id": int,
+            "request_id": int,
+            "user_id": str,
+            "original_text": str,
+            "edited_text": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("candidate_id", "candidates", "id"), ("request_id", "requests", "id")],
+        not_null={"candidate_id", "request_id", "edited_text", "created_at"},
+    )
+    db.table("edits").create_index(["candidate_id"])
+
+
+def m003_create_corpus(db: Database) -> None:
+    """The company's own copies (and the starter corpus), keyed by a hash of the normalised text."""
+    db.table("corpus").create(
+        {
+            "id": int,
+            "content_hash": str,
+            "text": str,
+            "product": str,
+            "category": str,
+            "event": str,
+            "age_group": str,
+            "channel": str,
+            "register_label": str,
+            "register_detected": str,
+            "score": float,
+            "date": str,
+            "source": str,
+            "split": str,  # train | validation | test
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"content_hash", "text", "source", "split", "created_at"},
+    )
+    db.table("corpus").create_index(["content_hash"], unique=True)
+    db.table("corpus").create_index(["split"])
+
+
+def m004_create_model_versions_and_training_runs(db: Database) -> None:
+    """Adapter versions (which one is active) and the training runs that produced them."""
+    db.table("model_versions").create(
+        {
+            "id": int,
+            "version": str,
+            "base_model": str,
+            "adapter_path": str,
+            "parent_version": str,
+            "status": str,  # candidate | active | retired | rejected
+            "metrics": str,  # JSON
+            "created_at": str,
+            "promoted_at": str,
+        },
+        pk="id",
+        not_null={"version", "base_model", "status", "created_at"},
+    )
+    db.table("model_versions").create_index(["version"], unique=True)
+    db.table("training_runs").create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running | succeeded | failed | skipped
+            "trigger": str,  # schedule | admin | cli
+            "base_model": str,
+            "parent_version": str,
+            "result_version": str,
+            "dataset_summary": str,  # JSON
+            "hyperparameters": str,  # JSON
+            "metrics": str,  # JSON
+            "gate_decision": str,  # promoted | kept
+            "gate_reasons": str,  # JSON
+            "error": str,
+        },
+        pk="id",
+        not_null={"started_at", "status"},
+    )
+    db.table("training_runs").create_index(["started_at"])

@@ -1,0 +1,342 @@
+"""The SQLite store: every request, candidate, feedback event, edit, corpus copy, model version and training run.
+
+All SQL lives in `storage/`. One `Store` may be shared by threads: a lock serialises use of its connection,
+and WAL mode plus a busy timeout let several processes share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from storage.errors import StoreError
+from storage.migrations import build_migrations
+
+Row = dict[str, Any]
+Clock = Callable[[], datetime]
+
+DEFAULT_BUSY_TIMEOUT_S = 30.0
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the store's default clock)."""
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """Typed access to the copybot database; methods are named for what they record or return."""
+
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
+        self.db = db
+        self._clock = clock
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        clock: Clock = utc_now,
+        migrate: bool = True,
+    ) -> Store:
+        """Open (creating if needed) the database at `path`, in WAL mode, and apply pending migrations."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=busy_timeout_s, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the database at {path}: {exc}; check COPYBOT_DB / COPYBOT_HOME") from exc
+        store = cls(Database(conn), clock=clock)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self, *, stop_before: str | None = None) -> list[str]:
+        """Apply pending migrations (each in its own transaction); return the names applied."""
+        migrations = build_migrations()
+        with self._lock:
+            before = {m.name for m in migrations.applied(self.db)}
+            migrations.apply(self.db, stop_before=stop_before)
+            return [m.name for m in migrations.applied(self.db) if m.name not in before]
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self.db.close()
+
+    def now(self) -> str:
+        """The store clock's current time as an ISO string (UTC)."""
+        return _iso(self._clock())
+
+    @contextmanager
+    def _atomic(self) -> Iterator[Database]:
+        with self._lock, self.db.atomic():
+            yield self.db
+
+    # --- requests and candidates -------------------------------------------------------------
+
+    def record_request(
+        self,
+        brief: Mapping[str, Any],
+        *,
+        source: str,
+        user_id: str = "",
+        team_id: str = "",
+        slack_channel: str = "",
+    ) -> int:
+        """Store a new request (status pending) and return its id."""
+        row = {
+            "created_at": self.now(),
+            "source": source,
+            "product": brief["product"],
+            "event": brief.get("event", ""),
+            "age_group": brief["age_group"],
+            "channel": brief["channel"],
+            "n": int(brief["n"]),
+            "notes": brief.get("notes", ""),
+            "user_id": user_id,
+            "team_id": team_id,
+            "slack_channel": slack_channel,
+            "status": "pending",
+        }
+        with self._atomic() as db:
+            return _insert(db, "requests", row)
+
+    def mark_request_running(self, request_id: int, *, queue_ms: int | None = None) -> None:
+        """Note that generation for a request has started."""
+        with self._atomic() as db:
+            db.table("requests").update(
+                request_id, {"status": "running", "started_at": self.now(), "queue_ms": queue_ms}
+            )
+
+    def set_request_message(self, request_id: int, *, slack_channel: str, slack_ts: str) -> None:
+        """Remember the Slack message that shows a request, so it can be updated later."""
+        with self._atomic() as db:
+            db.table("requests").update(request_id, {"slack_channel": slack_channel, "slack_ts": slack_ts})
+
+    def save_candidates(
+        self,
+        request_id: int,
+        candidates: Sequence[Mapping[str, Any]],
+        *,
+        model_version: str,
+        generate_ms: int | None = None,
+    ) -> list[int]:
+        """Store a request's candidates and mark it done, in one transaction; return the candidate ids."""
+        now = self.now()
+        rows = [
+            {
+                "request_id": request_id,
+                "rank": rank,
+                "text": c["text"],
+                "register": c.get("register", ""),
+                "register_ok": int(bool(c.get("register_ok", True))),
+                "flags": json.dumps(list(c.get("flags", [])), ensure_ascii=False),
+                "length": int(c.get("length", len(c["text"]))),
+                "model_version": model_version,
+                "created_at": now,
+            }
+            for rank, c in enumerate(candidates, start=1)
+        ]
+        with self._atomic() as db:
+            ids = [_insert(db, "candidates", row) for row in rows]
+            db.table("requests").update(
+                request_id,
+                {"status": "done", "finished_at": now, "model_version": model_version, "generate_ms": generate_ms},
+            )
+        return ids
+
+    def fail_request(self, request_id: int, *, error: str) -> None:
+        """Mark a request failed with the reason."""
+        with self._atomic() as db:
+            db.table("requests").update(request_id, {"status": "failed", "error": error, "finished_at": self.now()})
+
+    def set_candidate_message(self, candidate_id: int, *, slack_channel: str, slack_ts: str) -> None:
+        """Remember which Slack message shows a candidate (reactions refer to it by channel and ts)."""
+        with self._atomic() as db:
+            db.table("candidates").update(candidate_id, {"slack_channel": slack_channel, "slack_ts": slack_ts})
+
+    def get_request(self, request_id: int) -> Row | None:
+        """One request row, or None."""
+        with self._lock:
+            rows = list(self.db.table("requests").rows_where("id = ?", [request_id]))
+        return rows[0] if rows else None
+
+    def candidates_for(self, request_id: int) -> list[Row]:
+        """A request's candidates in rank order, with `flags` decoded."""
+        with self._lock:
+            rows = list(self.db.table("candidates").rows_where("request_id = ?", [request_id], order_by="rank"))
+        return [_decode_flags(r) for r in rows]
+
+    def candidate_by_message(self, slack_channel: str, slack_ts: str) -> Row | None:
+        """The candidate shown by a Slack message, or None."""
+        with self._lock:
+            rows = list(
+                self.db.table("candidates").rows_where("slack_channel = ? and slack_ts = ?", [slack_channel, slack_ts])
+            )
+        return _decode_flags(rows[0]) if rows else None
+
+    def requests_with_status(self, *statuses: str) -> list[Row]:
+        """Requests in any of the given statuses, oldest first."""
+        marks = ", ".join("?" for _ in statuses)
+        with self._lock:
+            return list(self.db.table("requests").rows_where(f"status in ({marks})", list(statuses), order_by="id"))
+
+    # --- feedback and edits ------------------------------------------------------------------
+
+    def record_feedback(
+        self,
+        *,
+        event_id: str,
+        candidate_id: int,
+        user_id: str,
+        action: str,
+        signal: str,
+        reaction: str = "",
+        event_ts: str = "",
+    ) -> bool:
+        """Append one feedback event; False when this event_id was already recorded (a Slack retry)."""
+        with self._atomic() as db:
+            request_id = db.execute("select request_id from candidates where id = ?", [candidate_id]).fetchone()
+            if request_id is None:
+                raise StoreError(f"candidate {candidate_id} does not exist")
+            cursor = db.execute(
+                "insert or ignore into feedback_events (event_id, candidate_id, request_id, user_id, action, "
+                "signal, reaction, event_ts, received_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [event_id, candidate_id, request_id[0], user_id, action, signal, reaction, event_ts, self.now()],
+            )
+            return cursor.rowcount == 1
+
+    def feedback_for(self, candidate_id: int) -> list[Row]:
+        """A candidate's feedback events in arrival order."""
+        with self._lock:
+            return list(self.db.table("feedback_events").rows_where("candidate_id = ?", [candidate_id], order_by="id"))
+
+    def record_edit(self, *, candidate_id: int, user_id: str, edited_text: str) -> int:
+        """Save a human-corrected version of a candidate; return the edit id."""
+        with self._atomic() as db:
+            found = db.execute("select request_id, text from candidates where id = ?", [candidate_id]).fetchone()
+            if found is None:
+                raise StoreError(f"candidate {candidate_id} does not exist")
+            row = {
+                "candidate_id": candidate_id,
+                "request_id": found[0],
+                "user_id": user_id,
+                "original_text": found[1],
+                "edited_text": edited_text,
+                "created_at": self.now(),
+            }
+            return _insert(db, "edits", row)
+
+    def edits_for(self, candidate_id: int) -> list[Row]:
+        """A candidate's human edits, oldest first."""
+        with self._lock:
+            return list(self.db.table("edits").rows_where("candidate_id = ?", [candidate_id], order_by="id"))
+
+    # --- model versions and training runs ----------------------------------------------------
+
+    def add_model_version(
+        self,
+        *,
+        version: str,
+        base_model: str,
+        adapter_path: str = "",
+        parent_version: str = "",
+        status: str = "candidate",
+        metrics: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Register an adapter version (or the base model itself) and return its id."""
+        row = {
+            "version": version,
+            "base_model": base_model,
+            "adapter_path": adapter_path,
+            "parent_version": parent_version,
+            "status": status,
+            "metrics": json.dumps(dict(metrics or {}), ensure_ascii=False),
+            "created_at": self.now(),
+        }
+        with self._atomic() as db:
+            return _insert(db, "model_versions", row)
+
+    def promote_model_version(self, version: str) -> None:
+        """Make `version` the only active version; the previously active one becomes retired."""
+        with self._atomic() as db:
+            if db.execute("select 1 from model_versions where version = ?", [version]).fetchone() is None:
+                raise StoreError(f"model version {version!r} is not registered")
+            db.execute("update model_versions set status = 'retired' where status = 'active'")
+            db.execute(
+                "update model_versions set status = 'active', promoted_at = ? where version = ?", [self.now(), version]
+            )
+
+    def active_model_version(self) -> Row | None:
+        """The active model version row, or None when only the base model is in use."""
+        with self._lock:
+            rows = list(self.db.table("model_versions").rows_where("status = 'active'", order_by="id desc", limit=1))
+        return rows[0] if rows else None
+
+    def start_training_run(
+        self,
+        *,
+        trigger: str,
+        base_model: str,
+        parent_version: str = "",
+        hyperparameters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record that a training run started; return its id."""
+        row = {
+            "started_at": self.now(),
+            "status": "running",
+            "trigger": trigger,
+            "base_model": base_model,
+            "parent_version": parent_version,
+            "hyperparameters": json.dumps(dict(hyperparameters or {}), ensure_ascii=False),
+        }
+        with self._atomic() as db:
+            return _insert(db, "training_runs", row)
+
+    def finish_training_run(self, run_id: int, *, status: str, **fields: Any) -> None:
+        """Close a training run with its status and any of: result_version, dataset_summary, metrics,
+        gate_decision, gate_reasons, error (dicts and lists are stored as JSON)."""
+        allowed = {"result_version", "dataset_summary", "metrics", "gate_decision", "gate_reasons", "error"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise StoreError(f"unknown training run fields: {sorted(unknown)}")
+        update = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for k, v in fields.items()}
+        update.update({"status": status, "finished_at": self.now()})
+        with self._atomic() as db:
+            db.table("training_runs").update(run_id, update)
+
+    # --- overview -----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of every copybot table."""
+        tables = ("requests", "candidates", "feedback_events", "edits", "corpus", "model_versions", "training_runs")
+        with self._lock:
+            return {t: self.db.table(t).count for t in tables}
+
+
+def _insert(db: Database, table: str, row: Mapping[str, Any]) -> int:
+    """Insert one row and return its integer primary key."""
+    return int(db.table(table).insert(dict(row)).last_pk or 0)
+
+
+def _decode_flags(row: Row) -> Row:
+    row = dict(row)
+    row["flags"] = json.loads(row["flags"] or "[]")
+    return row

@@ -1,0 +1,93 @@
+"""The `copybot` command line, run as a real subprocess against a temporary COPYBOT_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot import __version__
+from storage import Store
+
+
+def run(
+    *args: str, env_home: Path | None = None, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYBOT_", "SLACK_"))}
+    if env_home is not None:
+        env["COPYBOT_HOME"] = str(env_home)
+    env.update(extra_env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.strip() == f"copybot, version {__version__}"
+    out = run("--help").stdout
+    for command in ("generate", "model"):
+        assert command in out
+    assert "copybot generate --product" in out
+    assert "Example:" in run("generate", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--product", "", "--age", "20대"], "product is empty"),
+        (["--product", "셔츠", "--age", "abc"], "use one of 10대, 20대, 30대, 40대, 50대, 60대+"),
+        (["--product", "셔츠", "--age", "20대", "-n", "11"], "n must be a whole number from 1 to 10"),
+        (["--product", "셔츠", "--age", "20대", "--channel", "fax"], "use one of banner, push, sms, sns, print"),
+    ],
+)
+def test_bad_input_gets_one_line_and_status_2(home: Path, args: list[str], expected: str) -> None:
+    result = run("generate", *args, env_home=home)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (home / "copybot.db").exists()  # nothing was started
+
+
+def test_bad_settings_get_status_2_naming_the_variable(home: Path) -> None:
+    result = run(
+        "generate", "--product", "셔츠", "--age", "20대", env_home=home, extra_env={"COPYBOT_TIMEZONE": "Nowhere"}
+    )
+    assert result.returncode == 2
+    assert "COPYBOT_TIMEZONE" in result.stderr
+
+
+@pytest.mark.slow
+def test_generate_end_to_end_prints_and_stores_candidates(home_with_starter: Path) -> None:
+    result = run(
+        "generate", "--product", "린넨 셔츠", "--event", "여름 세일", "--age", "20대", "-n", "5", "--json",
+        "--seed", "3", env_home=home_with_starter,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    candidates = json.loads(result.stdout)
+    assert len(candidates) == 5
+    for c in candidates:
+        assert {"text", "register", "flags", "register_ok", "length"} <= set(c)
+        assert sum("가" <= ch <= "힣" for ch in c["text"]) >= 3
+    assert sum(c["register"] in ("polite", "casual", "noun") for c in candidates) >= 3
+
+    store = Store.open(home_with_starter / "copybot.db")
+    [request] = store.requests_with_status("done")
+    assert (request["source"], request["product"], request["age_group"]) == ("cli", "린넨 셔츠", "20대")
+    assert [c["text"] for c in store.candidates_for(request["id"])] == [c["text"] for c in candidates]
+
+
+@pytest.mark.slow
+def test_generate_human_output_shows_register_and_flags(home_with_starter: Path) -> None:
+    result = run(
+        "generate", "--product", "한우 선물세트", "--event", "추석", "--age", "60+", "--channel", "문자", "-n", "3",
+        env_home=home_with_starter,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("한우 선물세트 · 추석 · 60대+ · sms")
+    assert lines[1].startswith("1. ")
+    assert any("하십시오체" in line or "명사형" in line for line in lines)

@@ -1,0 +1,66 @@
+"""Settings from the environment: defaults, and errors that name the variable and say what to set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = Settings.from_env({"COPYBOT_HOME": str(tmp_path)})
+    assert s.home == tmp_path
+    assert s.db_path == tmp_path / "copybot.db"
+    assert s.starter_dir == tmp_path / "models" / "starter"
+    assert (s.retrain_cron, s.timezone, s.base_model) == ("0 9 * * MON", "Asia/Seoul", "starter")
+    assert s.uses_starter and s.model_url is None and s.admins == ()
+
+
+def test_values_are_read_and_trimmed(tmp_path: Path) -> None:
+    s = Settings.from_env(
+        {
+            "COPYBOT_HOME": str(tmp_path),
+            "COPYBOT_DB": str(tmp_path / "other.db"),
+            "COPYBOT_ADMINS": " U012ABC , W0XYZ12 ",
+            "COPYBOT_MODEL_URL": "http://gpu-host:8000/v1",
+            "COPYBOT_BASE_MODEL": "Qwen/Qwen2.5-1.5B-Instruct",
+            "SLACK_BOT_TOKEN": "xoxb-test",
+        }
+    )
+    assert s.db_path == tmp_path / "other.db"
+    assert s.admins == ("U012ABC", "W0XYZ12")
+    assert not s.uses_starter
+    assert s.slack_bot_token == "xoxb-test"
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    s = Settings.from_env({"COPYBOT_HOME": str(tmp_path)})
+    with pytest.raises(AttributeError):
+        s.timezone = "UTC"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        ("COPYBOT_TIMEZONE", "Mars/Base", "Asia/Seoul"),
+        ("COPYBOT_RETRAIN_CRON", "every monday", "0 9 * * MON"),
+        ("COPYBOT_ADMINS", "alice", "U012ABCDEF"),
+        ("COPYBOT_MODEL_URL", "gpu-host:8000", "http://"),
+        ("SLACK_API_URL", "ftp://x", "http://"),
+    ],
+)
+def test_bad_values_name_the_variable_and_the_fix(tmp_path: Path, name: str, value: str, hint: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"COPYBOT_HOME": str(tmp_path), name: value})
+    assert str(info.value).startswith(f"{name}: ")
+    assert hint in str(info.value)
+    assert info.value.variable == name
+
+
+def test_home_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(SettingsError, match="COPYBOT_HOME"):
+        Settings.from_env({"COPYBOT_HOME": str(f)})

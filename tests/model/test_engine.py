@@ -1,0 +1,81 @@
+"""The in-process engine on the real starter model: batching, seeds, adapters, and chat templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model.brief import Brief
+from model.engine import LocalEngine
+from model.errors import AdapterError, ModelUnavailableError
+from model.prompt import build_prompt, plain_prompt
+
+pytestmark = pytest.mark.slow
+BRIEF = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", channel="sns", n=3)
+
+
+@pytest.fixture(scope="module")
+def engine(starter_dir: Path) -> LocalEngine:
+    return LocalEngine(starter_dir, version="starter")
+
+
+def test_one_batched_call_returns_one_completion_per_prompt(engine: LocalEngine) -> None:
+    prompts = [engine.prompt_for(BRIEF, r) for r in ("polite", "casual", "polite")]
+    texts = engine.complete(prompts, max_tokens=40, temperature=0.9, top_p=0.95, seed=1, stop=["<제품>"])
+    assert len(texts) == 3
+    assert all(isinstance(t, str) for t in texts)
+    assert any(any("가" <= ch <= "힣" for ch in t) for t in texts)
+
+
+def test_a_seed_makes_sampling_repeatable(engine: LocalEngine) -> None:
+    prompt = [engine.prompt_for(BRIEF, "polite")] * 2
+    first = engine.complete(prompt, max_tokens=30, temperature=0.9, top_p=0.95, seed=5, stop=None)
+    again = engine.complete(prompt, max_tokens=30, temperature=0.9, top_p=0.95, seed=5, stop=None)
+    assert first == again
+
+
+def test_plain_template_without_a_chat_template(engine: LocalEngine) -> None:
+    assert engine.prompt_for(BRIEF, "polite") == plain_prompt(BRIEF, "polite")
+    assert plain_prompt(BRIEF, "casual") == "<제품>린넨 셔츠<행사>여름 세일<20대><sns><casual><카피>"
+
+
+def test_chat_template_is_used_when_the_tokenizer_has_one(engine: LocalEngine) -> None:
+    engine.tokenizer.chat_template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}"
+    try:
+        prompt = build_prompt(BRIEF, "polite", engine.tokenizer)
+    finally:
+        engine.tokenizer.chat_template = None
+    assert prompt.startswith("[system] 당신은 한국 백화점의 광고 카피라이터입니다.")
+    assert "제품: 린넨 셔츠" in prompt and "말투: 해요체로 끝맺으세요" in prompt
+    assert prompt.endswith("[assistant] ")
+
+
+def test_a_lora_adapter_loads_and_names_the_version(starter_dir: Path, tmp_path: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(starter_dir)
+    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    peft_model.save_pretrained(tmp_path / "v0001")
+    engine = LocalEngine(starter_dir, adapter_path=tmp_path / "v0001")
+    assert engine.version == "v0001"
+    [text] = engine.complete(
+        [plain_prompt(BRIEF, "polite")], max_tokens=20, temperature=0.8, top_p=0.9, seed=1, stop=None
+    )
+    assert isinstance(text, str)
+
+
+def test_a_corrupt_adapter_is_refused_with_a_clear_message(starter_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    with pytest.raises(AdapterError, match=r"no adapter_config\.json"):
+        LocalEngine(starter_dir, adapter_path=broken)
+    (broken / "adapter_config.json").write_text("{not json")
+    with pytest.raises(AdapterError, match="could not be loaded"):
+        LocalEngine(starter_dir, adapter_path=broken)
+
+
+def test_a_missing_base_model_names_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match="COPYBOT_BASE_MODEL"):
+        LocalEngine(tmp_path / "no-such-model")

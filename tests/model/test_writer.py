@@ -1,0 +1,98 @@
+"""CopyWriter: register retries, flags and channel fitting, with a scripted backend and with the real starter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from model.brief import Brief
+from model.engine import LocalEngine
+from model.errors import ModelSideError
+from model.postprocess import measure
+from model.writer import CopyWriter
+
+
+@dataclass
+class ScriptedBackend:
+    """A hand-written backend that answers each batch from a script, and records the prompts it got."""
+
+    script: list[list[str]]
+    version: str = "scripted"
+    calls: list[list[str]] = field(default_factory=list)
+
+    def prompt_for(self, brief: Brief, register: str) -> str:
+        return f"{brief.product}|{register}"
+
+    def complete(self, prompts: list[str], **_: object) -> list[str]:
+        self.calls.append(prompts)
+        answers = self.script[len(self.calls) - 1] if len(self.calls) <= len(self.script) else []
+        return answers[: len(prompts)] + [""] * (len(prompts) - len(answers))
+
+
+def brief(age: str = "50대", n: int = 3, channel: str = "sns") -> Brief:
+    return Brief.create(product="한우 선물세트", event="추석", age=age, channel=channel, n=n)
+
+
+def test_mismatched_registers_are_regenerated() -> None:
+    backend = ScriptedBackend(
+        [
+            ["정성을 담은 한우를 준비했습니다.", "이거 완전 맛있어!", "한가위 선물 고민 끝!"],
+            ["귀한 분께 마음을 전하십시오.", "넉넉한 명절 되십시오."],
+        ]
+    )
+    result = CopyWriter(backend).write(brief())
+    assert [c.text for c in result.candidates] == [
+        "정성을 담은 한우를 준비했습니다.",
+        "한가위 선물 고민 끝!",
+        "귀한 분께 마음을 전하십시오.",
+    ]
+    assert all(c.register_ok for c in result.candidates)
+    assert result.rounds == 2
+    assert len(backend.calls[1]) == 2 * 1  # a retry asks for twice the missing count
+
+
+def test_persistent_mismatch_is_kept_marked_and_flagged_after_bounded_retries() -> None:
+    backend = ScriptedBackend([["완전 맛있어!"], ["진짜 좋아!", "같이 먹자!"], ["최고로 맛있지?"]])
+    result = CopyWriter(backend, max_extra_rounds=2).write(brief(n=1))
+    assert len(backend.calls) == 3
+    [candidate] = result.candidates
+    assert not candidate.register_ok
+    assert candidate.flags == ["register_mismatch: 반말, 50대 expects 하십시오체"]
+
+
+def test_compliance_and_length_flags_do_not_hide_a_candidate() -> None:
+    backend = ScriptedBackend([["국내 최초로 선보입니다.", "한 " * 30 + "준비했습니다"]])
+    result = CopyWriter(backend).write(brief(n=2, channel="banner"))
+    texts = [c.text for c in result.candidates]
+    assert texts[0] == "국내 최초로 선보입니다."
+    assert result.candidates[0].flags[0].startswith("absolute_claim: '최초'")
+    assert any(f.startswith("too_long") for f in result.candidates[1].flags)
+
+
+def test_nothing_usable_is_a_clear_error() -> None:
+    with pytest.raises(ModelSideError) as info:
+        CopyWriter(ScriptedBackend([])).write(brief(n=2))
+    assert "no usable text" in str(info.value)
+    assert "다시" in info.value.user_message
+
+
+def test_20s_prompts_alternate_polite_and_casual() -> None:
+    backend = ScriptedBackend([["시원하게 입어요", "시원하게 입자", "여름엔 린넨이죠", "가볍게 가자"]])
+    CopyWriter(backend).write(brief(age="20대", n=4))
+    assert [p.split("|")[1] for p in backend.calls[0]] == ["polite", "casual", "polite", "casual"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("age", "channel"), [("20대", "sns"), ("50대", "sms"), ("40대", "push")])
+def test_real_starter_writes_korean_candidates_in_register(starter_dir: Path, age: str, channel: str) -> None:
+    writer = CopyWriter(LocalEngine(starter_dir, version="starter"))
+    result = writer.write(Brief.create(product="린넨 셔츠", event="여름 세일", age=age, channel=channel), seed=7)
+    assert len(result.candidates) == 5
+    assert len({c.text for c in result.candidates}) == 5
+    for c in result.candidates:
+        assert sum("가" <= ch <= "힣" for ch in c.text) >= 3
+        assert "\ufffd" not in c.text
+        assert measure(c.text, channel) == c.length
+    assert sum(c.register_ok for c in result.candidates) >= 3
