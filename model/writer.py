@@ -68,7 +68,7 @@ class CopyWriter:
 
     backend: Backend
     rules: list[ComplianceRule] = field(default_factory=load_rules)
-    temperature: float = 0.9
+    temperature: float = 0.8
     top_p: float = 0.95
     max_extra_rounds: int = MAX_EXTRA_ROUNDS
 

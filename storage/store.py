@@ -86,8 +86,16 @@ class Store:
 
     @contextmanager
     def _atomic(self) -> Iterator[Database]:
-        with self._lock, self.db.atomic():
-            yield self.db
+        """One write transaction. BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that
+        reads first cannot wait for another process's lock and fails with 'database is locked' instead."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.rollback()
+                raise
+            self.db.execute("COMMIT")
 
     # --- requests and candidates -------------------------------------------------------------
 
