@@ -63,9 +63,8 @@ def generate(
 
     Example: copybot generate --product "린넨 셔츠" --event "여름 세일" --age 20대 -n 5 --channel sms
     """
-    from bot.generation import generate_and_store, load_backend
+    from bot.generation import generate_and_store, make_writer
     from model.brief import Brief
-    from model.writer import CopyWriter
     from storage import Store
 
     try:
@@ -75,7 +74,7 @@ def generate(
     settings = _settings()
     try:
         store = Store.open(settings.db_path)
-        writer = CopyWriter(load_backend(settings, progress=not as_json))
+        writer = make_writer(settings)
         result = generate_and_store(store, writer, brief, source="cli", seed=seed)
     except (StoreError, ModelSideError) as exc:
         _fail(str(exc))

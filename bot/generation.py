@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.settings import Settings
 from model.brief import Brief
+from model.compliance import load_rules
 from model.errors import ModelSideError
 from model.writer import Backend, CopyWriter, Generation
 from storage import Store
@@ -24,6 +25,12 @@ def load_backend(settings: Settings, *, progress: bool = True) -> Backend:
         path = ensure_starter(settings.starter_dir, progress=progress)
         return LocalEngine(path, version="starter")
     return LocalEngine(settings.base_model, version=f"base:{settings.base_model}")
+
+
+def make_writer(settings: Settings) -> CopyWriter:
+    """A CopyWriter on the configured backend and compliance terms (read first: they fail fast and cheaply)."""
+    rules = load_rules(settings.compliance_terms)
+    return CopyWriter(load_backend(settings), rules=rules)
 
 
 @dataclass(frozen=True)

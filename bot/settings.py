@@ -41,6 +41,7 @@ class Settings:
     admins: tuple[str, ...] = ()
     retrain_cron: str = DEFAULT_CRON
     timezone: str = DEFAULT_TIMEZONE
+    compliance_terms: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +67,7 @@ class Settings:
             admins=tuple(a.strip() for a in (get("COPYBOT_ADMINS") or "").split(",") if a.strip()),
             retrain_cron=get("COPYBOT_RETRAIN_CRON") or DEFAULT_CRON,
             timezone=get("COPYBOT_TIMEZONE") or DEFAULT_TIMEZONE,
+            compliance_terms=Path(terms).expanduser() if (terms := get("COPYBOT_COMPLIANCE_TERMS")) else None,
         )
         settings.validate()
         return settings
@@ -84,6 +86,12 @@ class Settings:
                     f"{admin!r} is not a Slack user id",
                     "Use comma-separated ids such as U012ABCDEF (profile > ⋮ > Copy member ID).",
                 )
+        if self.compliance_terms is not None and not self.compliance_terms.is_file():
+            raise SettingsError(
+                "COPYBOT_COMPLIANCE_TERMS",
+                f"{self.compliance_terms} is not a file",
+                "Point it at a JSON file shaped like model/data/compliance.json, or unset it for the defaults.",
+            )
         if len(self.retrain_cron.split()) != 5:
             raise SettingsError(
                 "COPYBOT_RETRAIN_CRON",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.datafiles import load_json
+from model.errors import ModelSideError
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,14 @@ class ComplianceRule:
 
 def load_rules(path: str | Path | None = None) -> list[ComplianceRule]:
     """Rules from a JSON file shaped like `model/data/compliance.json`, or the shipped defaults."""
-    raw = json.loads(Path(path).read_text("utf-8")) if path else load_json("compliance.json")
-    return [ComplianceRule(r["code"], r["reason"], tuple(r["terms"])) for r in raw["rules"]]
+    try:
+        raw = json.loads(Path(path).read_text("utf-8")) if path else load_json("compliance.json")
+        return [ComplianceRule(str(r["code"]), str(r["reason"]), tuple(map(str, r["terms"]))) for r in raw["rules"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelSideError(
+            f"compliance term list {path} is unreadable ({exc!r}); it needs "
+            '{"rules": [{"code": ..., "reason": ..., "terms": [...]}]}'
+        ) from exc
 
 
 def screen(text: str, rules: list[ComplianceRule]) -> list[str]:

@@ -91,3 +91,29 @@ def test_generate_human_output_shows_register_and_flags(home_with_starter: Path)
     assert lines[0].startswith("한우 선물세트 · 추석 · 60대+ · sms")
     assert lines[1].startswith("1. ")
     assert any("하십시오체" in line or "명사형" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_a_custom_compliance_term_list_flags_candidates(home_with_starter: Path, tmp_path: Path) -> None:
+    terms = tmp_path / "terms.json"
+    terms.write_text('{"rules": [{"code": "house_style", "reason": "사내 금지 표현", "terms": ["니다"]}]}', "utf-8")
+    result = run(
+        "generate", "--product", "한우 선물세트", "--event", "추석", "--age", "60+", "--json", "--seed", "1",
+        env_home=home_with_starter, extra_env={"COPYBOT_COMPLIANCE_TERMS": str(terms)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    candidates = json.loads(result.stdout)
+    flagged = [c for c in candidates if "니다" in c["text"]]
+    assert flagged
+    assert all("house_style: '니다' — 사내 금지 표현" in c["flags"] for c in flagged)
+
+
+def test_an_unreadable_compliance_list_is_a_clear_error(home: Path, tmp_path: Path) -> None:
+    terms = tmp_path / "terms.json"
+    terms.write_text("{broken", "utf-8")
+    result = run(
+        "generate", "--product", "셔츠", "--age", "20대", env_home=home,
+        extra_env={"COPYBOT_COMPLIANCE_TERMS": str(terms), "COPYBOT_BASE_MODEL": str(tmp_path / "none")},
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "compliance term list" in result.stderr and '"rules"' in result.stderr

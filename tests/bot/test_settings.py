@@ -64,3 +64,14 @@ def test_home_that_is_a_file_is_refused(tmp_path: Path) -> None:
     f.write_text("x")
     with pytest.raises(SettingsError, match="COPYBOT_HOME"):
         Settings.from_env({"COPYBOT_HOME": str(f)})
+
+
+def test_compliance_terms_must_be_an_existing_file(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="COPYBOT_COMPLIANCE_TERMS"):
+        Settings.from_env({"COPYBOT_HOME": str(tmp_path), "COPYBOT_COMPLIANCE_TERMS": str(tmp_path / "none.json")})
+    terms = tmp_path / "terms.json"
+    terms.write_text('{"rules": []}')
+    assert (
+        Settings.from_env({"COPYBOT_HOME": str(tmp_path), "COPYBOT_COMPLIANCE_TERMS": str(terms)}).compliance_terms
+        == terms
+    )
