@@ -14,6 +14,11 @@ DEFAULT_CRON = "0 9 * * MON"
 DEFAULT_TIMEZONE = "Asia/Seoul"
 STARTER_MODEL = "starter"
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+def _split_ids(raw: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (raw or "").split(",") if part.strip())
 
 
 class SettingsError(ValueError):
@@ -42,6 +47,7 @@ class Settings:
     retrain_cron: str = DEFAULT_CRON
     timezone: str = DEFAULT_TIMEZONE
     compliance_terms: Path | None = None
+    allowed_channels: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,10 +70,11 @@ class Settings:
             model_api_key=get("COPYBOT_MODEL_API_KEY"),
             base_model=get("COPYBOT_BASE_MODEL") or STARTER_MODEL,
             report_channel=get("COPYBOT_REPORT_CHANNEL"),
-            admins=tuple(a.strip() for a in (get("COPYBOT_ADMINS") or "").split(",") if a.strip()),
+            admins=_split_ids(get("COPYBOT_ADMINS")),
             retrain_cron=get("COPYBOT_RETRAIN_CRON") or DEFAULT_CRON,
             timezone=get("COPYBOT_TIMEZONE") or DEFAULT_TIMEZONE,
             compliance_terms=Path(terms).expanduser() if (terms := get("COPYBOT_COMPLIANCE_TERMS")) else None,
+            allowed_channels=_split_ids(get("COPYBOT_ALLOWED_CHANNELS")),
         )
         settings.validate()
         return settings
@@ -85,6 +92,13 @@ class Settings:
                     "COPYBOT_ADMINS",
                     f"{admin!r} is not a Slack user id",
                     "Use comma-separated ids such as U012ABCDEF (profile > ⋮ > Copy member ID).",
+                )
+        for channel in self.allowed_channels:
+            if not _SLACK_CHANNEL_ID.match(channel):
+                raise SettingsError(
+                    "COPYBOT_ALLOWED_CHANNELS",
+                    f"{channel!r} is not a Slack channel id",
+                    "Use comma-separated ids such as C012ABCDEF (channel details > About > Channel ID).",
                 )
         if self.compliance_terms is not None and not self.compliance_terms.is_file():
             raise SettingsError(
@@ -106,6 +120,18 @@ class Settings:
                 f"{self.timezone!r} is not a known time zone",
                 "Use an IANA name such as Asia/Seoul.",
             ) from exc
+
+    def require_slack(self, *, http: bool) -> None:
+        """Raise `SettingsError` naming the first Slack credential that `copybot serve` is missing."""
+        needed = [("SLACK_BOT_TOKEN", self.slack_bot_token)]
+        needed.append(
+            ("SLACK_SIGNING_SECRET", self.slack_signing_secret) if http else ("SLACK_APP_TOKEN", self.slack_app_token)
+        )
+        for name, value in needed:
+            if not value:
+                raise SettingsError(
+                    name, "is not set", "See README section 'Create the Slack app' for where to find it."
+                )
 
     @property
     def starter_dir(self) -> Path:

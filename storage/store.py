@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from storage.errors import StoreError
 from storage.migrations import build_migrations
+from storage.scores import Score, scores
 
 Row = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -192,6 +193,12 @@ class Store:
             rows = list(self.db.table("candidates").rows_where("request_id = ?", [request_id], order_by="rank"))
         return [_decode_flags(r) for r in rows]
 
+    def candidate(self, candidate_id: int) -> Row | None:
+        """One candidate row (flags decoded), or None."""
+        with self._lock:
+            rows = list(self.db.table("candidates").rows_where("id = ?", [candidate_id]))
+        return _decode_flags(rows[0]) if rows else None
+
     def candidate_by_message(self, slack_channel: str, slack_ts: str) -> Row | None:
         """The candidate shown by a Slack message, or None."""
         with self._lock:
@@ -235,6 +242,13 @@ class Store:
         """A candidate's feedback events in arrival order."""
         with self._lock:
             return list(self.db.table("feedback_events").rows_where("candidate_id = ?", [candidate_id], order_by="id"))
+
+    def candidate_scores(self, request_id: int | None = None) -> dict[int, Score]:
+        """Current reactions per candidate (of one request, or of all), replayed from the feedback log."""
+        where, args = ("request_id = ?", [request_id]) if request_id is not None else (None, [])
+        with self._lock:
+            events = list(self.db.table("feedback_events").rows_where(where, args))
+        return scores(events)
 
     def record_edit(self, *, candidate_id: int, user_id: str, edited_text: str) -> int:
         """Save a human-corrected version of a candidate; return the edit id."""
@@ -331,6 +345,23 @@ class Store:
             db.table("training_runs").update(run_id, update)
 
     # --- overview -----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for `copybot stats`: requests by status, candidates, events, current reactions, edits."""
+        with self._lock:
+            by_status = dict(self.db.execute("select status, count(*) from requests group by status").fetchall())
+            events = list(self.db.table("feedback_events").rows_where())
+        current = scores(events).values()
+        return {
+            "requests": sum(by_status.values()),
+            "requests_by_status": by_status,
+            "candidates": self.db.table("candidates").count,
+            "feedback_events": len(events),
+            "positive": sum(s.up for s in current),
+            "negative": sum(s.down for s in current),
+            "winners": sum(s.win for s in current),
+            "edits": self.db.table("edits").count,
+        }
 
     def counts(self) -> dict[str, int]:
         """Row counts of every copybot table."""

@@ -1,0 +1,40 @@
+"""Build the Bolt app: the Web API client (with 429 retries), the app itself, and its listeners."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.settings import Settings
+from bot.slack import listeners
+from bot.slack.jobs import BotDeps
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+def web_client(settings: Settings) -> WebClient:
+    """A WebClient on SLACK_API_URL that waits out 429s (Retry-After) and retries dropped connections."""
+    base_url = settings.slack_api_url or DEFAULT_API_URL
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)],
+    )
+
+
+def create_app(deps: BotDeps, *, client: WebClient, http: bool) -> App:
+    """The Bolt app with copybot's listeners; `http` turns request signature verification on."""
+    app = App(
+        client=client,
+        signing_secret=deps.settings.slack_signing_secret if http else None,
+        request_verification_enabled=http,
+        process_before_response=False,
+        logger=logging.getLogger("copybot.bolt"),
+    )
+    listeners.register(app, deps)
+    return app

@@ -1,0 +1,160 @@
+"""Pure Block Kit builders: every message and modal copybot shows, as plain dicts. No Slack calls here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from model.brief import DEFAULT_N, MAX_EVENT, MAX_N, MAX_NOTES, MAX_PRODUCT, age_groups, channel_table
+from model.tone import register_name
+
+Block = dict[str, Any]
+EDIT_ACTION = "edit_candidate"
+BRIEF_VIEW = "copy_brief"
+EDIT_VIEW = "copy_edit"
+MAX_EDIT = 500
+SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section; keep a margin for markup
+
+EXAMPLES = (
+    "`/copy 린넨 셔츠 / 여름 세일 / 20대`\n"
+    "`/copy 한우 선물세트 | 추석 | 60대+ | 문자 | 3개`\n"
+    "`/copy 제품: 수분 크림, 행사: 신상품 입고, 연령: 30대, 채널: push, 메모: 촉촉함 강조`\n"
+    "`/copy` 만 입력하면 입력 창이 열려요."
+)
+
+
+def escape(text: str) -> str:
+    """Escape &, < and > so that untrusted text can never mention @channel or render a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int = SECTION_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text)}}
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text)}]}
+
+
+def brief_line(brief: dict[str, Any]) -> str:
+    """'*린넨 셔츠* · 여름 세일 · 20대 · sns', escaped."""
+    rest = [brief.get("event"), brief["age_group"], brief["channel"], f"{brief['n']}개"]
+    return f"*{escape(brief['product'])}* · " + " · ".join(escape(str(p)) for p in rest if p)
+
+
+def request_message(brief: dict[str, Any], user_id: str, status: str) -> dict[str, Any]:
+    """The visible request message: the brief, who asked, and a status line."""
+    head = f"{brief_line(brief)} — <@{user_id}>님 요청"
+    notes = f"\n메모: {escape(brief['notes'])}" if brief.get("notes") else ""
+    return {"text": f"{head}\n{status}", "blocks": [_section(f"{head}{notes}"), _context(status)]}
+
+
+def working_status(position: int = 0) -> str:
+    """'작성 중…', with the queue position when the request waits."""
+    return "✍️ 작성 중…" if position <= 0 else f"✍️ 작성 중… (대기 {position}번째)"
+
+
+def done_status(count: int, model_version: str, seconds: float) -> str:
+    """Summary after the candidates are posted."""
+    return (
+        f"✅ 후보 {count}개 · 모델 `{escape(model_version)}` · {seconds:.1f}초 · "
+        "스레드에서 👍/👎로 평가하고 🏆로 최고안을 골라 주세요."
+    )
+
+
+def failed_status(reason: str) -> str:
+    """What went wrong, in Korean, and how to retry."""
+    return f"⚠️ {escape(reason)} 같은 `/copy` 명령으로 다시 요청해 주세요."
+
+
+def candidate_message(candidate: dict[str, Any], rank: int, candidate_id: int) -> dict[str, Any]:
+    """One candidate: the copy, its register and flags, and the edit button."""
+    text = escape(candidate["text"])
+    mark = "✓" if candidate["register_ok"] else "✗"
+    facts = f"{register_name(candidate['register'])} {mark} · 길이 {candidate['length']}"
+    flags = "".join(f"\n⚠️ {escape(f)}" for f in candidate.get("flags", []))
+    button = {
+        "type": "button",
+        "action_id": EDIT_ACTION,
+        "text": {"type": "plain_text", "text": "✏️ 수정"},
+        "value": str(candidate_id),
+    }
+    return {
+        "text": f"{rank}. {text}",
+        "blocks": [_section(f"*{rank}.* {text}"), _context(facts + flags), {"type": "actions", "elements": [button]}],
+    }
+
+
+def revision_message(user_id: str, rank: int, text: str) -> dict[str, Any]:
+    """A person's corrected version, posted in the thread."""
+    body = f"✏️ <@{user_id}>님의 {rank}번 수정안\n>{escape(text)}"
+    return {"text": body, "blocks": [_section(body)]}
+
+
+def help_message(problem: str = "") -> dict[str, Any]:
+    """Usage with examples; `problem` explains what was wrong with the last command."""
+    head = f"⚠️ {escape(problem)}\n\n" if problem else ""
+    body = f"{head}*copybot 사용법*\n{EXAMPLES}\n연령대: {', '.join(age_groups())} · 채널: {', '.join(channel_table()['channels'])}"
+    return {"text": body, "blocks": [_section(body)]}
+
+
+def _input(block_id: str, label: str, element: Block, *, optional: bool = False) -> Block:
+    return {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
+            "element": element, "optional": optional}  # fmt: skip
+
+
+def _text_input(max_length: int, *, initial: str = "", multiline: bool = False) -> Block:
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "max_length": max_length,
+        "multiline": multiline,
+    }
+    if initial:
+        element["initial_value"] = initial
+    return element
+
+
+def _select(options: list[tuple[str, str]], initial: str | None = None) -> Block:
+    opts = [{"text": {"type": "plain_text", "text": label}, "value": value} for value, label in options]
+    element: Block = {"type": "static_select", "action_id": "value", "options": opts}
+    if initial is not None:
+        element["initial_option"] = next(o for o in opts if o["value"] == initial)
+    return element
+
+
+def brief_modal(channel_id: str) -> Block:
+    """The form `/copy` alone opens; the channel to post in travels in private_metadata."""
+    channels = [(name, f"{spec['label']} ({name})") for name, spec in channel_table()["channels"].items()]
+    return {
+        "type": "modal",
+        "callback_id": BRIEF_VIEW,
+        "private_metadata": channel_id,
+        "title": {"type": "plain_text", "text": "카피 요청"},
+        "submit": {"type": "plain_text", "text": "작성"},
+        "close": {"type": "plain_text", "text": "취소"},
+        "blocks": [
+            _input("product", "제품", _text_input(MAX_PRODUCT)),
+            _input("event", "행사", _text_input(MAX_EVENT), optional=True),
+            _input("age", "타깃 연령대", _select([(a, a) for a in age_groups()])),
+            _input("channel", "채널", _select(channels, channel_table()["default"])),
+            _input("n", f"후보 개수 (1~{MAX_N})", _text_input(2, initial=str(DEFAULT_N))),
+            _input("notes", "메모", _text_input(MAX_NOTES, multiline=True), optional=True),
+        ],
+    }
+
+
+def edit_modal(candidate_id: int, text: str) -> Block:
+    """The form the ✏️ button opens, prefilled with the candidate."""
+    return {
+        "type": "modal",
+        "callback_id": EDIT_VIEW,
+        "private_metadata": str(candidate_id),
+        "title": {"type": "plain_text", "text": "카피 수정"},
+        "submit": {"type": "plain_text", "text": "저장"},
+        "close": {"type": "plain_text", "text": "취소"},
+        "blocks": [_input("text", "수정한 카피", _text_input(MAX_EDIT, initial=text[:MAX_EDIT], multiline=True))],
+    }

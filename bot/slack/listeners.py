@@ -1,0 +1,173 @@
+"""Thin Bolt listeners: parse, ack, hand off, render. Each stays short; the work lives in jobs.py."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack import blocks
+from bot.slack.jobs import BUSY, BotDeps, Origin, launch, reject_busy
+from bot.slack.parsing import CommandParseError, parse_command
+from model.brief import Brief
+from model.errors import BriefError
+from storage import StoreError
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/copy"
+REACTION_EVENTS = ("reaction_added", "reaction_removed")
+# Which modal input shows the error for each brief field.
+FIELD_BLOCKS = {
+    "product": "product",
+    "event": "event",
+    "age_group": "age",
+    "channel": "channel",
+    "n": "n",
+    "notes": "notes",
+}
+
+
+def register(app: App, deps: BotDeps) -> None:
+    """Attach every copybot listener to the app (the manifest test checks this list against manifest.yml)."""
+    app.command(COMMAND)(lambda ack, command, client: on_copy(deps, ack, command, client))
+    app.view(blocks.BRIEF_VIEW)(lambda ack, body, view, client: on_brief_submit(deps, ack, body, view, client))
+    app.action(blocks.EDIT_ACTION)(lambda ack, body, client: on_edit_button(deps, ack, body, client))
+    app.view(blocks.EDIT_VIEW)(lambda ack, body, view, client: on_edit_submit(deps, ack, body, view, client))
+    for name in REACTION_EVENTS:
+        app.event(name)(lambda body, event, context: on_reaction(deps, body, event, context))
+
+
+def _ephemeral(message: dict[str, Any]) -> dict[str, Any]:
+    return {"response_type": "ephemeral", **message}
+
+
+def _channel_allowed(deps: BotDeps, channel_id: str) -> bool:
+    allowed = deps.settings.allowed_channels
+    return not allowed or channel_id in allowed
+
+
+def on_copy(deps: BotDeps, ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+    """`/copy`: help, the modal, or a brief to write; errors come back ephemerally and post nothing."""
+    channel_id = command["channel_id"]
+    if not _channel_allowed(deps, channel_id):
+        where = ", ".join(f"<#{c}>" for c in deps.settings.allowed_channels)
+        ack(**_ephemeral({"text": f"이 채널에서는 /copy를 쓸 수 없어요. {where}에서 요청해 주세요."}))
+        return
+    try:
+        parsed = parse_command(command.get("text"))
+        if parsed.kind == "help":
+            ack(**_ephemeral(blocks.help_message()))
+            return
+        if parsed.kind == "modal":
+            ack()
+            client.views_open(trigger_id=command["trigger_id"], view=blocks.brief_modal(channel_id))
+            return None
+        brief = Brief.create(**parsed.fields)
+    except (CommandParseError, BriefError) as exc:
+        ack(**_ephemeral(blocks.help_message(exc.user_message)))
+        return
+    origin = Origin(command["user_id"], command.get("team_id", ""), channel_id, "slack")
+    if not deps.pool.reserve():
+        ack(**_ephemeral({"text": BUSY}))
+        reject_busy(deps, brief, origin)
+        return
+    ack()
+    problem = launch(deps, client, brief, origin)
+    if problem:
+        client.chat_postEphemeral(channel=channel_id, user=origin.user_id, text=problem)
+    return None
+
+
+def _modal_values(view: dict[str, Any]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for block_id, inputs in view["state"]["values"].items():
+        element = inputs["value"]
+        option = element.get("selected_option")
+        value = (option or {}).get("value") if "selected_option" in element else element.get("value")
+        values[block_id] = str(value or "")
+    return values
+
+
+def on_brief_submit(deps: BotDeps, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """The `/copy` form: invalid fields come back inline; a valid brief runs like a command."""
+    values = _modal_values(view)
+    try:
+        brief = Brief.create(**values)
+    except BriefError as exc:
+        ack(response_action="errors", errors={FIELD_BLOCKS[exc.field]: exc.user_message})
+        return
+    if not deps.pool.reserve():
+        ack(response_action="errors", errors={"product": BUSY})
+        return
+    ack()
+    user = body["user"]
+    origin = Origin(user["id"], user.get("team_id", ""), view["private_metadata"], "modal")
+    problem = launch(deps, client, brief, origin)
+    if problem:
+        client.chat_postEphemeral(channel=origin.channel_id, user=origin.user_id, text=problem)
+    return None
+
+
+def on_edit_button(deps: BotDeps, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    """ "✏️ 수정": open the edit form prefilled with the candidate."""
+    ack()
+    candidate_id = int(body["actions"][0]["value"])
+    candidate = deps.store.candidate(candidate_id)
+    if candidate is None:
+        log.warning("edit button for unknown candidate %s", candidate_id)
+        return
+    client.views_open(trigger_id=body["trigger_id"], view=blocks.edit_modal(candidate_id, candidate["text"]))
+
+
+def on_edit_submit(deps: BotDeps, ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
+    """Store the person's revision as a human edit and post it in the thread."""
+    text = " ".join(_modal_values(view).get("text", "").split())
+    if not text:
+        ack(response_action="errors", errors={"text": "수정한 카피를 적어 주세요."})
+        return
+    if len(text) > blocks.MAX_EDIT:
+        ack(response_action="errors", errors={"text": f"{blocks.MAX_EDIT}자 이내로 적어 주세요."})
+        return
+    ack()
+    candidate_id = int(view["private_metadata"])
+    user_id = body["user"]["id"]
+    try:
+        deps.store.record_edit(candidate_id=candidate_id, user_id=user_id, edited_text=text)
+    except StoreError:
+        log.warning("edit for a candidate that no longer exists: %s", candidate_id)
+        return None
+    candidate = deps.store.candidate(candidate_id) or {}
+    request = deps.store.get_request(int(candidate["request_id"])) or {}
+    try:
+        client.chat_postMessage(
+            channel=candidate["slack_channel"],
+            thread_ts=request.get("slack_ts"),
+            **blocks.revision_message(user_id, int(candidate["rank"]), text),
+        )
+    except SlackApiError as exc:
+        log.warning("edit %s stored but not posted: %s", candidate_id, exc.response.get("error"))
+    return None
+
+
+def on_reaction(deps: BotDeps, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+    """👍 👎 🏆 on a candidate message become feedback events; anything else leaves no row."""
+    item = event.get("item", {})
+    signal = deps.reactions.signal(event.get("reaction", ""))
+    if item.get("type") != "message" or signal is None or event.get("user") == context.get("bot_user_id"):
+        return
+    candidate = deps.store.candidate_by_message(item.get("channel", ""), item.get("ts", ""))
+    if candidate is None:
+        return
+    deps.store.record_feedback(
+        event_id=body.get("event_id") or f"{event['type']}:{event.get('event_ts')}:{event.get('user')}",
+        candidate_id=int(candidate["id"]),
+        user_id=event.get("user", ""),
+        action="added" if event["type"] == "reaction_added" else "removed",
+        signal=signal,
+        reaction=event.get("reaction", ""),
+        event_ts=event.get("event_ts", ""),
+    )

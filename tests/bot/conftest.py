@@ -1,0 +1,94 @@
+"""Fixtures for the Slack bot: a fake Web API server and the real Bolt app driven by signed requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_bolt import App, BoltRequest, BoltResponse
+
+from bot.settings import Settings
+from bot.slack.app import create_app, web_client
+from bot.slack.jobs import BotDeps
+from bot.slack.pool import GenerationPool
+from model.writer import Backend, CopyWriter
+from storage import Store
+from tests.fakes import signing
+from tests.fakes.backends import ScriptedBackend
+from tests.fakes.slack_api import FakeSlack
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@dataclass
+class Harness:
+    """The real app plus its store and the fake Slack it talks to."""
+
+    app: App
+    deps: BotDeps
+    fake: FakeSlack
+
+    @property
+    def store(self) -> Store:
+        return self.deps.store
+
+    def command(self, text: str, **kw: Any) -> BoltResponse:
+        body = signing.command_body(text, response_url=self.fake.response_url(), **kw)
+        return self.app.dispatch(
+            BoltRequest(body=body, headers=signing.headers(body, "application/x-www-form-urlencoded"))
+        )
+
+    def interact(self, payload: dict[str, Any]) -> BoltResponse:
+        body = signing.interaction_body(payload)
+        return self.app.dispatch(
+            BoltRequest(body=body, headers=signing.headers(body, "application/x-www-form-urlencoded"))
+        )
+
+    def event(self, event: dict[str, Any], *, event_id: str, retry: int | None = None) -> BoltResponse:
+        body = signing.event_body(event, event_id=event_id)
+        headers = signing.headers(body, "application/json")
+        if retry is not None:
+            headers.update({"x-slack-retry-num": str(retry), "x-slack-retry-reason": "http_timeout"})
+        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+
+    def ack_json(self, response: BoltResponse) -> dict[str, Any]:
+        assert response.status == 200, response.body
+        return json.loads(response.body) if response.body else {}
+
+
+def build_harness(tmp_path: Path, fake: FakeSlack, backend: Backend, **env: str) -> Harness:
+    settings = Settings.from_env(
+        {
+            "COPYBOT_HOME": str(tmp_path / "home"),
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": signing.SECRET,
+            "SLACK_API_URL": fake.url,
+            **env,
+        }
+    )
+    deps = BotDeps(settings, Store.open(settings.db_path), CopyWriter(backend), pool=GenerationPool(workers=2, queue=4))
+    return Harness(create_app(deps, client=web_client(settings), http=True), deps, fake)
+
+
+@pytest.fixture
+def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def make(backend: Backend | None = None, **env: str) -> Harness:
+        harness = build_harness(tmp_path / f"h{len(made)}", fake_slack, backend or ScriptedBackend(), **env)
+        made.append(harness)
+        return harness
+
+    yield make
+    for h in made:
+        h.deps.pool.shutdown(timeout=10)
+        h.store.close()

@@ -1,0 +1,54 @@
+"""Hand-written model backends for the bot's tests: scripted answers, a slow model, a failing host."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from model.brief import Brief
+from model.errors import ModelSideError, ModelUnavailableError
+
+FORMAL = ["정성을 담아 준비했습니다.", "귀한 분께 마음을 전하십시오.", "넉넉한 명절 되십시오.", "품격 있는 선물을 드립니다.", "감사의 마음을 담았습니다."]  # fmt: skip
+POLITE = ["여름엔 린넨이죠!", "가볍게 입어 보세요.", "시원함을 선물해요.", "오늘만 특별가예요.", "지금 만나 보세요 😊"]  # fmt: skip
+
+
+@dataclass
+class ScriptedBackend:
+    """Answers each batch from a script (then from `fallback`), optionally slowly; records prompts."""
+
+    script: list[list[str]] = field(default_factory=list)
+    fallback: list[str] = field(default_factory=lambda: POLITE)
+    delay_s: float = 0.0
+    version: str = "scripted-v1"
+    calls: list[list[str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def prompt_for(self, brief: Brief, register: str) -> str:
+        return f"{brief.product}|{register}"
+
+    def complete(self, prompts: list[str], **_: object) -> list[str]:
+        time.sleep(self.delay_s)
+        with self._lock:
+            self.calls.append(prompts)
+            index = len(self.calls) - 1
+        answers = self.script[index] if index < len(self.script) else self.fallback
+        return (answers * (len(prompts) // max(1, len(answers)) + 1))[: len(prompts)]
+
+
+@dataclass
+class FailingBackend:
+    """A model host that is down."""
+
+    version: str = "down"
+    error: ModelSideError = field(
+        default_factory=lambda: ModelUnavailableError(
+            "model host unreachable", user_message="모델 서버에 연결하지 못했어요. 잠시 후 다시 시도해 주세요."
+        )
+    )
+
+    def prompt_for(self, brief: Brief, register: str) -> str:
+        return brief.product
+
+    def complete(self, prompts: list[str], **_: object) -> list[str]:
+        raise self.error

@@ -1,0 +1,134 @@
+"""A local fake of the Slack Web API: records every call and can answer with scripted errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+BOT_USER = "UBOT"
+TEAM = "T0001"
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeSlack:
+    """Serve on 127.0.0.1, port 0. `url` is the Web API base URL to give slack_sdk."""
+
+    calls: list[Call] = field(default_factory=list)
+    socket_url: str = "ws://127.0.0.1:9/"
+    _failures: dict[str, list[str]] = field(default_factory=dict)
+    _ts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> FakeSlack:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
+                fake._handle(self, raw)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/respond/{name}"
+
+    def fail_next(self, method: str, kind: str, times: int = 1) -> None:
+        """Make the next `times` calls of `method` fail: 'ratelimited' (429), '500', or a Slack error name."""
+        with self._lock:
+            self._failures.setdefault(method, []).extend([kind] * times)
+
+    def of(self, method: str) -> list[dict[str, Any]]:
+        """Bodies of the successful-or-not calls to one Web API method, in order."""
+        with self._lock:
+            return [c.body for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait until `method` was called at least `count` times; return the bodies."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            bodies = self.of(method)
+            if len(bodies) >= count:
+                return bodies
+            time.sleep(0.02)
+        raise AssertionError(f"{method} called {len(self.of(method))} times, expected {count}: {self.methods()}")
+
+    def methods(self) -> list[str]:
+        with self._lock:
+            return [c.method for c in self.calls]
+
+    def _handle(self, handler: BaseHTTPRequestHandler, raw: str) -> None:
+        path = handler.path
+        ctype = handler.headers.get("Content-Type", "")
+        body: dict[str, Any] = json.loads(raw) if "json" in ctype and raw else dict(parse_qsl(raw))
+        method = path.split("/api/", 1)[1] if "/api/" in path else "response_url"
+        with self._lock:
+            self.calls.append(Call(method, path, body, dict(handler.headers)))
+            failure = self._failures.get(method, []).pop(0) if self._failures.get(method) else None
+        if failure == "ratelimited":
+            return self._send(handler, 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+        if failure == "500":
+            return self._send(handler, 500, {"ok": False, "error": "internal_error"})
+        if failure:
+            return self._send(handler, 200, {"ok": False, "error": failure})
+        return self._send(handler, 200, self._answer(method, body))
+
+    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "user_id": BOT_USER,
+                "bot_id": "BBOT",
+                "team_id": TEAM,
+                "user": "copybot",
+                "team": "Test",
+            }
+        if method == "chat.postMessage":
+            with self._lock:
+                self._ts += 1
+                ts = f"1700000000.{self._ts:06d}"
+            return {"ok": True, "channel": body.get("channel"), "ts": ts, "message": {"text": body.get("text")}}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url}
+        return {"ok": True}
+
+    @staticmethod
+    def _send(
+        handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            handler.send_header(k, v)
+        handler.end_headers()
+        handler.wfile.write(data)
