@@ -98,6 +98,55 @@ def _print_candidates(brief: dict[str, Any], candidates: list[dict[str, Any]], v
             click.echo(f"   ⚠ {flag}")
 
 
+@cli.command()
+@click.option("--http", "http", is_flag=True, help="Serve HTTP (POST /slack/events) instead of Socket Mode.")
+@click.option("--port", type=int, default=3000, show_default=True, help="HTTP port (with --http).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="HTTP address (with --http).")
+def serve(http: bool, port: int, host: str) -> None:
+    """Run the Slack bot: Socket Mode by default (SLACK_APP_TOKEN), or HTTP with --http (SLACK_SIGNING_SECRET).
+
+    Example: copybot serve            (or: copybot serve --http --port 3000)
+    """
+    from bot.generation import make_writer
+    from bot.slack.serve import SlackAuthError, build_bot, run_until_signalled
+
+    settings = _settings()
+    try:
+        settings.require_slack(http=http)
+    except SettingsError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    try:
+        bot = build_bot(settings, make_writer(settings), http=http, host=host, port=port)
+    except SlackAuthError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except (StoreError, ModelSideError, OSError) as exc:
+        _fail(str(exc))
+    run_until_signalled(bot)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def stats(as_json: bool) -> None:
+    """Count requests (by status), candidates, feedback events, current reactions and edits.
+
+    Example: copybot stats --json
+    """
+    from storage import Store
+
+    settings = _settings()
+    try:
+        figures = Store.open(settings.db_path).stats()
+    except StoreError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False))
+        return
+    by_status = ", ".join(f"{k} {v}" for k, v in sorted(figures["requests_by_status"].items())) or "none"
+    click.echo(f"requests:        {figures['requests']} ({by_status})")
+    for key in ("candidates", "feedback_events", "positive", "negative", "winners", "edits"):
+        click.echo(f"{key + ':':<17}{figures[key]}")
+
+
 @cli.group()
 def model() -> None:
     """Manage the language model (the offline starter model)."""

@@ -60,6 +60,8 @@ class Store:
             conn = sqlite3.connect(str(path), timeout=busy_timeout_s, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL never corrupts the file; a power cut may lose the last commits, a crash none.
+            conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the database at {path}: {exc}; check COPYBOT_DB / COPYBOT_HOME") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -27,14 +28,15 @@ def web_client(settings: Settings) -> WebClient:
     )
 
 
-def create_app(deps: BotDeps, *, client: WebClient, http: bool) -> App:
+def create_app(deps: BotDeps, *, client: WebClient, http: bool, listener_executor: Executor | None = None) -> App:
     """The Bolt app with copybot's listeners; `http` turns request signature verification on."""
     app = App(
+        listener_executor=listener_executor,
         client=client,
         signing_secret=deps.settings.slack_signing_secret if http else None,
         request_verification_enabled=http,
         process_before_response=False,
         logger=logging.getLogger("copybot.bolt"),
     )
-    listeners.register(app, deps)
+    app.copybot_listeners = listeners.register(app, deps)  # type: ignore[attr-defined]
     return app

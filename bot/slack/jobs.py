@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 SEED_REACTIONS = ("+1", "-1")
 BUSY = "요청이 밀려 있어요. 1~2분 뒤에 다시 요청해 주세요."
 NOT_IN_CHANNEL = "이 채널에 글을 쓸 수 없어요. `/invite @copybot`으로 봇을 채널에 초대한 뒤 다시 요청해 주세요."
+RESTARTING = "봇이 재시작 중이에요. 1~2분 뒤에 다시 요청해 주세요."
 SHUTTING_DOWN = "봇이 재시작되는 동안 요청이 중단됐어요."
 UNEXPECTED = "알 수 없는 오류로 카피를 만들지 못했어요. 계속되면 운영자에게 알려 주세요."
 
@@ -49,9 +50,9 @@ class Origin:
 
 
 def reject_busy(deps: BotDeps, brief: Brief, origin: Origin) -> None:
-    """Keep a request that the full pool turned away, as failed, so nothing is lost."""
+    """Keep a request that the pool turned away (full, or shutting down), as failed, so nothing is lost."""
     request_id = _record(deps, brief, origin)
-    deps.store.fail_request(request_id, error="queue full")
+    deps.store.fail_request(request_id, error="queue full" if deps.pool.accepting else "bot shutting down")
 
 
 def _record(deps: BotDeps, brief: Brief, origin: Origin) -> int:

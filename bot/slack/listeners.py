@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import blocks
-from bot.slack.jobs import BUSY, BotDeps, Origin, launch, reject_busy
+from bot.slack.jobs import BUSY, RESTARTING, BotDeps, Origin, launch, reject_busy
 from bot.slack.parsing import CommandParseError, parse_command
 from model.brief import Brief
 from model.errors import BriefError
@@ -31,14 +31,22 @@ FIELD_BLOCKS = {
 }
 
 
-def register(app: App, deps: BotDeps) -> None:
-    """Attach every copybot listener to the app (the manifest test checks this list against manifest.yml)."""
+def register(app: App, deps: BotDeps) -> list[tuple[str, str]]:
+    """Attach every copybot listener to the app; return (kind, name) pairs, which a test checks against
+    manifest.yml: commands and events must appear there, and views/actions need interactivity."""
     app.command(COMMAND)(lambda ack, command, client: on_copy(deps, ack, command, client))
     app.view(blocks.BRIEF_VIEW)(lambda ack, body, view, client: on_brief_submit(deps, ack, body, view, client))
     app.action(blocks.EDIT_ACTION)(lambda ack, body, client: on_edit_button(deps, ack, body, client))
     app.view(blocks.EDIT_VIEW)(lambda ack, body, view, client: on_edit_submit(deps, ack, body, view, client))
     for name in REACTION_EVENTS:
         app.event(name)(lambda body, event, context: on_reaction(deps, body, event, context))
+    return [
+        ("command", COMMAND),
+        ("view", blocks.BRIEF_VIEW),
+        ("action", blocks.EDIT_ACTION),
+        ("view", blocks.EDIT_VIEW),
+        *[("event", name) for name in REACTION_EVENTS],
+    ]
 
 
 def _ephemeral(message: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +79,10 @@ def on_copy(deps: BotDeps, ack: Ack, command: dict[str, Any], client: WebClient)
         ack(**_ephemeral(blocks.help_message(exc.user_message)))
         return
     origin = Origin(command["user_id"], command.get("team_id", ""), channel_id, "slack")
+    if not deps.pool.accepting:
+        ack(**_ephemeral({"text": RESTARTING}))
+        reject_busy(deps, brief, origin)
+        return
     if not deps.pool.reserve():
         ack(**_ephemeral({"text": BUSY}))
         reject_busy(deps, brief, origin)
@@ -101,7 +113,7 @@ def on_brief_submit(deps: BotDeps, ack: Ack, body: dict[str, Any], view: dict[st
         ack(response_action="errors", errors={FIELD_BLOCKS[exc.field]: exc.user_message})
         return
     if not deps.pool.reserve():
-        ack(response_action="errors", errors={"product": BUSY})
+        ack(response_action="errors", errors={"product": BUSY if deps.pool.accepting else RESTARTING})
         return
     ack()
     user = body["user"]

@@ -28,6 +28,11 @@ class GenerationPool:
         """Take a slot for one request without waiting; False when the pool is full or shutting down."""
         return self._accepting and self._slots.acquire(blocking=False)
 
+    @property
+    def accepting(self) -> bool:
+        """False once shutdown has begun."""
+        return self._accepting
+
     def release(self) -> None:
         """Give back a reserved slot that will not be submitted."""
         self._slots.release()

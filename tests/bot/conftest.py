@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,22 @@ def fake_slack() -> Iterator[FakeSlack]:
     fake.stop()
 
 
+class TrackingExecutor(ThreadPoolExecutor):
+    """Bolt's listener pool, remembering its futures so a test can wait for listeners that run after the ack."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=5, thread_name_prefix="bolt-listener")
+        self.futures: list[Future[Any]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
+
+    def drain(self, timeout: float = 30) -> None:
+        wait(list(self.futures), timeout=timeout)
+
+
 @dataclass
 class Harness:
     """The real app plus its store and the fake Slack it talks to."""
@@ -36,6 +53,7 @@ class Harness:
     app: App
     deps: BotDeps
     fake: FakeSlack
+    listeners: TrackingExecutor
 
     @property
     def store(self) -> Store:
@@ -58,7 +76,9 @@ class Harness:
         headers = signing.headers(body, "application/json")
         if retry is not None:
             headers.update({"x-slack-retry-num": str(retry), "x-slack-retry-reason": "http_timeout"})
-        return self.app.dispatch(BoltRequest(body=body, headers=headers))
+        response = self.app.dispatch(BoltRequest(body=body, headers=headers))
+        self.listeners.drain()  # event listeners run after the ack; let them finish before asserting
+        return response
 
     def ack_json(self, response: BoltResponse) -> dict[str, Any]:
         assert response.status == 200, response.body
@@ -76,7 +96,9 @@ def build_harness(tmp_path: Path, fake: FakeSlack, backend: Backend, **env: str)
         }
     )
     deps = BotDeps(settings, Store.open(settings.db_path), CopyWriter(backend), pool=GenerationPool(workers=2, queue=4))
-    return Harness(create_app(deps, client=web_client(settings), http=True), deps, fake)
+    executor = TrackingExecutor()
+    app = create_app(deps, client=web_client(settings), http=True, listener_executor=executor)
+    return Harness(app, deps, fake, executor)
 
 
 @pytest.fixture
