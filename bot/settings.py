@@ -48,6 +48,7 @@ class Settings:
     timezone: str = DEFAULT_TIMEZONE
     compliance_terms: Path | None = None
     allowed_channels: tuple[str, ...] = ()
+    reactions_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +76,7 @@ class Settings:
             timezone=get("COPYBOT_TIMEZONE") or DEFAULT_TIMEZONE,
             compliance_terms=Path(terms).expanduser() if (terms := get("COPYBOT_COMPLIANCE_TERMS")) else None,
             allowed_channels=_split_ids(get("COPYBOT_ALLOWED_CHANNELS")),
+            reactions_file=Path(f).expanduser() if (f := get("COPYBOT_REACTIONS")) else None,
         )
         settings.validate()
         return settings
@@ -100,12 +102,14 @@ class Settings:
                     f"{channel!r} is not a Slack channel id",
                     "Use comma-separated ids such as C012ABCDEF (channel details > About > Channel ID).",
                 )
-        if self.compliance_terms is not None and not self.compliance_terms.is_file():
-            raise SettingsError(
-                "COPYBOT_COMPLIANCE_TERMS",
-                f"{self.compliance_terms} is not a file",
-                "Point it at a JSON file shaped like model/data/compliance.json, or unset it for the defaults.",
-            )
+        for name, path, shape in (
+            ("COPYBOT_COMPLIANCE_TERMS", self.compliance_terms, "model/data/compliance.json"),
+            ("COPYBOT_REACTIONS", self.reactions_file, "bot/data/reactions.json"),
+        ):
+            if path is not None and not path.is_file():
+                raise SettingsError(
+                    name, f"{path} is not a file", f"Point it at a JSON file shaped like {shape}, or unset it."
+                )
         if len(self.retrain_cron.split()) != 5:
             raise SettingsError(
                 "COPYBOT_RETRAIN_CRON",

@@ -7,7 +7,11 @@ from concurrent.futures import Executor
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
 from bot.settings import Settings
 from bot.slack import listeners
@@ -19,12 +23,16 @@ DEFAULT_API_URL = "https://slack.com/api/"
 
 
 def web_client(settings: Settings) -> WebClient:
-    """A WebClient on SLACK_API_URL that waits out 429s (Retry-After) and retries dropped connections."""
+    """A WebClient on SLACK_API_URL that waits out 429s (Retry-After) and retries dropped connections and 5xx."""
     base_url = settings.slack_api_url or DEFAULT_API_URL
     return WebClient(
         token=settings.slack_bot_token,
         base_url=base_url if base_url.endswith("/") else base_url + "/",
-        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
     )
 
 

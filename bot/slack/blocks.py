@@ -65,6 +65,11 @@ def done_status(count: int, model_version: str, seconds: float) -> str:
     )
 
 
+def partial_status(posted: int, total: int) -> str:
+    """Some candidates were written but Slack refused to show them."""
+    return f"⚠️ 후보 {total}개 중 {posted}개만 올렸어요 (Slack 오류). 잠시 후 `/copy`로 다시 요청해 주세요."
+
+
 def failed_status(reason: str) -> str:
     """What went wrong, in Korean, and how to retry."""
     return f"⚠️ {escape(reason)} 같은 `/copy` 명령으로 다시 요청해 주세요."

@@ -119,10 +119,22 @@ class GenerationJob:
         ids = store.save_candidates(
             self.request_id, candidates, model_version=generation.model_version, generate_ms=generation.elapsed_ms
         )
-        for rank, (candidate, candidate_id) in enumerate(zip(candidates, ids, strict=True), start=1):
-            self.post_candidate(candidate, rank, candidate_id)
+        posted = 0
+        try:
+            for rank, (candidate, candidate_id) in enumerate(zip(candidates, ids, strict=True), start=1):
+                self.post_candidate(candidate, rank, candidate_id)
+                posted += 1
+        except SlackApiError as exc:  # the candidates are stored; say in the channel that some did not show
+            log.warning(
+                "request %s: posted %d of %d candidates: %s",
+                self.request_id,
+                posted,
+                len(ids),
+                exc.response.get("error"),
+            )
         seconds = time.monotonic() - self.queued_at
-        self.update(blocks.done_status(len(ids), generation.model_version, seconds))
+        status = blocks.done_status(len(ids), generation.model_version, seconds)
+        self.update(status if posted == len(ids) else blocks.partial_status(posted, len(ids)))
 
     def post_candidate(self, candidate: dict[str, object], rank: int, candidate_id: int) -> None:
         """One thread message per candidate (only chat.postMessage returns the ts reactions refer to)."""

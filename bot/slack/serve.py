@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.slack.app import create_app, web_client
 from bot.slack.jobs import BotDeps, fail_unfinished
 from bot.slack.pool import GenerationPool
+from bot.slack.reactions import ReactionMap
 from model.writer import CopyWriter
 from storage import Store
 
@@ -137,7 +138,13 @@ def build_bot(settings: Settings, writer: CopyWriter, *, http: bool, host: str =
     settings.require_slack(http=http)
     client = web_client(settings)
     check_identity(client)
-    deps = BotDeps(settings, Store.open(settings.db_path), writer, pool=GenerationPool())
+    deps = BotDeps(
+        settings,
+        Store.open(settings.db_path),
+        writer,
+        pool=GenerationPool(),
+        reactions=ReactionMap(settings.reactions_file),
+    )
     app = create_app(deps, client=client, http=http)
     runner: Runner = HttpRunner(app, host, port) if http else SocketRunner(app, settings.slack_app_token or "", client)
     return Bot(deps, client, runner)

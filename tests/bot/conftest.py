@@ -16,6 +16,7 @@ from bot.settings import Settings
 from bot.slack.app import create_app, web_client
 from bot.slack.jobs import BotDeps
 from bot.slack.pool import GenerationPool
+from bot.slack.reactions import ReactionMap
 from model.writer import Backend, CopyWriter
 from storage import Store
 from tests.fakes import signing
@@ -95,7 +96,13 @@ def build_harness(tmp_path: Path, fake: FakeSlack, backend: Backend, **env: str)
             **env,
         }
     )
-    deps = BotDeps(settings, Store.open(settings.db_path), CopyWriter(backend), pool=GenerationPool(workers=2, queue=4))
+    deps = BotDeps(
+        settings,
+        Store.open(settings.db_path),
+        CopyWriter(backend),
+        pool=GenerationPool(workers=2, queue=4),
+        reactions=ReactionMap(settings.reactions_file),
+    )
     executor = TrackingExecutor()
     app = create_app(deps, client=web_client(settings), http=True, listener_executor=executor)
     return Harness(app, deps, fake, executor)

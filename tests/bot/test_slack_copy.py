@@ -138,3 +138,24 @@ def test_a_full_queue_says_so_and_keeps_the_request(make_harness: Callable[..., 
     assert busy["response_type"] == "ephemeral" and "다시 요청해 주세요" in busy["text"]
     [failed] = h.store.requests_with_status("failed")
     assert (failed["product"], failed["error"]) == ("바지", "queue full")
+
+
+def test_a_slack_500_is_retried(make_harness: Callable[..., Harness]) -> None:
+    h = make_harness(ScriptedBackend(script=[FORMAL]))
+    h.fake.fail_next("chat.postMessage", "500")
+    h.ack_json(h.command("한우 / 추석 / 50대 / 1개"))
+    h.fake.wait_for("chat.update", 1)
+    assert len([p for p in h.fake.of("chat.postMessage") if p.get("thread_ts")]) == 1
+    assert "후보 1개" in h.fake.of("chat.update")[0]["text"]
+
+
+def test_candidates_slack_refuses_to_show_are_kept_and_the_request_says_so(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(ScriptedBackend(script=[FORMAL]))
+    h.fake.fail_next("chat.postMessage", "500", times=3, after=1)  # the first candidate fails through every retry
+    h.ack_json(h.command("한우 / 추석 / 50대 / 2개"))
+    [update] = h.fake.wait_for("chat.update", 1)
+    assert "2개 중 0개만 올렸어요" in update["text"]
+    [request] = h.store.requests_with_status("done")
+    assert len(h.store.candidates_for(request["id"])) == 2

@@ -196,3 +196,16 @@ def test_copybot_stats_counts_what_happened(posted: tuple[Harness, list[dict]]) 
     assert (figures["positive"], figures["negative"], figures["winners"]) == (1, 0, 1)
     text = subprocess.run([sys.executable, "-m", "bot", "stats"], env=env, capture_output=True, text=True, check=True)
     assert "requests:        1 (done 1)" in text.stdout and "winners:         1" in text.stdout
+
+
+def test_a_custom_reaction_mapping_is_used(make_harness: Callable[..., Harness], tmp_path) -> None:
+    mapping = tmp_path / "reactions.json"
+    mapping.write_text('{"positive": ["tada"], "negative": ["-1"], "winner": ["crown"]}', "utf-8")
+    h = make_harness(ScriptedBackend(script=[POLITE[:1]]), COPYBOT_REACTIONS=str(mapping))
+    h.ack_json(h.command("셔츠 / 세일 / 30대 / 1개"))
+    h.fake.wait_for("chat.update", 1)
+    [cand] = h.store.candidates_for(h.store.requests_with_status("done")[0]["id"])
+    h.event(reaction("reaction_added", "tada", cand["slack_ts"]), event_id="T1")
+    h.event(reaction("reaction_added", "+1", cand["slack_ts"], user="U9"), event_id="T2")  # not in this mapping
+    h.event(reaction("reaction_added", "crown", cand["slack_ts"], user="U8"), event_id="T3")
+    assert [e["signal"] for e in h.store.feedback_for(cand["id"])] == ["up", "win"]

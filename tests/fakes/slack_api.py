@@ -30,7 +30,7 @@ class FakeSlack:
 
     calls: list[Call] = field(default_factory=list)
     socket_url: str = "ws://127.0.0.1:9/"
-    _failures: dict[str, list[str]] = field(default_factory=dict)
+    _failures: dict[str, list[str | None]] = field(default_factory=dict)
     _ts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,10 +61,11 @@ class FakeSlack:
     def response_url(self, name: str = "r1") -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/respond/{name}"
 
-    def fail_next(self, method: str, kind: str, times: int = 1) -> None:
-        """Make the next `times` calls of `method` fail: 'ratelimited' (429), '500', or a Slack error name."""
+    def fail_next(self, method: str, kind: str, times: int = 1, *, after: int = 0) -> None:
+        """Let `after` calls of `method` through, then fail the next `times`: 'ratelimited' (429), '500', or a
+        Slack error name."""
         with self._lock:
-            self._failures.setdefault(method, []).extend([kind] * times)
+            self._failures.setdefault(method, []).extend([None] * after + [kind] * times)
 
     def of(self, method: str) -> list[dict[str, Any]]:
         """Bodies of the successful-or-not calls to one Web API method, in order."""
