@@ -76,7 +76,7 @@ def _endings() -> dict[str, Any]:
 def _kiwi() -> Any:
     from kiwipiepy import Kiwi
 
-    return Kiwi()
+    return Kiwi(num_workers=2)  # batches (corpus imports) are analysed on two threads
 
 
 def _ending_register(form: str) -> str | None:
@@ -107,12 +107,31 @@ def _sentence_register(tokens: list[Any]) -> str | None:
     return found
 
 
+def _has_hangul(text: str) -> bool:
+    return any("\uac00" <= ch <= "\ud7a3" for ch in text)
+
+
 def detect_register(text: str) -> str:
     """Classify a copy as formal, polite, casual, plain, noun or unknown from its sentence-final endings."""
-    if not text or not any("\uac00" <= ch <= "\ud7a3" for ch in text):
+    if not text or not _has_hangul(text):
         return "unknown"
     with _kiwi_lock:  # Kiwi objects are not documented as thread-safe
         sentences = _kiwi().split_into_sents(text, return_tokens=True)
+    return _register_of(sentences)
+
+
+def detect_registers(texts: list[str]) -> list[str]:
+    """`detect_register` for many texts at once; Kiwi analyses the batch in parallel (imports, evaluation)."""
+    korean = [i for i, t in enumerate(texts) if t and _has_hangul(t)]
+    out = ["unknown"] * len(texts)
+    with _kiwi_lock:
+        analysed = list(_kiwi().split_into_sents([texts[i] for i in korean], return_tokens=True))
+    for i, sentences in zip(korean, analysed, strict=True):
+        out[i] = _register_of(sentences)
+    return out
+
+
+def _register_of(sentences: Any) -> str:
     found = [r for s in sentences if (r := _sentence_register(list(s.tokens or []))) is not None]
     if not found:
         return "noun"
@@ -120,3 +139,8 @@ def detect_register(text: str) -> str:
     top = max(counts.values())
     # ties go to the register that appears last, since the closing line carries the call to action
     return next(r for r in reversed(found) if counts[r] == top)
+
+
+def warm_up() -> None:
+    """Load Kiwi's model now (about a second and a half) so the first request does not pay for it."""
+    detect_register("준비했습니다.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import Protocol
@@ -21,6 +22,7 @@ from bot.slack.app import create_app, web_client
 from bot.slack.jobs import BotDeps, fail_unfinished
 from bot.slack.pool import GenerationPool
 from bot.slack.reactions import ReactionMap
+from model.tone import warm_up
 from model.writer import CopyWriter
 from storage import Store
 
@@ -133,11 +135,20 @@ class Bot:
         return unfinished
 
 
-def build_bot(settings: Settings, writer: CopyWriter, *, http: bool, host: str = "127.0.0.1", port: int = 3000) -> Bot:
-    """Check the credentials, open the store, and wire the app to its transport (not started yet)."""
+def build_bot(
+    settings: Settings,
+    make_writer: Callable[[], CopyWriter],
+    *,
+    http: bool,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+) -> Bot:
+    """Check the credentials first (fast), then load the model, open the store and wire the transport."""
     settings.require_slack(http=http)
     client = web_client(settings)
     check_identity(client)
+    writer = make_writer()
+    warm_up()  # load the Korean analyser now, not on the first request
     deps = BotDeps(
         settings,
         Store.open(settings.db_path),

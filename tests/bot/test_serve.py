@@ -17,7 +17,6 @@ import pytest
 
 from bot.settings import Settings
 from bot.slack.serve import Bot, HttpRunner, SocketRunner, build_bot
-from model.writer import CopyWriter
 from tests.bot.conftest import Harness
 from tests.fakes import signing
 from tests.fakes.backends import POLITE, ScriptedBackend
@@ -50,7 +49,7 @@ def test_a_refused_token_is_reported_with_status_2(home: Path, fake_slack: FakeS
     from bot.slack.serve import SlackAuthError
 
     with pytest.raises(SlackAuthError, match=r"invalid_auth.*Bot User OAuth Token"):
-        build_bot(settings, CopyWriter(ScriptedBackend()), http=False)
+        build_bot(settings, lambda: pytest.fail("the model must not load before the token is checked"), http=False)
 
 
 @pytest.mark.slow

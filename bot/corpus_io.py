@@ -1,0 +1,88 @@
+"""The corpus commands' glue: language checks from `model/` for imports, and exports in TRL's formats.
+
+Export formats use the field names TRL and LLaMA-Factory read: SFT `prompt`/`completion`, DPO
+`prompt`/`chosen`/`rejected`, KTO `prompt`/`completion`/`label`. Prompts come from the model's own builder.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from model.brief import Brief, normalize_age, normalize_channel
+from model.prompt import chat_messages, plain_prompt
+from model.starter.corpus import CORPUS_FILE
+from model.tone import detect_registers, profile_for
+from storage.corpus import Checks
+
+FORMATS = ("sft", "dpo", "kto")
+
+
+def language_checks() -> Checks:
+    """The model side's age, channel and register functions, for `storage.corpus.prepare_import`."""
+    return Checks(normalize_age=normalize_age, normalize_channel=normalize_channel, detect_registers=detect_registers)
+
+
+def starter_corpus_path() -> Path:
+    """The shipped starter corpus file, imported through the same path as a team's own files."""
+    from importlib import resources
+
+    return Path(str(resources.files("model.starter").joinpath(CORPUS_FILE)))
+
+
+STARTER_MAPPING = {"event_name": "event", "register": "register_label"}  # its "event" column holds codes
+
+
+def _prompt(row: dict[str, Any], template: str) -> Any:
+    register = row["register_detected"]
+    if register in ("noun", "unknown", "plain"):
+        register = profile_for(row["age_group"]).preferred
+    brief = Brief(
+        product=row["product"] or row["category"] or "상품",
+        event=row["event"],
+        age_group=row["age_group"],
+        channel=row["channel"] or "sns",
+    )
+    return chat_messages(brief, register) if template == "chat" else plain_prompt(brief, register)
+
+
+def _completion(text: str, template: str) -> Any:
+    return [{"role": "assistant", "content": text}] if template == "chat" else text
+
+
+def export_records(rows: list[dict[str, Any]], fmt: str, template: str = "plain") -> Iterator[dict[str, Any]]:
+    """Yield export records; rows without an age group are skipped (the prompt needs one)."""
+    usable = [r for r in rows if r["age_group"]]
+    if fmt == "sft":
+        for row in usable:
+            yield {"prompt": _prompt(row, template), "completion": _completion(row["text"], template)}
+    elif fmt == "dpo":
+        yield from _pairs(usable, template)
+    elif fmt == "kto":
+        scored = [r for r in usable if r["score"] is not None]
+        if not scored:
+            return
+        median = statistics.median(r["score"] for r in scored)
+        for row in scored:
+            yield {"prompt": _prompt(row, template), "completion": _completion(row["text"], template),
+                   "label": row["score"] >= median}  # fmt: skip
+    else:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _pairs(rows: list[dict[str, Any]], template: str) -> Iterator[dict[str, Any]]:
+    """Within each brief (same product, event, age and channel), every higher-scored copy against each lower one."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["score"] is not None:
+            groups[(row["product"], row["event"], row["age_group"], row["channel"])].append(row)
+    for group in groups.values():
+        ranked = sorted(group, key=lambda r: -r["score"])
+        for i, better in enumerate(ranked):
+            for worse in ranked[i + 1 :]:
+                if better["score"] > worse["score"]:
+                    yield {"prompt": _prompt(better, template), "chosen": _completion(better["text"], template),
+                           "rejected": _completion(worse["text"], template)}  # fmt: skip

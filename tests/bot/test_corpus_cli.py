@@ -1,0 +1,95 @@
+"""`copybot corpus import | stats | export` as a person runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from model.brief import Brief
+from model.prompt import plain_prompt
+from storage import Store
+
+
+def corpus(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYBOT_", "SLACK_"))}
+    env["COPYBOT_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-W", "ignore", "-m", "bot", "corpus", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+def _csv(path: Path, lines: list[str]) -> Path:
+    path.write_bytes("\r\n".join(lines).encode("cp949"))
+    return path
+
+
+SCORED = [
+    "카피,제품,행사,연령,채널,성과",
+    "여름엔 역시 린넨이죠,린넨 셔츠,여름 세일,20대,sns,3.5",
+    "시원하게 입어 보세요,린넨 셔츠,여름 세일,20대,sns,1.2",
+    "가볍게 입자,린넨 셔츠,여름 세일,20대,sns,2.0",
+    "정성을 담았습니다,한우 세트,추석,50대,sms,",
+]
+
+
+def test_bad_rows_block_the_import_unless_skipped(home: Path, tmp_path: Path) -> None:
+    path = _csv(tmp_path / "team.csv", ["카피,연령", "좋은 카피예요,30대", ",30대", "나이가 이상해요,200"])
+    blocked = corpus(home, "import", str(path))
+    assert blocked.returncode == 1
+    assert "line 3: empty copy" in blocked.stderr and "line 4: unknown age group '200'" in blocked.stderr
+    assert "--skip-invalid" in blocked.stderr
+    assert Store.open(home / "copybot.db").counts()["corpus"] == 0
+    dry = corpus(home, "import", str(path), "--skip-invalid", "--dry-run")
+    assert dry.returncode == 0 and "dry run: nothing was written" in dry.stdout
+    assert Store.open(home / "copybot.db").counts()["corpus"] == 0
+    done = corpus(home, "import", str(path), "--skip-invalid", "--source", "2025 캠페인")
+    assert done.returncode == 0 and "imported 1 row(s)" in done.stdout
+    again = corpus(home, "import", str(path), "--skip-invalid")
+    assert "already present 1" in again.stdout and "imported 0 row(s)" in again.stdout
+
+
+def test_stats_and_exports(home: Path, tmp_path: Path) -> None:
+    assert corpus(home, "import", str(_csv(tmp_path / "scored.csv", SCORED))).returncode == 0
+    stats = json.loads(corpus(home, "stats", "--json").stdout)
+    for key in (
+        "rows",
+        "category",
+        "event",
+        "age_group",
+        "register",
+        "channel",
+        "split",
+        "source",
+        "length",
+        "scored_share",
+    ):
+        assert key in stats
+    assert stats["rows"] == 4 and stats["scored_share"] == 0.75 and stats["source"] == {"scored": 4}
+    assert "rows: 4" in corpus(home, "stats").stdout
+
+    out = tmp_path / "sft.jsonl"
+    assert corpus(home, "export", "--format", "sft", "--out", str(out)).returncode == 0
+    sft = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert len(sft) == 4 and set(sft[0]) == {"prompt", "completion"}
+    brief = Brief(product="린넨 셔츠", event="여름 세일", age_group="20대", channel="sns")
+    assert sft[0] == {"prompt": plain_prompt(brief, "polite"), "completion": "여름엔 역시 린넨이죠"}
+
+    corpus(home, "export", "--format", "dpo", "--out", str(out))
+    dpo = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert len(dpo) == 3 and set(dpo[0]) == {"prompt", "chosen", "rejected"}
+    assert (dpo[0]["chosen"], dpo[0]["rejected"]) == ("여름엔 역시 린넨이죠", "가볍게 입자")
+
+    corpus(home, "export", "--format", "kto", "--template", "chat", "--out", str(out))
+    kto = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert len(kto) == 3 and set(kto[0]) == {"prompt", "completion", "label"}
+    assert sorted(k["label"] for k in kto) == [False, True, True]
+    assert kto[0]["prompt"][0]["role"] == "system" and kto[0]["completion"][0]["role"] == "assistant"
+
+
+def test_import_needs_a_file_or_the_starter(home: Path) -> None:
+    result = corpus(home, "import")
+    assert result.returncode == 2 and "--starter" in result.stderr
+    bad_map = corpus(home, "import", "x.csv", "--map", "oops")
+    assert bad_map.returncode == 2 and "COLUMN=FIELD" in bad_map.stderr
