@@ -33,6 +33,7 @@ class LocalEngine:
         device: str | None = None,
         top_k: int = 0,
         repetition_penalty: float = 1.0,
+        max_time_s: float = 60.0,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -58,6 +59,7 @@ class LocalEngine:
         # Sampling settings that the OpenAI completions API does not carry; they belong to the model host.
         self.top_k = top_k
         self.repetition_penalty = repetition_penalty
+        self.max_time_s = max_time_s  # a stuck or overloaded generate call stops here with what it has
         self._lock = threading.Lock()
 
     @staticmethod
@@ -99,6 +101,7 @@ class LocalEngine:
                 top_p=top_p if temperature > 0 else None,
                 top_k=self.top_k or None,
                 repetition_penalty=self.repetition_penalty,
+                max_time=self.max_time_s,
                 max_new_tokens=max_tokens,
                 pad_token_id=self.tokenizer.pad_token_id,
                 eos_token_id=self.tokenizer.eos_token_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -131,10 +132,12 @@ def test_ten_commands_at_once_with_a_slow_model_are_all_acknowledged_quickly(
 
 
 def test_a_full_queue_says_so_and_keeps_the_request(make_harness: Callable[..., Harness]) -> None:
-    h = make_harness(ScriptedBackend(delay_s=1.0))
+    gate = threading.Event()  # the first generation holds the only slot until the test is done
+    h = make_harness(ScriptedBackend(gate=gate))
     h.deps.pool = type(h.deps.pool)(workers=1, queue=0)
     h.ack_json(h.command("셔츠 / 세일 / 20대 / 1개"))
     busy = h.ack_json(h.command("바지 / 세일 / 20대 / 1개"))
+    gate.set()
     assert busy["response_type"] == "ephemeral" and "다시 요청해 주세요" in busy["text"]
     [failed] = h.store.requests_with_status("failed")
     assert (failed["product"], failed["error"]) == ("바지", "queue full")

@@ -20,6 +20,7 @@ class ScriptedBackend:
     script: list[list[str]] = field(default_factory=list)
     fallback: list[str] = field(default_factory=lambda: POLITE)
     delay_s: float = 0.0
+    gate: threading.Event | None = None  # when set, each call waits until the test opens the gate
     version: str = "scripted-v1"
     calls: list[list[str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -29,6 +30,8 @@ class ScriptedBackend:
 
     def complete(self, prompts: list[str], **_: object) -> list[str]:
         time.sleep(self.delay_s)
+        if self.gate is not None:
+            self.gate.wait(timeout=30)
         with self._lock:
             self.calls.append(prompts)
             index = len(self.calls) - 1

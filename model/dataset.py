@@ -1,0 +1,229 @@
+"""The retraining dataset: a pure function from feedback and corpus rows to SFT, preference and KTO examples.
+
+- SFT: winners, positively rated candidates and human edits (edits repeated most), plus corpus replay at a
+  set ratio so the model keeps its general voice instead of collapsing onto what was liked last week.
+- Pairs (DPO): within a request, each better candidate against each worse one; an edit beats its original.
+- KTO: rated candidates labelled desirable or undesirable, with class weights that balance the two.
+- Held out: the newest share of requests (by time) and the corpus validation split. No held-out request trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from model.brief import Brief
+from model.errors import ModelSideError
+from model.prompt import plain_prompt
+from model.tone import detect_register, profile_for
+
+Example = dict[str, Any]
+
+
+class NotEnoughFeedback(ModelSideError):
+    """Too little feedback to train on; the message says how much there is and how much is needed."""
+
+
+@dataclass(frozen=True)
+class RatedCandidate:
+    """A candidate with its current reactions and any human edits of it."""
+
+    text: str
+    register: str
+    up: int = 0
+    down: int = 0
+    win: int = 0
+    edits: tuple[str, ...] = ()
+
+    @property
+    def value(self) -> int:
+        """Goodness for ranking within a request: up - down + 2 x win."""
+        return self.up - self.down + 2 * self.win
+
+    @property
+    def liked(self) -> bool:
+        """A winner, or more thumbs-up than thumbs-down."""
+        return self.win > 0 or self.up > self.down
+
+    @property
+    def disliked(self) -> bool:
+        """More thumbs-down than thumbs-up, and never a winner."""
+        return self.win == 0 and self.down > self.up
+
+
+@dataclass(frozen=True)
+class RatedRequest:
+    """One request's brief and its rated candidates."""
+
+    request_id: int
+    created_at: str
+    brief: dict[str, Any]
+    candidates: tuple[RatedCandidate, ...]
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """How the dataset is assembled. Every field has a help text in `metadata`."""
+
+    replay_ratio: float = field(default=1.0, metadata={"help": "corpus replay examples per feedback SFT example"})
+    edit_weight: int = field(default=3, metadata={"help": "times each human edit appears in SFT"})
+    winner_weight: int = field(default=2, metadata={"help": "times each winner appears in SFT"})
+    positive_weight: int = field(default=1, metadata={"help": "times each liked candidate appears in SFT"})
+    heldout_share: float = field(default=0.2, metadata={"help": "newest share of rated requests held out"})
+    min_liked: int = field(default=10, metadata={"help": "liked candidates and edits needed to train"})
+    min_requests: int = field(default=5, metadata={"help": "rated requests needed to train"})
+    seed: int = field(default=13, metadata={"help": "shuffling and replay sampling seed"})
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.replay_ratio <= 10:
+            raise ValueError("replay_ratio must be between 0 and 10")
+        if not 0 < self.heldout_share < 1:
+            raise ValueError("heldout_share must be between 0 and 1")
+        if min(self.edit_weight, self.winner_weight, self.positive_weight) < 1:
+            raise ValueError("weights must be at least 1")
+
+
+@dataclass
+class RetrainDataset:
+    """Everything one retrain needs, plus a summary for the registry and the report."""
+
+    sft: list[Example]
+    pairs: list[Example]
+    kto: list[Example]
+    kto_weights: dict[str, float]
+    heldout_sft: list[Example]
+    heldout_pairs: list[Example]
+    heldout_briefs: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def _prompt(brief: dict[str, Any], text: str, register: str | None = None) -> str:
+    profile = profile_for(brief["age_group"])
+    register = register or detect_register(text)
+    fitting = register if register in profile.registers else profile.preferred
+    return plain_prompt(
+        Brief(product=brief["product"], event=brief.get("event", ""), age_group=brief["age_group"],
+              channel=brief.get("channel") or "sns"),
+        fitting,
+    )  # fmt: skip
+
+
+def _sft_from(request: RatedRequest, config: DatasetConfig) -> list[Example]:
+    out: list[Example] = []
+    for c in request.candidates:
+        weight = config.winner_weight if c.win else config.positive_weight if c.liked else 0
+        out += [{"prompt": _prompt(request.brief, c.text, c.register), "completion": c.text}] * weight
+        for edit in c.edits:
+            out += [{"prompt": _prompt(request.brief, edit), "completion": edit}] * config.edit_weight
+    return out
+
+
+def _pairs_from(request: RatedRequest) -> list[Example]:
+    pairs = []
+    ranked = sorted(request.candidates, key=lambda c: -c.value)
+    for i, better in enumerate(ranked):
+        for worse in ranked[i + 1 :]:
+            if better.value > worse.value:
+                pairs.append({"prompt": _prompt(request.brief, better.text, better.register),
+                              "chosen": better.text, "rejected": worse.text})  # fmt: skip
+    for c in request.candidates:
+        for edit in c.edits:
+            if edit != c.text:
+                pairs.append({"prompt": _prompt(request.brief, edit), "chosen": edit, "rejected": c.text})
+    return pairs
+
+
+def _kto_from(request: RatedRequest) -> list[Example]:
+    out = []
+    for c in request.candidates:
+        if c.liked or c.disliked:
+            out.append({"prompt": _prompt(request.brief, c.text, c.register), "completion": c.text, "label": c.liked})
+        for edit in c.edits:
+            out.append({"prompt": _prompt(request.brief, edit), "completion": edit, "label": True})
+    return out
+
+
+def _corpus_example(row: dict[str, Any]) -> Example:
+    return {"prompt": _prompt(row, row["text"], row.get("register_detected")), "completion": row["text"]}
+
+
+def _kto_weights(kto: list[Example]) -> dict[str, float]:
+    """Weights so that desirable and undesirable examples count equally in KTO's loss."""
+    good = sum(e["label"] for e in kto)
+    bad = len(kto) - good
+    if not good or not bad:
+        return {"desirable_weight": 1.0, "undesirable_weight": 1.0}
+    return {"desirable_weight": round(len(kto) / (2 * good), 4), "undesirable_weight": round(len(kto) / (2 * bad), 4)}
+
+
+def build_dataset(
+    requests: list[RatedRequest],
+    corpus_train: list[dict[str, Any]],
+    corpus_validation: list[dict[str, Any]],
+    config: DatasetConfig | None = None,
+    *,
+    force: bool = False,
+) -> RetrainDataset:
+    """Assemble the retraining data; raise `NotEnoughFeedback` below the minimums unless `force`."""
+    config = config or DatasetConfig()
+    rated = sorted((r for r in requests if any(c.liked or c.disliked or c.edits for c in r.candidates)),
+                   key=lambda r: (r.created_at, r.request_id))  # fmt: skip
+    liked = sum(c.liked for r in rated for c in r.candidates) + sum(len(c.edits) for r in rated for c in r.candidates)
+    if not force and (liked < config.min_liked or len(rated) < config.min_requests):
+        raise NotEnoughFeedback(
+            f"not enough feedback (have {liked} liked candidates or edits in {len(rated)} rated requests, "
+            f"need {config.min_liked} in {config.min_requests}); use --force to train anyway",
+            user_message=f"아직 반응이 부족해요 (좋아요·수정 {liked}개, 필요 {config.min_liked}개).",
+        )
+    held = math.ceil(len(rated) * config.heldout_share) if len(rated) > 1 else 0
+    train_requests, heldout_requests = rated[: len(rated) - held], rated[len(rated) - held :]
+    rng = random.Random(config.seed)
+    feedback_sft = [e for r in train_requests for e in _sft_from(r, config)]
+    replay_pool = [_corpus_example(row) for row in corpus_train if row.get("age_group")]
+    rng.shuffle(replay_pool)
+    replay_count = round(len(feedback_sft) * config.replay_ratio) if feedback_sft else len(replay_pool)
+    replay = [replay_pool[i % len(replay_pool)] for i in range(replay_count)] if replay_pool else []
+    sft = feedback_sft + replay
+    rng.shuffle(sft)
+    kto = [e for r in train_requests for e in _kto_from(r)]
+    dataset = RetrainDataset(
+        sft=sft,
+        pairs=[p for r in train_requests for p in _pairs_from(r)],
+        kto=kto,
+        kto_weights=_kto_weights(kto),
+        heldout_sft=[e for r in heldout_requests for e in _sft_from(r, config)]
+        + [_corpus_example(row) for row in corpus_validation if row.get("age_group")],
+        heldout_pairs=[p for r in heldout_requests for p in _pairs_from(r)],
+        heldout_briefs=[r.brief for r in heldout_requests],
+        summary={},
+    )
+    dataset.summary = _summary(dataset, config, train_requests, heldout_requests, len(feedback_sft), len(replay))
+    return dataset
+
+
+def _summary(
+    d: RetrainDataset,
+    config: DatasetConfig,
+    train: list[RatedRequest],
+    held: list[RatedRequest],
+    feedback: int,
+    replay: int,
+) -> dict[str, Any]:
+    counts = {
+        "train_requests": len(train),
+        "heldout_requests": len(held),
+        "sft_feedback": feedback,
+        "sft_replay": replay,
+        "sft": len(d.sft),
+        "pairs": len(d.pairs),
+        "kto": len(d.kto),
+        "heldout_sft": len(d.heldout_sft),
+        "heldout_pairs": len(d.heldout_pairs),
+    }
+    blob = json.dumps([d.sft, d.pairs, d.kto], ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return {"hash": hashlib.sha256(blob).hexdigest()[:16], "counts": counts, "config": asdict(config),
+            "heldout_request_ids": [r.request_id for r in held]}  # fmt: skip

@@ -1,0 +1,87 @@
+"""The retraining dataset as a pure function: weights, pairs, KTO balance, held-out requests, minimums."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, build_dataset
+
+BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "30대", "channel": "sns"}
+CORPUS = [
+    {"text": f"여름 준비는 지금부터 해요 {i}", "product": "셔츠", "event": "세일", "age_group": "30대",
+     "channel": "sns", "register_detected": "polite"}
+    for i in range(50)
+]  # fmt: skip
+VALIDATION = [{**CORPUS[0], "text": "검증용 카피예요"}]
+
+
+def request(i: int, *, day: int | None = None) -> RatedRequest:
+    return RatedRequest(
+        request_id=i,
+        created_at=f"2026-11-{(day or i):02d}T09:00:00.000+00:00",
+        brief={**BRIEF, "product": f"셔츠 {i}"},
+        candidates=(
+            RatedCandidate(f"가볍게 입어요 {i}", "polite", up=2),
+            RatedCandidate(f"우승 카피예요 {i}", "polite", win=1),
+            RatedCandidate(f"별로인 카피예요 {i}", "polite", down=2),
+            RatedCandidate(f"반응 없는 카피예요 {i}", "polite"),
+            RatedCandidate(f"고칠 카피예요 {i}", "polite", edits=(f"고친 카피예요 {i}",)),
+        ),
+    )
+
+
+def test_weights_replay_and_held_out_requests() -> None:
+    requests = [request(i) for i in range(1, 11)]
+    data = build_dataset(requests, CORPUS, VALIDATION, DatasetConfig(replay_ratio=1.0))
+    counts = data.summary["counts"]
+    assert (counts["train_requests"], counts["heldout_requests"]) == (8, 2)
+    assert data.summary["heldout_request_ids"] == [9, 10]  # the newest
+    per_request = 1 * 1 + 2 * 1 + 3 * 1  # liked x1, winner x2, edit x3
+    assert counts["sft_feedback"] == 8 * per_request and counts["sft_replay"] == 8 * per_request
+    completions = [e["completion"] for e in data.sft]
+    assert completions.count("고친 카피예요 1") == 3 and completions.count("우승 카피예요 1") == 2
+    assert not any(c.endswith((" 9", " 10")) for c in completions if "카피" in c or "입어요" in c)
+    assert "반응 없는 카피예요 1" not in completions and "별로인 카피예요 1" not in completions
+    assert {e["completion"] for e in data.heldout_sft} >= {"고친 카피예요 9", "검증용 카피예요"}
+    assert all(e["prompt"].startswith("<제품>셔츠") and e["prompt"].endswith("<polite><카피>") for e in data.sft)
+
+
+def test_pairs_rank_candidates_and_edits_beat_their_original() -> None:
+    data = build_dataset([request(i) for i in range(1, 7)], CORPUS, VALIDATION)
+    first = [p for p in data.pairs if p["chosen"].endswith(" 1") and p["rejected"].endswith(" 1")]
+    assert {"prompt", "chosen", "rejected"} == set(first[0])
+    assert ("우승 카피예요 1", "별로인 카피예요 1") in [(p["chosen"], p["rejected"]) for p in first]
+    assert ("고친 카피예요 1", "고칠 카피예요 1") in [(p["chosen"], p["rejected"]) for p in first]
+    assert all(p["chosen"] != "별로인 카피예요 1" for p in first)
+
+
+def test_kto_labels_are_balanced_by_weights() -> None:
+    data = build_dataset([request(i) for i in range(1, 7)], CORPUS, VALIDATION)
+    labels = [e["label"] for e in data.kto]
+    good, bad = labels.count(True), labels.count(False)
+    assert (good, bad) == (4 * 3, 4 * 1)  # 6 requests, the newest 2 held out
+    w = data.kto_weights
+    assert w["desirable_weight"] * good == pytest.approx(w["undesirable_weight"] * bad, rel=0.01)
+
+
+def test_too_little_feedback_is_a_clear_refusal_unless_forced() -> None:
+    with pytest.raises(NotEnoughFeedback, match=r"not enough feedback \(have 6 .* in 2 rated requests, need 10 in 5\)"):
+        build_dataset([request(1), request(2)], CORPUS, VALIDATION)
+    forced = build_dataset([request(1), request(2)], CORPUS, VALIDATION, force=True)
+    assert forced.summary["counts"]["train_requests"] == 1
+
+
+def test_the_same_input_gives_the_same_dataset() -> None:
+    requests = [request(i) for i in range(1, 8)]
+    assert (
+        build_dataset(requests, CORPUS, VALIDATION).summary["hash"]
+        == build_dataset(list(reversed(requests)), CORPUS, VALIDATION).summary["hash"]
+    )
+    other = build_dataset(requests, CORPUS, VALIDATION, DatasetConfig(seed=99))
+    assert other.summary["hash"] != build_dataset(requests, CORPUS, VALIDATION).summary["hash"]
+
+
+def test_config_validates_its_fields() -> None:
+    with pytest.raises(ValueError, match="heldout_share"):
+        DatasetConfig(heldout_share=1.5)
+    assert "help" in DatasetConfig.__dataclass_fields__["replay_ratio"].metadata
