@@ -79,13 +79,9 @@ def on_copy(deps: BotDeps, ack: Ack, command: dict[str, Any], client: WebClient)
         ack(**_ephemeral(blocks.help_message(exc.user_message)))
         return
     origin = Origin(command["user_id"], command.get("team_id", ""), channel_id, "slack")
-    if not deps.pool.accepting:
-        ack(**_ephemeral({"text": RESTARTING}))
-        reject_busy(deps, brief, origin)
-        return
-    if not deps.pool.reserve():
-        ack(**_ephemeral({"text": BUSY}))
-        reject_busy(deps, brief, origin)
+    if not deps.pool.accepting or not deps.pool.reserve():
+        reject_busy(deps, brief, origin)  # stored first: the request is kept even if the process dies next
+        ack(**_ephemeral({"text": BUSY if deps.pool.accepting else RESTARTING}))
         return
     ack()
     problem = launch(deps, client, brief, origin)

@@ -62,9 +62,11 @@ class Harness:
 
     def command(self, text: str, **kw: Any) -> BoltResponse:
         body = signing.command_body(text, response_url=self.fake.response_url(), **kw)
-        return self.app.dispatch(
+        response = self.app.dispatch(
             BoltRequest(body=body, headers=signing.headers(body, "application/x-www-form-urlencoded"))
         )
+        self.listeners.drain()  # the listener goes on after its ack (posting the placeholder); let it finish
+        return response
 
     def interact(self, payload: dict[str, Any]) -> BoltResponse:
         body = signing.interaction_body(payload)

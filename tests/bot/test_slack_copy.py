@@ -124,7 +124,7 @@ def test_ten_commands_at_once_with_a_slow_model_are_all_acknowledged_quickly(
         response = h.command(f"셔츠{i} / 세일 / 20대 / 1개")
         acks.append(time.perf_counter() - t)
         assert response.status == 200
-    assert max(acks) < 1.0  # the slow model runs on the pool, not in the ack path
+    assert max(acks) < 0.4  # each call includes its listener; the 0.5 s model runs on the pool, not there
     deadline = time.monotonic() + 30
     while len(h.store.requests_with_status("done")) < 10 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -1,0 +1,204 @@
+"""Fine-tune a LoRA adapter: TRL's SFT with loss on the completion only, then DPO on pairs (or KTO without pairs).
+
+Runs on CPU in fp32 with the starter model and in bf16 on CUDA. The adapter never uses `modules_to_save`, so
+vLLM can serve it. Saving goes through the registry's atomic write.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model.dataset import RetrainDataset
+
+log = logging.getLogger(__name__)
+
+PREFERENCE_MODES = ("auto", "dpo", "kto", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of one retrain. Each field's `metadata['help']` says what it does."""
+
+    learning_rate: float = field(default=5e-4, metadata={"help": "peak learning rate of the SFT stage"})
+    lr_scheduler: str = field(default="cosine", metadata={"help": "transformers scheduler name"})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps spent warming up"})
+    epochs: int = field(default=3, metadata={"help": "SFT epochs over the dataset"})
+    batch_size: int = field(default=8, metadata={"help": "examples per device step"})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
+    early_stopping_patience: int = field(default=2, metadata={"help": "epochs without a better validation loss"})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA path"})
+    target_modules: str = field(default="all-linear", metadata={"help": "modules that get LoRA ('all-linear')"})
+    max_length: int = field(default=128, metadata={"help": "tokens per example after truncation"})
+    seed: int = field(default=13, metadata={"help": "training seed"})
+    continue_from_active: bool = field(default=True, metadata={"help": "start from the active adapter if any"})
+    preference: str = field(default="auto", metadata={"help": "auto (DPO if pairs, else KTO), dpo, kto or none"})
+    preference_learning_rate: float = field(default=5e-5, metadata={"help": "learning rate of DPO/KTO"})
+    preference_epochs: int = field(default=1, metadata={"help": "epochs of DPO/KTO"})
+    beta: float = field(default=0.1, metadata={"help": "DPO/KTO beta (strength of the KL anchor)"})
+
+    def __post_init__(self) -> None:
+        if self.preference not in PREFERENCE_MODES:
+            raise ValueError(f"preference must be one of {PREFERENCE_MODES}")
+        if not 0 < self.learning_rate < 1 or not 0 <= self.warmup_ratio < 1:
+            raise ValueError("learning_rate must be in (0, 1) and warmup_ratio in [0, 1)")
+        if min(self.epochs, self.batch_size, self.grad_accum, self.lora_r, self.max_length) < 1:
+            raise ValueError("epochs, batch_size, grad_accum, lora_r and max_length must be at least 1")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, for the registry and the training-run row."""
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What training did: the stages run, loss curves, and time."""
+
+    preference: str
+    train_losses: list[tuple[float, float]]  # (epoch, loss)
+    eval_losses: list[tuple[float, float]]
+    preference_losses: list[tuple[float, float]]
+    seconds: float
+
+
+def _device_args() -> dict[str, Any]:
+    import torch
+
+    if torch.cuda.is_available():
+        return {"bf16": True}
+    return {"use_cpu": True}
+
+
+def _common_args(config: TrainConfig, out: str, progress: bool) -> dict[str, Any]:
+    return {
+        "output_dir": out,
+        "per_device_train_batch_size": config.batch_size,
+        "per_device_eval_batch_size": 32,
+        "gradient_accumulation_steps": config.grad_accum,
+        "lr_scheduler_type": config.lr_scheduler,
+        "warmup_steps": config.warmup_ratio,  # transformers reads a value below 1 as a ratio of all steps
+        "max_length": config.max_length,
+        "seed": config.seed,
+        "report_to": [],
+        "disable_tqdm": not progress,
+        "logging_strategy": "epoch",
+        "dataloader_num_workers": 0,
+        **_device_args(),
+    }
+
+
+def _load_trainable(base_path: str | Path, parent: Path | None, config: TrainConfig) -> tuple[Any, Any]:
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path))
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    base = AutoModelForCausalLM.from_pretrained(str(base_path))
+    if parent is not None and config.continue_from_active:
+        return PeftModel.from_pretrained(base, str(parent), is_trainable=True), tokenizer
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(base, lora), tokenizer
+
+
+def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[float, float]]:
+    return [(round(e.get("epoch", 0.0), 3), round(e[key], 4)) for e in history if key in e]
+
+
+def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, scratch: str, progress: bool) -> Any:
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback
+    from trl import SFTConfig, SFTTrainer
+
+    has_eval = bool(data.heldout_sft)
+    args = SFTConfig(
+        **_common_args(config, scratch, progress),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        completion_only_loss=True,  # the prompt is the brief; only the copy is learned
+        eval_strategy="epoch" if has_eval else "no",
+        save_strategy="epoch" if has_eval else "no",
+        save_total_limit=2,
+        load_best_model_at_end=has_eval,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(data.sft),
+        eval_dataset=Dataset.from_list(data.heldout_sft) if has_eval else None,
+        processing_class=tokenizer,
+        callbacks=[EarlyStoppingCallback(config.early_stopping_patience)] if has_eval else [],
+    )
+    trainer.train()
+    return trainer
+
+
+def _preference(
+    model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, scratch: str, progress: bool
+) -> tuple[str, Any]:
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
+
+    mode = config.preference
+    if mode == "auto":
+        mode = "dpo" if data.pairs else "kto" if len({e["label"] for e in data.kto}) == 2 else "none"
+    if mode == "none" or (mode == "dpo" and not data.pairs) or (mode == "kto" and not data.kto):
+        return "none", None
+    common = {**_common_args(config, scratch, progress), "learning_rate": config.preference_learning_rate,
+              "num_train_epochs": config.preference_epochs, "beta": config.beta, "save_strategy": "no"}  # fmt: skip
+    if mode == "dpo":
+        trainer: Any = DPOTrainer(model=model, args=DPOConfig(**common), train_dataset=Dataset.from_list(data.pairs),
+                                  processing_class=tokenizer)  # fmt: skip
+    else:
+        kto_args = KTOConfig(**common, desirable_weight=data.kto_weights["desirable_weight"],
+                             undesirable_weight=data.kto_weights["undesirable_weight"])  # fmt: skip
+        trainer = KTOTrainer(model=model, args=kto_args,
+                             train_dataset=Dataset.from_list(data.kto), processing_class=tokenizer)  # fmt: skip
+    trainer.train()
+    return mode, trainer
+
+
+def train_adapter(
+    base_path: str | Path,
+    data: RetrainDataset,
+    *,
+    config: TrainConfig | None = None,
+    parent_adapter: Path | None = None,
+    progress: bool = False,
+) -> tuple[Any, TrainResult]:
+    """Train and return (the PEFT model, result). The caller saves it through the registry."""
+    from transformers import set_seed
+
+    config = config or TrainConfig()
+    set_seed(config.seed)
+    started = time.perf_counter()
+    model, tokenizer = _load_trainable(base_path, parent_adapter, config)
+    with tempfile.TemporaryDirectory(prefix="copybot-train-") as scratch:
+        sft = _sft(model, tokenizer, data, config, scratch, progress)
+        mode, pref = _preference(sft.model, tokenizer, data, config, scratch, progress)
+    final = pref.model if pref is not None else sft.model
+    history = sft.state.log_history
+    result = TrainResult(
+        preference=mode,
+        train_losses=_curve(history, "loss"),
+        eval_losses=_curve(history, "eval_loss"),
+        preference_losses=_curve(pref.state.log_history, "loss") if pref is not None else [],
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    log.info("trained in %.0fs (sft + %s)", result.seconds, mode)
+    return final, result
