@@ -117,7 +117,7 @@ def serve(http: bool, port: int, host: str) -> None:
     except SettingsError as exc:
         _fail(str(exc), EXIT_USAGE)
     try:
-        bot = build_bot(settings, lambda: make_writer(settings), http=http, host=host, port=port)
+        bot = build_bot(settings, lambda store: make_writer(settings, store=store), http=http, host=host, port=port)
     except SlackAuthError as exc:
         _fail(str(exc), EXIT_USAGE)
     except (StoreError, ModelSideError, OSError) as exc:
@@ -279,6 +279,35 @@ def corpus_export(fmt: str, split: str | None, template: str, out: Path) -> None
         )
 
 
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Build the dataset and report it; train nothing.")
+@click.option("--force", is_flag=True, help="Train even below the feedback minimums (the gate still decides).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def retrain(dry_run: bool, force: bool, as_json: bool) -> None:
+    """Build the dataset from feedback, train a new adapter, evaluate it against the active one, promote if better.
+
+    Example: copybot retrain --dry-run
+    """
+    from bot.retrain import RetrainBusy, Retrainer, outcome_json
+    from storage import Store
+
+    settings = _settings()
+    try:
+        outcome = Retrainer(settings, Store.open(settings.db_path)).run(trigger="cli", force=force, dry_run=dry_run)
+    except RetrainBusy as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(outcome_json(outcome))
+    else:
+        click.echo(outcome.message)
+        for reason in outcome.reasons:
+            click.echo(f"  {reason}")
+        if outcome.dataset:
+            click.echo(f"  dataset {outcome.dataset['hash']}: {outcome.dataset['counts']}")
+    if outcome.status == "failed":
+        sys.exit(EXIT_FAILURE)
+
+
 @cli.group()
 def model() -> None:
     """Manage the language model (the offline starter model)."""
@@ -303,6 +332,65 @@ def build_starter_cmd(force: bool) -> None:
         f"{info['build_seconds']}s, best held-out loss {info['best_held_out_loss']}, "
         f"final train loss {info['final_train_loss']}."
     )
+
+
+@model.command("list")
+def model_list() -> None:
+    """List adapter versions with their status, parent and headline metrics.
+
+    Example: copybot model list
+    """
+    from model.registry import AdapterRegistry
+    from storage import Store
+
+    settings = _settings()
+    status = {r["version"]: r["status"] for r in Store.open(settings.db_path).model_versions()}
+    versions = AdapterRegistry(settings.home / "adapters").versions()
+    if not versions:
+        click.echo("no adapters yet: the base model serves alone (run `copybot retrain`)")
+    for v in versions:
+        new = v.info.get("metrics", {}).get("new", {})
+        click.echo(f"{v.version}  {status.get(v.version, 'unregistered'):<11} parent {v.info.get('parent') or '-':<6} "
+                   f"val_loss {new.get('val_loss', '-')}  pref_acc {new.get('preference_accuracy', '-')}")  # fmt: skip
+
+
+@model.command("promote")
+@click.argument("version")
+def model_promote(version: str) -> None:
+    """Make VERSION the active adapter (a running bot picks it up before its next generation).
+
+    Example: copybot model promote v0003
+    """
+    from model.errors import AdapterError
+    from model.registry import AdapterRegistry
+    from storage import Store
+
+    settings = _settings()
+    store = Store.open(settings.db_path)
+    try:
+        adapter = AdapterRegistry(settings.home / "adapters").load(version)
+    except AdapterError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    if version not in {r["version"] for r in store.model_versions()}:
+        store.add_model_version(version=version, base_model=settings.base_model, adapter_path=str(adapter.path),
+                                parent_version=str(adapter.info.get("parent", "")))  # fmt: skip
+    store.promote_model_version(version)
+    click.echo(f"{version} is now active")
+
+
+@model.command("rollback")
+def model_rollback() -> None:
+    """Go back to the version that was active before the current one (or to the base model).
+
+    Example: copybot model rollback
+    """
+    from storage import Store
+
+    try:
+        active = Store.open(_settings().db_path).rollback_model_version()
+    except StoreError as exc:
+        _fail(str(exc))
+    click.echo(f"{active['version']} is now active" if active else "the base model now serves without an adapter")
 
 
 @model.command("info")

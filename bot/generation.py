@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from bot.settings import Settings
 from model.brief import Brief
@@ -27,10 +29,52 @@ def load_backend(settings: Settings, *, progress: bool = True) -> Backend:
     return LocalEngine(settings.base_model, version=f"base:{settings.base_model}")
 
 
-def make_writer(settings: Settings) -> CopyWriter:
-    """A CopyWriter on the configured backend and compliance terms (read first: they fail fast and cheaply)."""
+def make_writer(settings: Settings, *, store: Store | None = None) -> CopyWriter:
+    """A CopyWriter on the configured backend and compliance terms (read first: they fail fast and cheaply).
+
+    With a store, the backend follows the store's active adapter version (see `ActiveAdapterBackend`)."""
     rules = load_rules(settings.compliance_terms)
-    return CopyWriter(load_backend(settings), rules=rules)
+    backend = load_backend(settings)
+    if store is not None:
+        backend = ActiveAdapterBackend(backend, store)
+    return CopyWriter(backend, rules=rules)
+
+
+class ActiveAdapterBackend:
+    """Wraps the in-process engine and, before a batch, hot-swaps to the store's active adapter when it changed,
+    so `copybot model promote` or a retrain in another process takes effect without a restart."""
+
+    def __init__(self, engine: Any, store: Store, *, check_every_s: float = 5.0) -> None:
+        self.engine = engine
+        self.store = store
+        self.base_version = engine.version
+        self.check_every_s = check_every_s
+        self._checked = float("-inf")
+
+    @property
+    def version(self) -> str:
+        """The version now serving."""
+        return str(self.engine.version)
+
+    def prompt_for(self, brief: Brief, register: str) -> str:
+        """The engine's prompt."""
+        return str(self.engine.prompt_for(brief, register))
+
+    def sync(self, *, force: bool = False) -> None:
+        """Swap to the active version if it differs from the one loaded (checked at most every few seconds)."""
+        if not force and time.monotonic() - self._checked < self.check_every_s:
+            return
+        self._checked = time.monotonic()
+        active = self.store.active_model_version()
+        path, version = (active["adapter_path"], active["version"]) if active else (None, self.base_version)
+        if version != self.engine.version:
+            self.engine.use_adapter(path, version)
+
+    def complete(self, prompts: list[str], **kwargs: Any) -> list[str]:
+        """Sync, then generate."""
+        self.sync()
+        result: list[str] = self.engine.complete(prompts, **kwargs)
+        return result
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,15 @@ class LocalEngine:
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise AdapterError(f"adapter at {adapter_path} could not be loaded: {exc}") from exc
 
+    def use_adapter(self, adapter_path: str | Path | None, version: str) -> None:
+        """Hot-swap the adapter (None: the bare base model) without reloading the base or restarting."""
+        with self._lock:
+            base = self.model.unload() if hasattr(self.model, "unload") else self.model  # strip the LoRA layers
+            model = self._attach_adapter(base, Path(adapter_path)) if adapter_path is not None else base
+            self.model = model.to(self.device).eval()
+            self.version = version
+        log.info("now serving %s", version)
+
     def prompt_for(self, brief: Brief, register: str) -> str:
         """The prompt this engine's model expects for one candidate."""
         return build_prompt(brief, register, self.tokenizer)

@@ -20,7 +20,10 @@ STOP_MARKERS = ["<제품>", "<카피>", "\n\n"]
 class Backend(Protocol):
     """What the writer needs from a model: the in-process engine and the HTTP client both provide it."""
 
-    version: str
+    @property
+    def version(self) -> str:
+        """The model version that writes (recorded on every candidate)."""
+        ...
 
     def prompt_for(self, brief: Brief, register: str) -> str: ...
 

@@ -252,6 +252,33 @@ class Store:
             events = list(self.db.table("feedback_events").rows_where(where, args))
         return scores(events)
 
+    def rated_requests(self) -> list[dict[str, Any]]:
+        """Finished requests with their candidates, each candidate's current reactions and its edits."""
+        with self._lock:
+            requests = list(self.db.table("requests").rows_where("status = 'done'", order_by="id"))
+            candidates = list(self.db.table("candidates").rows_where(order_by="request_id, rank"))
+            events = list(self.db.table("feedback_events").rows_where())
+            edits = list(self.db.table("edits").rows_where(order_by="id"))
+        current = scores(events)
+        edits_of: dict[int, list[str]] = {}
+        for edit in edits:
+            edits_of.setdefault(int(edit["candidate_id"]), []).append(edit["edited_text"])
+        by_request: dict[int, list[Row]] = {}
+        for c in candidates:
+            s = current.get(int(c["id"]), Score())
+            by_request.setdefault(int(c["request_id"]), []).append(
+                {
+                    "id": c["id"],
+                    "text": c["text"],
+                    "register": c["register"] or "",
+                    "up": s.up,
+                    "down": s.down,
+                    "win": s.win,
+                    "edits": edits_of.get(int(c["id"]), []),
+                }
+            )
+        return [{**r, "candidates": by_request.get(int(r["id"]), [])} for r in requests]
+
     def record_edit(self, *, candidate_id: int, user_id: str, edited_text: str) -> int:
         """Save a human-corrected version of a candidate; return the edit id."""
         with self._atomic() as db:
@@ -355,6 +382,26 @@ class Store:
             db.execute(
                 "update model_versions set status = 'active', promoted_at = ? where version = ?", [self.now(), version]
             )
+
+    def model_versions(self) -> list[Row]:
+        """Every registered version, oldest first."""
+        with self._lock:
+            return list(self.db.table("model_versions").rows_where(order_by="id"))
+
+    def rollback_model_version(self) -> Row | None:
+        """Re-activate the version that was active before the current one; None means back to the base model."""
+        with self._atomic() as db:
+            rows = [dict(zip(("version", "status"), r, strict=True)) for r in db.execute(
+                "select version, status from model_versions where promoted_at is not null order by promoted_at desc, id desc"
+            ).fetchall()]  # fmt: skip
+            if not rows or rows[0]["status"] != "active":
+                raise StoreError("no active model version to roll back from")
+            db.execute("update model_versions set status = 'rolled_back' where version = ?", [rows[0]["version"]])
+            previous = next((r for r in rows[1:] if r["status"] == "retired"), None)
+            if previous is not None:
+                db.execute("update model_versions set status = 'active', promoted_at = ? where version = ?",
+                           [self.now(), previous["version"]])  # fmt: skip
+        return self.active_model_version()
 
     def active_model_version(self) -> Row | None:
         """The active model version row, or None when only the base model is in use."""

@@ -137,7 +137,7 @@ class Bot:
 
 def build_bot(
     settings: Settings,
-    make_writer: Callable[[], CopyWriter],
+    make_writer: Callable[[Store], CopyWriter],
     *,
     http: bool,
     host: str = "127.0.0.1",
@@ -147,15 +147,10 @@ def build_bot(
     settings.require_slack(http=http)
     client = web_client(settings)
     check_identity(client)
-    writer = make_writer()
+    store = Store.open(settings.db_path)
+    writer = make_writer(store)
     warm_up()  # load the Korean analyser now, not on the first request
-    deps = BotDeps(
-        settings,
-        Store.open(settings.db_path),
-        writer,
-        pool=GenerationPool(),
-        reactions=ReactionMap(settings.reactions_file),
-    )
+    deps = BotDeps(settings, store, writer, pool=GenerationPool(), reactions=ReactionMap(settings.reactions_file))
     app = create_app(deps, client=client, http=http)
     runner: Runner = HttpRunner(app, host, port) if http else SocketRunner(app, settings.slack_app_token or "", client)
     return Bot(deps, client, runner)

@@ -49,7 +49,9 @@ def test_a_refused_token_is_reported_with_status_2(home: Path, fake_slack: FakeS
     from bot.slack.serve import SlackAuthError
 
     with pytest.raises(SlackAuthError, match=r"invalid_auth.*Bot User OAuth Token"):
-        build_bot(settings, lambda: pytest.fail("the model must not load before the token is checked"), http=False)
+        build_bot(
+            settings, lambda store: pytest.fail("the model must not load before the token is checked"), http=False
+        )
 
 
 @pytest.mark.slow

@@ -1,0 +1,220 @@
+"""Retrain orchestration: store -> dataset -> train -> evaluate both -> gate -> registry -> store.
+
+One retrain at a time (a lock file names the running one). The active model is untouched until the gate
+promotes: the new adapter is evaluated from a scratch folder and only then saved, atomically, as a version.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
+from bot.settings import Settings
+from model.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, RetrainDataset, build_dataset
+from model.evaluate import GateConfig, Metrics, corpus_spans, evaluate_engine, gate
+from model.registry import AdapterRegistry
+from model.train import TrainConfig
+from storage import Store
+from storage.corpus import prepare_import
+
+log = logging.getLogger(__name__)
+
+MAX_EVAL_BRIEFS = 4  # held-out briefs generated for at every age group, per model
+
+
+class RetrainBusy(RuntimeError):
+    """Another retrain holds the lock; the message names it."""
+
+
+@dataclass
+class RetrainOutcome:
+    """What a retrain did and why."""
+
+    status: str  # skipped | dry-run | kept | promoted | failed
+    message: str
+    version: str = ""
+    reasons: list[str] = field(default_factory=list)
+    old: dict[str, float] = field(default_factory=dict)
+    new: dict[str, float] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    run_id: int | None = None
+
+
+@contextmanager
+def retrain_lock(home: Path) -> Iterator[None]:
+    """Hold home/retrain.lock for the duration; refuse at once, naming the holder, if it is taken."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "retrain.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            raise RetrainBusy(
+                f"a retrain is already running ({handle.read().strip() or 'unknown'}); wait for it"
+            ) from exc
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}, started {datetime.now(UTC).isoformat(timespec='seconds')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def rated_requests(store: Store) -> list[RatedRequest]:
+    """The store's feedback as the dataset builder's input."""
+    out = []
+    for row in store.rated_requests():
+        candidates = tuple(
+            RatedCandidate(c["text"], c["register"], c["up"], c["down"], c["win"], tuple(c["edits"]))
+            for c in row["candidates"]
+        )
+        brief = {k: row[k] for k in ("product", "event", "age_group", "channel")}
+        out.append(RatedRequest(int(row["id"]), row["created_at"], brief, candidates))
+    return out
+
+
+def ensure_corpus(store: Store) -> None:
+    """An empty corpus gets the starter corpus, through the same import path as a team's files."""
+    if store.counts()["corpus"]:
+        return
+    rows, _ = prepare_import(starter_corpus_path(), checks=language_checks(), source="starter",
+                             overrides=STARTER_MAPPING, existing=store.existing_corpus_hashes)  # fmt: skip
+    store.add_corpus_rows(rows)
+
+
+def base_model_path(settings: Settings) -> str:
+    """The base model to train on: the starter folder (built if needed) or COPYBOT_BASE_MODEL."""
+    if settings.uses_starter:
+        from model.starter.build import ensure_starter
+
+        return str(ensure_starter(settings.starter_dir))
+    return settings.base_model
+
+
+@dataclass
+class Retrainer:
+    """Runs retrains for one COPYBOT_HOME; `on_promote(path, version)` hot-swaps a running engine."""
+
+    settings: Settings
+    store: Store
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    dataset_config: DatasetConfig = field(default_factory=DatasetConfig)
+    gate_config: GateConfig = field(default_factory=GateConfig)
+    eval_briefs: int = MAX_EVAL_BRIEFS
+    on_promote: Callable[[Path, str], None] | None = None
+
+    @property
+    def registry(self) -> AdapterRegistry:
+        return AdapterRegistry(self.settings.home / "adapters")
+
+    def dataset(self, *, force: bool) -> RetrainDataset:
+        ensure_corpus(self.store)
+        return build_dataset(rated_requests(self.store), self.store.corpus_rows("train"),
+                             self.store.corpus_rows("validation"), self.dataset_config, force=force)  # fmt: skip
+
+    def run(self, *, trigger: str, force: bool = False, dry_run: bool = False) -> RetrainOutcome:
+        """Build, train, evaluate, gate, and promote or keep; every path is recorded and explained."""
+        with retrain_lock(self.settings.home):
+            self.registry.clean_staging()
+            try:
+                data = self.dataset(force=force)
+            except NotEnoughFeedback as exc:
+                if not dry_run:
+                    run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model)
+                    self.store.finish_training_run(run, status="skipped", error=str(exc))
+                return RetrainOutcome("skipped", str(exc))
+            if dry_run:
+                return RetrainOutcome("dry-run", "dry run: the dataset is ready; nothing was trained",
+                                      dataset=data.summary)  # fmt: skip
+            return self._train_and_gate(data, trigger)
+
+    def _train_and_gate(self, data: RetrainDataset, trigger: str) -> RetrainOutcome:
+        active = self.store.active_model_version()
+        parent = Path(active["adapter_path"]) if active and active["adapter_path"] else None
+        run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model,
+                                            parent_version=active["version"] if active else "",
+                                            hyperparameters=self.train_config.as_dict())  # fmt: skip
+        try:
+            outcome = self._train_evaluate_save(data, parent, active["version"] if active else "")
+        except Exception as exc:
+            log.exception("retrain failed")
+            self.store.finish_training_run(run, status="failed", error=repr(exc), dataset_summary=data.summary)
+            return RetrainOutcome("failed", f"retrain failed: {exc!r}; the active model is unchanged", run_id=run)
+        self.store.finish_training_run(
+            run, status="succeeded", result_version=outcome.version, dataset_summary=data.summary,
+            metrics={"old": outcome.old, "new": outcome.new},
+            gate_decision="promoted" if outcome.status == "promoted" else "kept", gate_reasons=outcome.reasons,
+        )  # fmt: skip
+        outcome.run_id = run
+        return outcome
+
+    def _train_evaluate_save(self, data: RetrainDataset, parent: Path | None, parent_version: str) -> RetrainOutcome:
+        from model.engine import LocalEngine
+        from model.train import train_adapter
+
+        base = base_model_path(self.settings)
+        model, result = train_adapter(base, data, config=self.train_config, parent_adapter=parent)
+        spans = corpus_spans([r["text"] for r in self.store.corpus_rows("train")])
+        briefs = data.heldout_briefs[: self.eval_briefs] or [
+            {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}
+        ]
+
+        def score(adapter: Path | None) -> Metrics:
+            engine = LocalEngine(base, adapter_path=adapter, version="eval")
+            return evaluate_engine(engine, heldout_sft=data.heldout_sft, heldout_pairs=data.heldout_pairs,
+                                   briefs=briefs, spans=spans)  # fmt: skip
+
+        with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
+            model.save_pretrained(scratch)
+            old, new = score(parent), score(Path(scratch))
+            decision = gate(old, new, self.gate_config)
+            version = self.registry.next_version()
+            info: dict[str, Any] = {
+                "parent": parent_version,
+                "base_model": self.settings.base_model,
+                "dataset": data.summary,
+                "hyperparameters": self.train_config.as_dict(),
+                "metrics": {"old": old.as_dict(), "new": new.as_dict()},
+                "gate": {"promote": decision.promote, "reasons": decision.reasons},
+                "timings": {"train_seconds": result.seconds},
+                "losses": {"train": result.train_losses, "eval": result.eval_losses,
+                           "preference": result.preference_losses, "preference_stage": result.preference},
+            }  # fmt: skip
+            saved = self.registry.save(version, lambda staging: _copy_files(Path(scratch), staging), info)
+        self.store.add_model_version(version=version, base_model=self.settings.base_model,
+                                     adapter_path=str(saved.path), parent_version=parent_version,
+                                     status="candidate" if decision.promote else "rejected",
+                                     metrics=info["metrics"])  # fmt: skip
+        if decision.promote:
+            self.store.promote_model_version(version)
+            if self.on_promote:
+                self.on_promote(saved.path, version)
+        verdict = "promoted" if decision.promote else "kept the active model"
+        return RetrainOutcome("promoted" if decision.promote else "kept", f"trained {version}; {verdict}",
+                              version=version, reasons=decision.reasons, old=old.as_dict(), new=new.as_dict(),
+                              dataset=data.summary)  # fmt: skip
+
+
+def _copy_files(src: Path, dst: Path) -> None:
+    for item in src.iterdir():
+        if item.is_file():
+            shutil.copy2(item, dst / item.name)
+
+
+def outcome_json(outcome: RetrainOutcome) -> str:
+    """The outcome as JSON for `copybot retrain --json`."""
+    return json.dumps(outcome.__dict__, ensure_ascii=False, default=str)
