@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.settings import Settings
 from model.brief import Brief
 from model.engine import LocalEngine
+from model.evaluate import distinct_2
 from model.starter.build import ensure_starter, starter_info
 from model.writer import CopyWriter
 
@@ -28,12 +29,6 @@ QUALITY_BRIEFS = [
     ("진주 목걸이", "가정의 달", "print"),
 ]
 AGES = ["10대", "20대", "30대", "40대", "50대", "60대+"]
-
-
-def distinct_2(texts: list[str]) -> float:
-    """Distinct character bigrams over all bigrams in a batch of texts."""
-    grams = [t[i : i + 2] for t in texts for i in range(len(t) - 1)]
-    return len(set(grams)) / max(1, len(grams))
 
 
 def time_generation(engine: LocalEngine, repeats: int) -> tuple[float, float]:

@@ -115,7 +115,8 @@ def preference_accuracy(model: Any, tokenizer: Any, pairs: list[Example]) -> flo
     return round(wins / len(pairs), 4)
 
 
-def _distinct_2(texts: list[str]) -> float:
+def distinct_2(texts: list[str]) -> float:
+    """Distinct character bigrams over all bigrams in a batch of texts (1.0: no bigram repeats)."""
     grams = [t[i : i + 2] for t in texts for i in range(len(t) - 1)]
     return len(set(grams)) / max(1, len(grams))
 
@@ -140,7 +141,7 @@ def generation_metrics(
                              channel=brief.get("channel") or "sns", n=n)  # fmt: skip
             result = writer.write(b, seed=1000 * i + j)
             candidates += result.candidates
-            distincts.append(_distinct_2([c.text for c in result.candidates]))
+            distincts.append(distinct_2([c.text for c in result.candidates]))
     total = max(1, len(candidates))
     return {
         "register_match": round(sum(c.register_ok for c in candidates) / total, 4),
