@@ -101,13 +101,9 @@ def serve(http: bool, port: int, host: str) -> None:
     from bot.slack.serve import SlackAuthError, build_bot, run_until_signalled
 
     settings = _settings()
-    try:
-        settings.require_slack(http=http)
-    except SettingsError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    try:
+    try:  # build_bot checks the tokens first, before anything slow
         bot = build_bot(settings, lambda store: make_writer(settings, store=store), http=http, host=host, port=port)
-    except SlackAuthError as exc:
+    except (SettingsError, SlackAuthError) as exc:
         _fail(str(exc), EXIT_USAGE)
     except (StoreError, ModelSideError, OSError) as exc:
         _fail(str(exc))

@@ -54,7 +54,6 @@ class LocalEngine:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = model.to(self.device).eval()
-        self.base_name = str(model_path)
         self.version = version or (Path(adapter_path).name if adapter_path else f"base:{Path(str(model_path)).name}")
         # Sampling settings that the OpenAI completions API does not carry; they belong to the model host.
         self.top_k = top_k
