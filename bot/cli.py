@@ -14,6 +14,7 @@ from bot.cli_common import EXIT_FAILURE, EXIT_USAGE
 from bot.cli_common import fail as _fail
 from bot.cli_common import load_settings as _settings
 from bot.cli_corpus import corpus
+from bot.cli_learning import simulate, tune
 from bot.cli_model import model
 from bot.settings import SettingsError
 from model.errors import BriefError, ModelSideError
@@ -64,7 +65,7 @@ def generate(
     settings = _settings()
     try:
         store = Store.open(settings.db_path)
-        writer = make_writer(settings)
+        writer = make_writer(settings, store=store)  # the active adapter, if a retrain promoted one
         result = generate_and_store(store, writer, brief, source="cli", seed=seed)
     except (StoreError, ModelSideError) as exc:
         _fail(str(exc))
@@ -143,11 +144,15 @@ def retrain(dry_run: bool, force: bool, as_json: bool) -> None:
     Example: copybot retrain --dry-run
     """
     from bot.retrain import RetrainBusy, Retrainer, outcome_json
+    from bot.tune import TuneError
     from storage import Store
 
     settings = _settings()
     try:
-        outcome = Retrainer(settings, Store.open(settings.db_path)).run(trigger="cli", force=force, dry_run=dry_run)
+        retrainer = Retrainer(settings, Store.open(settings.db_path))
+        outcome = retrainer.run(trigger="cli", force=force, dry_run=dry_run)
+    except TuneError as exc:
+        _fail(str(exc), EXIT_USAGE)
     except RetrainBusy as exc:
         _fail(str(exc))
     if as_json:
@@ -164,6 +169,8 @@ def retrain(dry_run: bool, force: bool, as_json: bool) -> None:
 
 cli.add_command(corpus)
 cli.add_command(model)
+cli.add_command(tune)
+cli.add_command(simulate)
 
 
 def main() -> None:

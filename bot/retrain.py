@@ -6,6 +6,7 @@ promotes: the new adapter is evaluated from a scratch folder and only then saved
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
@@ -21,8 +22,9 @@ from typing import Any
 
 from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
 from bot.settings import Settings
+from bot.tune import load_train_config
 from model.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, RetrainDataset, build_dataset
-from model.evaluate import GateConfig, Metrics, corpus_spans, evaluate_engine, gate
+from model.evaluate import GateConfig, Metrics, corpus_spans, evaluate_engine, gate, preference_gain
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
 from storage import Store
@@ -30,6 +32,7 @@ from storage.corpus import prepare_import
 
 log = logging.getLogger(__name__)
 
+INTERRUPTED = "interrupted: the process stopped before the run finished; the active model was not changed"
 MAX_EVAL_BRIEFS = 4  # held-out briefs generated for at every age group, per model
 
 
@@ -111,11 +114,21 @@ class Retrainer:
 
     settings: Settings
     store: Store
-    train_config: TrainConfig = field(default_factory=TrainConfig)
+    train_config: TrainConfig | None = None  # None: COPYBOT_HOME/train_config.json if tuned, else the defaults
     dataset_config: DatasetConfig = field(default_factory=DatasetConfig)
     gate_config: GateConfig = field(default_factory=GateConfig)
     eval_briefs: int = MAX_EVAL_BRIEFS
     on_promote: Callable[[Path, str], None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.train_config is None:
+            self.train_config = load_train_config(self.settings.home)
+
+    @property
+    def config(self) -> TrainConfig:
+        """The training settings this retrainer uses."""
+        assert self.train_config is not None  # set in __post_init__
+        return self.train_config
 
     @property
     def registry(self) -> AdapterRegistry:
@@ -130,6 +143,9 @@ class Retrainer:
         """Build, train, evaluate, gate, and promote or keep; every path is recorded and explained."""
         with retrain_lock(self.settings.home):
             self.registry.clean_staging()
+            closed = self.store.fail_unfinished_training_runs(error=INTERRUPTED)
+            if closed:
+                log.warning("marked %d training run(s) left running by a stopped process as failed", closed)
             try:
                 data = self.dataset(force=force)
             except NotEnoughFeedback as exc:
@@ -147,9 +163,14 @@ class Retrainer:
         parent = Path(active["adapter_path"]) if active and active["adapter_path"] else None
         run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model,
                                             parent_version=active["version"] if active else "",
-                                            hyperparameters=self.train_config.as_dict())  # fmt: skip
+                                            hyperparameters=self.config.as_dict())  # fmt: skip
         try:
             outcome = self._train_evaluate_save(data, parent, active["version"] if active else "")
+        except KeyboardInterrupt:
+            self.store.finish_training_run(
+                run, status="failed", error="interrupted (Ctrl-C)", dataset_summary=data.summary
+            )
+            raise
         except Exception as exc:
             log.exception("retrain failed")
             self.store.finish_training_run(run, status="failed", error=repr(exc), dataset_summary=data.summary)
@@ -167,28 +188,30 @@ class Retrainer:
         from model.train import train_adapter
 
         base = base_model_path(self.settings)
-        model, result = train_adapter(base, data, config=self.train_config, parent_adapter=parent)
+        model, result = train_adapter(base, data, config=self.config, parent_adapter=parent)
         spans = corpus_spans([r["text"] for r in self.store.corpus_rows("train")])
         briefs = data.heldout_briefs[: self.eval_briefs] or [
             {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}
         ]
 
-        def score(adapter: Path | None) -> Metrics:
+        def score(adapter: Path | None) -> tuple[Metrics, list[tuple[float, float]]]:
             engine = LocalEngine(base, adapter_path=adapter, version="eval")
             return evaluate_engine(engine, heldout_sft=data.heldout_sft, heldout_pairs=data.heldout_pairs,
-                                   briefs=briefs, spans=spans)  # fmt: skip
+                                   heldout_corpus=data.heldout_corpus, briefs=briefs, spans=spans)  # fmt: skip
 
         with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
             model.save_pretrained(scratch)
-            old, new = score(parent), score(Path(scratch))
-            decision = gate(old, new, self.gate_config)
+            (old, old_margins), (new, new_margins) = score(parent), score(Path(scratch))
+            new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
+            base_metrics = score(None)[0] if parent is not None else old
+            decision = gate(old, new, self.gate_config, base=base_metrics)
             version = self.registry.next_version()
             info: dict[str, Any] = {
                 "parent": parent_version,
                 "base_model": self.settings.base_model,
                 "dataset": data.summary,
-                "hyperparameters": self.train_config.as_dict(),
-                "metrics": {"old": old.as_dict(), "new": new.as_dict()},
+                "hyperparameters": self.config.as_dict(),
+                "metrics": {"old": old.as_dict(), "new": new.as_dict(), "base": base_metrics.as_dict()},
                 "gate": {"promote": decision.promote, "reasons": decision.reasons},
                 "timings": {"train_seconds": result.seconds},
                 "losses": {"train": result.train_losses, "eval": result.eval_losses,

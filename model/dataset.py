@@ -4,7 +4,8 @@
   set ratio so the model keeps its general voice instead of collapsing onto what was liked last week.
 - Pairs (DPO): within a request, each better candidate against each worse one; an edit beats its original.
 - KTO: rated candidates labelled desirable or undesirable, with class weights that balance the two.
-- Held out: the newest share of requests (by time) and the corpus validation split. No held-out request trains.
+- Held out: the newest share of requests (by time), and the corpus validation split (kept apart: it measures
+  forgetting, while held-out feedback measures learning). No held-out request trains.
 """
 
 from __future__ import annotations
@@ -99,6 +100,13 @@ class RetrainDataset:
     heldout_pairs: list[Example]
     heldout_briefs: list[dict[str, Any]]
     summary: dict[str, Any]
+    heldout_corpus: list[Example] = field(default_factory=list)
+
+    @property
+    def eval_sft(self) -> list[Example]:
+        """What early stopping watches: held-out liked copies and edits (what training should get better at), or
+        the corpus validation split when no feedback is held out. Forgetting is the gate's corpus-loss check."""
+        return self.heldout_sft or self.heldout_corpus
 
 
 def _prompt(brief: dict[str, Any], text: str, register: str | None = None) -> str:
@@ -195,11 +203,11 @@ def build_dataset(
         pairs=[p for r in train_requests for p in _pairs_from(r)],
         kto=kto,
         kto_weights=_kto_weights(kto),
-        heldout_sft=[e for r in heldout_requests for e in _sft_from(r, config)]
-        + [_corpus_example(row) for row in corpus_validation if row.get("age_group")],
+        heldout_sft=[e for r in heldout_requests for e in _sft_from(r, config)],
         heldout_pairs=[p for r in heldout_requests for p in _pairs_from(r)],
         heldout_briefs=[r.brief for r in heldout_requests],
         summary={},
+        heldout_corpus=[_corpus_example(row) for row in corpus_validation if row.get("age_group")],
     )
     dataset.summary = _summary(dataset, config, train_requests, heldout_requests, len(feedback_sft), len(replay))
     return dataset
@@ -223,6 +231,7 @@ def _summary(
         "kto": len(d.kto),
         "heldout_sft": len(d.heldout_sft),
         "heldout_pairs": len(d.heldout_pairs),
+        "heldout_corpus": len(d.heldout_corpus),
     }
     blob = json.dumps([d.sft, d.pairs, d.kto], ensure_ascii=False, sort_keys=True).encode("utf-8")
     return {"hash": hashlib.sha256(blob).hexdigest()[:16], "counts": counts, "config": asdict(config),

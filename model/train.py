@@ -24,7 +24,7 @@ PREFERENCE_MODES = ("auto", "dpo", "kto", "none")
 class TrainConfig:
     """Hyperparameters of one retrain. Each field's `metadata['help']` says what it does."""
 
-    learning_rate: float = field(default=5e-4, metadata={"help": "peak learning rate of the SFT stage"})
+    learning_rate: float = field(default=2e-3, metadata={"help": "peak learning rate of the SFT stage"})
     lr_scheduler: str = field(default="cosine", metadata={"help": "transformers scheduler name"})
     warmup_ratio: float = field(default=0.1, metadata={"help": "share of steps spent warming up"})
     epochs: int = field(default=3, metadata={"help": "SFT epochs over the dataset"})
@@ -39,7 +39,7 @@ class TrainConfig:
     seed: int = field(default=13, metadata={"help": "training seed"})
     continue_from_active: bool = field(default=True, metadata={"help": "start from the active adapter if any"})
     preference: str = field(default="auto", metadata={"help": "auto (DPO if pairs, else KTO), dpo, kto or none"})
-    preference_learning_rate: float = field(default=5e-5, metadata={"help": "learning rate of DPO/KTO"})
+    preference_learning_rate: float = field(default=5e-4, metadata={"help": "learning rate of DPO/KTO"})
     preference_epochs: int = field(default=1, metadata={"help": "epochs of DPO/KTO"})
     beta: float = field(default=0.1, metadata={"help": "DPO/KTO beta (strength of the KL anchor)"})
 
@@ -125,7 +125,7 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
     from transformers import EarlyStoppingCallback
     from trl import SFTConfig, SFTTrainer
 
-    has_eval = bool(data.heldout_sft)
+    has_eval = bool(data.eval_sft)
     args = SFTConfig(
         **_common_args(config, scratch, progress),
         learning_rate=config.learning_rate,
@@ -142,12 +142,21 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
         model=model,
         args=args,
         train_dataset=Dataset.from_list(data.sft),
-        eval_dataset=Dataset.from_list(data.heldout_sft) if has_eval else None,
+        eval_dataset=Dataset.from_list(data.eval_sft) if has_eval else None,
         processing_class=tokenizer,
         callbacks=[EarlyStoppingCallback(config.early_stopping_patience)] if has_eval else [],
     )
+    _quiet(trainer, progress)
     trainer.train()
     return trainer
+
+
+def _quiet(trainer: Any, progress: bool) -> None:
+    """Without progress bars the Trainer prints each log dict to stdout, which would corrupt `--json` output."""
+    if not progress:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
 
 
 def _preference(
@@ -171,6 +180,7 @@ def _preference(
                              undesirable_weight=data.kto_weights["undesirable_weight"])  # fmt: skip
         trainer = KTOTrainer(model=model, args=kto_args,
                              train_dataset=Dataset.from_list(data.kto), processing_class=tokenizer)  # fmt: skip
+    _quiet(trainer, progress)
     trainer.train()
     return mode, trainer
 
@@ -188,6 +198,10 @@ def train_adapter(
 
     config = config or TrainConfig()
     set_seed(config.seed)
+    if not progress:
+        import datasets
+
+        datasets.disable_progress_bars()
     started = time.perf_counter()
     model, tokenizer = _load_trainable(base_path, parent_adapter, config)
     with tempfile.TemporaryDirectory(prefix="copybot-train-") as scratch:

@@ -16,6 +16,7 @@ def build_migrations() -> Migrations:
         m002_create_feedback_and_edits,
         m003_create_corpus,
         m004_create_model_versions_and_training_runs,
+        m005_create_tuning_trials,
     ):
         migrations()(fn)
     return migrations
@@ -179,3 +180,24 @@ def m004_create_model_versions_and_training_runs(db: Database) -> None:
         not_null={"started_at", "status"},
     )
     db.table("training_runs").create_index(["started_at"])
+
+
+def m005_create_tuning_trials(db: Database) -> None:
+    """One row per `copybot tune` trial: its settings, validation loss and time, grouped by study."""
+    db.table("tuning_trials").create(
+        {
+            "id": int,
+            "study": str,  # one `copybot tune` invocation
+            "trial": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running | succeeded | failed
+            "params": str,  # JSON: the hyperparameters tried
+            "val_loss": float,
+            "seconds": float,
+            "error": str,
+        },
+        pk="id",
+        not_null={"study", "trial", "started_at", "status", "params"},
+    )
+    db.table("tuning_trials").create_index(["study", "trial"], unique=True)

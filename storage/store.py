@@ -8,41 +8,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
+from storage.base import Clock, Row, insert_row, utc_now
 from storage.errors import StoreError
 from storage.migrations import build_migrations
 from storage.scores import Score, scores
-
-Row = dict[str, Any]
-Clock = Callable[[], datetime]
+from storage.training import TrainingRecords
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 
-def utc_now() -> datetime:
-    """The current time in UTC (the store's default clock)."""
-    return datetime.now(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
-
-
-class Store:
-    """Typed access to the copybot database; methods are named for what they record or return."""
-
-    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
-        self.db = db
-        self._clock = clock
-        self._lock = threading.RLock()
+class Store(TrainingRecords):
+    """Typed access to the copybot database; methods are named for what they record or return.
+    Model versions, training runs and tuning trials live in `TrainingRecords`."""
 
     @classmethod
     def open(
@@ -83,23 +66,6 @@ class Store:
         with self._lock:
             self.db.close()
 
-    def now(self) -> str:
-        """The store clock's current time as an ISO string (UTC)."""
-        return _iso(self._clock())
-
-    @contextmanager
-    def _atomic(self) -> Iterator[Database]:
-        """One write transaction. BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that
-        reads first cannot wait for another process's lock and fails with 'database is locked' instead."""
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.rollback()
-                raise
-            self.db.execute("COMMIT")
-
     # --- requests and candidates -------------------------------------------------------------
 
     def record_request(
@@ -127,7 +93,7 @@ class Store:
             "status": "pending",
         }
         with self._atomic() as db:
-            return _insert(db, "requests", row)
+            return insert_row(db, "requests", row)
 
     def mark_request_running(self, request_id: int, *, queue_ms: int | None = None) -> None:
         """Note that generation for a request has started."""
@@ -166,7 +132,7 @@ class Store:
             for rank, c in enumerate(candidates, start=1)
         ]
         with self._atomic() as db:
-            ids = [_insert(db, "candidates", row) for row in rows]
+            ids = [insert_row(db, "candidates", row) for row in rows]
             db.table("requests").update(
                 request_id,
                 {"status": "done", "finished_at": now, "model_version": model_version, "generate_ms": generate_ms},
@@ -293,7 +259,7 @@ class Store:
                 "edited_text": edited_text,
                 "created_at": self.now(),
             }
-            return _insert(db, "edits", row)
+            return insert_row(db, "edits", row)
 
     def edits_for(self, candidate_id: int) -> list[Row]:
         """A candidate's human edits, oldest first."""
@@ -348,99 +314,6 @@ class Store:
             "scored_share": round(sum(r["score"] is not None for r in rows) / len(rows), 4) if rows else 0.0,
         }
 
-    # --- model versions and training runs ----------------------------------------------------
-
-    def add_model_version(
-        self,
-        *,
-        version: str,
-        base_model: str,
-        adapter_path: str = "",
-        parent_version: str = "",
-        status: str = "candidate",
-        metrics: Mapping[str, Any] | None = None,
-    ) -> int:
-        """Register an adapter version (or the base model itself) and return its id."""
-        row = {
-            "version": version,
-            "base_model": base_model,
-            "adapter_path": adapter_path,
-            "parent_version": parent_version,
-            "status": status,
-            "metrics": json.dumps(dict(metrics or {}), ensure_ascii=False),
-            "created_at": self.now(),
-        }
-        with self._atomic() as db:
-            return _insert(db, "model_versions", row)
-
-    def promote_model_version(self, version: str) -> None:
-        """Make `version` the only active version; the previously active one becomes retired."""
-        with self._atomic() as db:
-            if db.execute("select 1 from model_versions where version = ?", [version]).fetchone() is None:
-                raise StoreError(f"model version {version!r} is not registered")
-            db.execute("update model_versions set status = 'retired' where status = 'active'")
-            db.execute(
-                "update model_versions set status = 'active', promoted_at = ? where version = ?", [self.now(), version]
-            )
-
-    def model_versions(self) -> list[Row]:
-        """Every registered version, oldest first."""
-        with self._lock:
-            return list(self.db.table("model_versions").rows_where(order_by="id"))
-
-    def rollback_model_version(self) -> Row | None:
-        """Re-activate the version that was active before the current one; None means back to the base model."""
-        with self._atomic() as db:
-            rows = [dict(zip(("version", "status"), r, strict=True)) for r in db.execute(
-                "select version, status from model_versions where promoted_at is not null order by promoted_at desc, id desc"
-            ).fetchall()]  # fmt: skip
-            if not rows or rows[0]["status"] != "active":
-                raise StoreError("no active model version to roll back from")
-            db.execute("update model_versions set status = 'rolled_back' where version = ?", [rows[0]["version"]])
-            previous = next((r for r in rows[1:] if r["status"] == "retired"), None)
-            if previous is not None:
-                db.execute("update model_versions set status = 'active', promoted_at = ? where version = ?",
-                           [self.now(), previous["version"]])  # fmt: skip
-        return self.active_model_version()
-
-    def active_model_version(self) -> Row | None:
-        """The active model version row, or None when only the base model is in use."""
-        with self._lock:
-            rows = list(self.db.table("model_versions").rows_where("status = 'active'", order_by="id desc", limit=1))
-        return rows[0] if rows else None
-
-    def start_training_run(
-        self,
-        *,
-        trigger: str,
-        base_model: str,
-        parent_version: str = "",
-        hyperparameters: Mapping[str, Any] | None = None,
-    ) -> int:
-        """Record that a training run started; return its id."""
-        row = {
-            "started_at": self.now(),
-            "status": "running",
-            "trigger": trigger,
-            "base_model": base_model,
-            "parent_version": parent_version,
-            "hyperparameters": json.dumps(dict(hyperparameters or {}), ensure_ascii=False),
-        }
-        with self._atomic() as db:
-            return _insert(db, "training_runs", row)
-
-    def finish_training_run(self, run_id: int, *, status: str, **fields: Any) -> None:
-        """Close a training run with its status and any of: result_version, dataset_summary, metrics,
-        gate_decision, gate_reasons, error (dicts and lists are stored as JSON)."""
-        allowed = {"result_version", "dataset_summary", "metrics", "gate_decision", "gate_reasons", "error"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise StoreError(f"unknown training run fields: {sorted(unknown)}")
-        update = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for k, v in fields.items()}
-        update.update({"status": status, "finished_at": self.now()})
-        with self._atomic() as db:
-            db.table("training_runs").update(run_id, update)
-
     # --- overview -----------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -462,7 +335,8 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Row counts of every copybot table."""
-        tables = ("requests", "candidates", "feedback_events", "edits", "corpus", "model_versions", "training_runs")
+        tables = ("requests", "candidates", "feedback_events", "edits", "corpus", "model_versions", "training_runs",
+                  "tuning_trials")  # fmt: skip
         with self._lock:
             return {t: self.db.table(t).count for t in tables}
 
@@ -471,11 +345,6 @@ def _percentile(ordered: list[int], p: int) -> int:
     if not ordered:
         return 0
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def _insert(db: Database, table: str, row: Mapping[str, Any]) -> int:
-    """Insert one row and return its integer primary key."""
-    return int(db.table(table).insert(dict(row)).last_pk or 0)
 
 
 def _decode_flags(row: Row) -> Row:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,28 +18,11 @@ from bot.retrain import RetrainBusy, Retrainer, retrain_lock
 from bot.settings import Settings
 from model.dataset import DatasetConfig
 from model.engine import LocalEngine
+from model.evaluate import GateConfig
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
 from storage import Store, StoreError
-
-
-def _seed_feedback(store: Store, requests: int = 8) -> None:
-    """Requests, candidates and reactions written through the same store calls the Slack bot makes."""
-    for i in range(requests):
-        brief = {"product": f"린넨 셔츠 {i}", "event": "여름 세일", "age_group": "30대", "channel": "banner", "n": 3}
-        rid = store.record_request(brief, source="slack", user_id="U1")
-        ids = store.save_candidates(rid, [
-            {"text": f"여름 세일 {i}0% 할인, 지금 만나 보세요", "register": "polite"},
-            {"text": f"그냥 셔츠예요 {i}", "register": "polite"},
-            {"text": f"시원한 린넨, 가볍게 입어요 {i}", "register": "polite"},
-        ], model_version="starter")  # fmt: skip
-        for j, cid in enumerate(ids):
-            store.set_candidate_message(cid, slack_channel="C1", slack_ts=f"{i}.{j}")
-        store.record_feedback(event_id=f"E{i}a", candidate_id=ids[0], user_id="U2", action="added", signal="win")
-        store.record_feedback(event_id=f"E{i}b", candidate_id=ids[1], user_id="U2", action="added", signal="down")
-        store.record_feedback(event_id=f"E{i}c", candidate_id=ids[2], user_id="U3", action="added", signal="up")
-        if i % 2:
-            store.record_edit(candidate_id=ids[1], user_id="U4", edited_text=f"여름 린넨 셔츠, 오늘만 {i}0% 할인해요")
+from tests.bot.feedback import seed_feedback
 
 
 @pytest.fixture
@@ -45,7 +34,7 @@ def retrainer(home_with_starter: Path) -> Retrainer:
 
 
 def test_too_little_feedback_is_skipped_and_recorded(retrainer: Retrainer) -> None:
-    _seed_feedback(retrainer.store, requests=2)
+    seed_feedback(retrainer.store, requests=2)
     outcome = retrainer.run(trigger="cli")
     assert outcome.status == "skipped" and "not enough feedback (have" in outcome.message
     [run] = retrainer.store.db.execute("select status, error from training_runs").fetchall()
@@ -53,7 +42,7 @@ def test_too_little_feedback_is_skipped_and_recorded(retrainer: Retrainer) -> No
 
 
 def test_dry_run_reports_the_dataset_and_writes_nothing(retrainer: Retrainer) -> None:
-    _seed_feedback(retrainer.store)
+    seed_feedback(retrainer.store)
     outcome = retrainer.run(trigger="cli", dry_run=True)
     assert outcome.status == "dry-run" and outcome.dataset["counts"]["sft_feedback"] > 0
     assert retrainer.store.counts()["training_runs"] == 0
@@ -69,14 +58,15 @@ def test_a_second_retrain_is_refused_naming_the_first(retrainer: Retrainer) -> N
 def test_retrain_records_everything_and_a_promotion_is_hot_swapped_and_rolled_back(
     retrainer: Retrainer, starter_dir: Path
 ) -> None:
-    _seed_feedback(retrainer.store)
+    seed_feedback(retrainer.store)
     # an open gate, so this test sees the promotion path; the gate's own tests cover keeping
-    retrainer.gate_config = type(retrainer.gate_config)(min_preference_gain=-1, min_loss_drop=-10,
-                                                        register_tolerance=1, compliance_tolerance=1)  # fmt: skip
+    retrainer.gate_config = GateConfig(min_preference_gain=-1, loss_tolerance=10, forgetting_tolerance=10,
+                                       register_tolerance=1, compliance_tolerance=1, diversity_tolerance=1)  # fmt: skip
     outcome = retrainer.run(trigger="cli", force=True)
     assert outcome.status == "promoted", outcome.message
-    assert outcome.version == "v0001" and len(outcome.reasons) == 4
-    assert set(outcome.old) == set(outcome.new) >= {"val_loss", "preference_accuracy", "register_match", "distinct_2"}
+    assert outcome.version == "v0001" and len(outcome.reasons) == 6
+    assert set(outcome.old) == set(outcome.new) >= {"val_loss", "corpus_loss", "preference_accuracy", "distinct_2"}
+    assert 0 <= outcome.new["preference_gain"] <= 1 and math.isnan(outcome.old["preference_gain"])
     info = AdapterRegistry(retrainer.settings.home / "adapters").load("v0001").info
     for key in ("version", "parent", "dataset", "hyperparameters", "metrics", "gate", "timings", "losses"):
         assert key in info
@@ -90,8 +80,40 @@ def test_retrain_records_everything_and_a_promotion_is_hot_swapped_and_rolled_ba
     backend = ActiveAdapterBackend(LocalEngine(starter_dir, version="starter"), retrainer.store)
     backend.sync(force=True)
     assert backend.version == "v0001"
+    generated = subprocess.run([sys.executable, "-m", "bot", "generate", "--product", "셔츠", "--age", "30대", "-n", "2"],
+                               capture_output=True, text=True, check=True)  # fmt: skip
+    assert "(model v0001" in generated.stdout  # the CLI writes with the active adapter too
+    assert {row[0] for row in retrainer.store.db.execute("select model_version from candidates where "
+                                                         "request_id = (select max(id) from requests)")} == {"v0001"}  # fmt: skip
     assert retrainer.store.rollback_model_version() is None  # back to the base model
     backend.sync(force=True)
     assert backend.version == "starter"
     with pytest.raises(StoreError, match="no active model version"):
         retrainer.store.rollback_model_version()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_retrain_killed_mid_run_leaves_the_active_model_alone(home_with_starter: Path, sig: signal.Signals) -> None:
+    settings = Settings.from_env()
+    store = Store.open(settings.db_path)
+    seed_feedback(store)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "retrain", "--force"], env=os.environ.copy(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not store.db.execute("select 1 from training_runs where status = 'running'").fetchone():
+        assert proc.poll() is None and time.monotonic() < deadline, "the retrain never started training"
+        time.sleep(0.2)
+    time.sleep(1.5)  # well inside training: loading, SFT, evaluation
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) != 0
+    assert store.active_model_version() is None and store.model_versions() == []
+    assert AdapterRegistry(settings.home / "adapters").versions() == []
+    [(status, error)] = store.db.execute("select status, error from training_runs").fetchall()
+    if sig == signal.SIGINT:  # an interrupt closes its own run
+        assert (status, error) == ("failed", "interrupted (Ctrl-C)")
+    else:  # a killed process cannot; the next retrain (which the lock lets start) closes it
+        assert status == "running"
+        outcome = Retrainer(settings, store).run(trigger="cli", dry_run=True)
+        assert outcome.status == "dry-run"
+        assert store.db.execute("select status, error from training_runs").fetchone()[1].startswith("interrupted")

@@ -42,7 +42,9 @@ def test_weights_replay_and_held_out_requests() -> None:
     assert completions.count("고친 카피예요 1") == 3 and completions.count("우승 카피예요 1") == 2
     assert not any(c.endswith((" 9", " 10")) for c in completions if "카피" in c or "입어요" in c)
     assert "반응 없는 카피예요 1" not in completions and "별로인 카피예요 1" not in completions
-    assert {e["completion"] for e in data.heldout_sft} >= {"고친 카피예요 9", "검증용 카피예요"}
+    assert "고친 카피예요 9" in {e["completion"] for e in data.heldout_sft}
+    assert [e["completion"] for e in data.heldout_corpus] == ["검증용 카피예요"]  # kept apart: it measures forgetting
+    assert data.eval_sft == data.heldout_sft
     assert all(e["prompt"].startswith("<제품>셔츠") and e["prompt"].endswith("<polite><카피>") for e in data.sft)
 
 

@@ -15,40 +15,61 @@ from model.evaluate import (
     evaluate_engine,
     gate,
     preference_accuracy,
+    preference_gain,
+    preference_scores,
     validation_loss,
 )
 
-BASE = Metrics(val_loss=3.0, preference_accuracy=0.5, register_match=0.9, distinct_2=0.8, copied_share=0.1,
-               compliance_flag_rate=0.05, length_ok=1.0)  # fmt: skip
+BASE = Metrics(val_loss=3.0, corpus_loss=2.5, preference_accuracy=0.5, preference_margin=0.0, register_match=0.9,
+               distinct_2=0.8, copied_share=0.1, compliance_flag_rate=0.05, length_ok=1.0)  # fmt: skip
+BETTER = {"val_loss": 2.8, "preference_accuracy": 0.7, "preference_gain": 0.8}
 
 
 def test_gate_promotes_only_a_measurably_better_adapter() -> None:
-    better = Metrics(**{**BASE.as_dict(), "val_loss": 2.8, "preference_accuracy": 0.7})
-    decision = gate(BASE, better)
+    decision = gate(BASE, Metrics(**{**BASE.as_dict(), **BETTER}))
     assert decision.promote and all(r.startswith("ok: ") for r in decision.reasons)
-    assert "preference accuracy 0.500 -> 0.700" in decision.reasons[0]
+    assert "gained on 80% of held-out pairs; accuracy 0.500 -> 0.700" in decision.reasons[0]
 
 
 @pytest.mark.parametrize(
     ("change", "failing"),
     [
-        ({"preference_accuracy": 0.5}, "preference accuracy"),
-        ({"val_loss": 3.1}, "validation loss"),
+        ({"preference_gain": 0.5}, "preference"),
+        ({"preference_gain": float("nan")}, "no held-out preference pairs"),
+        ({"val_loss": 3.1}, ": validation loss"),
+        ({"corpus_loss": 2.65}, "corpus validation loss"),
         ({"register_match": 0.8}, "register match"),
         ({"compliance_flag_rate": 0.2}, "compliance-flag rate"),
+        ({"distinct_2": 0.65}, "distinct-2"),
     ],
 )
 def test_gate_keeps_the_active_adapter_and_says_why(change: dict, failing: str) -> None:
-    candidate = Metrics(**{**BASE.as_dict(), "val_loss": 2.8, "preference_accuracy": 0.7, **change})
-    decision = gate(BASE, candidate)
+    decision = gate(BASE, Metrics(**{**BASE.as_dict(), **BETTER, **change}))
     assert not decision.promote
     assert [r for r in decision.reasons if r.startswith("not met")] == [r for r in decision.reasons if failing in r]
 
 
 def test_gate_tolerances_are_configurable() -> None:
-    slightly = Metrics(**{**BASE.as_dict(), "val_loss": 2.99, "preference_accuracy": 0.52})
-    assert gate(BASE, slightly).promote
-    assert not gate(BASE, slightly, GateConfig(min_loss_drop=0.05)).promote
+    slightly = Metrics(**{**BASE.as_dict(), "val_loss": 3.03, "preference_gain": 0.55})
+    assert gate(BASE, slightly).promote  # the feedback loss may rise within its tolerance
+    assert not gate(BASE, slightly, GateConfig(loss_tolerance=-0.05)).promote  # ... or be required to fall
+    assert not gate(BASE, slightly, GateConfig(min_preference_gain=0.1)).promote
+
+
+def test_diversity_is_held_against_the_base_model_across_a_lineage() -> None:
+    new = Metrics(**{**BASE.as_dict(), **BETTER, "distinct_2": 0.78})
+    assert gate(BASE, new).promote  # 0.80 -> 0.78 against the active adapter alone
+    root = Metrics(**{**BASE.as_dict(), "distinct_2": 0.9})
+    decision = gate(BASE, new, base=root)  # but 0.90 -> 0.78 since the base model: too much, summed over rounds
+    assert not decision.promote and "not met: distinct-2 0.900 (base model) -> 0.780" in decision.reasons
+
+
+def test_preference_gain_counts_pairs_whose_margin_grew() -> None:
+    old = [(0.1, 2.0), (-0.2, -3.0), (0.0, 0.0), (0.3, 1.0)]
+    new = [(0.1, 2.5), (-0.1, -1.0), (0.0, -0.5), (0.3, 1.0)]
+    assert preference_gain(old, new) == 0.5  # two grew, one shrank, one unchanged
+    assert math.isnan(preference_gain([], []))
+    assert preference_scores(old) == (0.5, 0.05)
 
 
 @pytest.mark.slow
@@ -64,8 +85,12 @@ def test_metrics_on_the_starter_model(starter_dir: Path) -> None:
     assert preference_accuracy(engine.model, engine.tokenizer, pairs) == 1.0
     assert math.isnan(preference_accuracy(engine.model, engine.tokenizer, []))
     spans = corpus_spans(["여름 세일, 지금 만나 보세요 린넨 셔츠"])
-    metrics = evaluate_engine(engine, heldout_sft=[good], heldout_pairs=pairs, spans=spans,
-                              briefs=[{"product": "린넨 셔츠", "event": "여름 세일", "channel": "sms"}])  # fmt: skip
+    metrics, margins = evaluate_engine(engine, heldout_sft=[good], heldout_pairs=pairs, spans=spans,
+                                       heldout_corpus=[good, good],
+                                       briefs=[{"product": "린넨 셔츠", "event": "여름 세일", "channel": "sms"}])  # fmt: skip
+    assert metrics.corpus_loss == metrics.val_loss == loss
+    assert len(margins) == 1 and margins[0][0] > 0 and margins[0][1] > 0
+    assert metrics.preference_accuracy == 1.0 and metrics.preference_margin == round(margins[0][0], 4)
     assert 0.5 <= metrics.register_match <= 1.0
     assert 0 < metrics.distinct_2 <= 1 and 0 <= metrics.copied_share <= 1
     assert 0 <= metrics.compliance_flag_rate <= 1 and metrics.length_ok == 1.0

@@ -38,6 +38,9 @@ EXPECTED_COLUMNS = {
         "id", "started_at", "finished_at", "status", "trigger", "base_model", "parent_version", "result_version",
         "dataset_summary", "hyperparameters", "metrics", "gate_decision", "gate_reasons", "error",
     ],
+    "tuning_trials": [
+        "id", "study", "trial", "started_at", "finished_at", "status", "params", "val_loss", "seconds", "error",
+    ],
 }  # fmt: skip
 
 EXPECTED_UNIQUE_INDEXES = {
@@ -46,6 +49,7 @@ EXPECTED_UNIQUE_INDEXES = {
     ("feedback_events", ("event_id",)),
     ("corpus", ("content_hash",)),
     ("model_versions", ("version",)),
+    ("tuning_trials", ("study", "trial")),
     ("_sqlite_migrations", ("migration_set", "name")),
 }
 

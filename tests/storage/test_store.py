@@ -95,6 +95,20 @@ def test_training_run_records_json_fields(store: Store) -> None:
         store.finish_training_run(run, status="failed", colour="red")
 
 
+def test_tuning_trials_and_runs_left_running_by_a_dead_process(store: Store) -> None:
+    first = store.start_tuning_trial(study="tune-1", trial=1, params={"lora_r": 8, "learning_rate": 1e-3})
+    store.finish_tuning_trial(first, status="succeeded", val_loss=2.5, seconds=3.2)
+    store.start_tuning_trial(study="tune-1", trial=2, params={"lora_r": 16})
+    run = store.start_training_run(trigger="cli", base_model="starter")
+    assert store.fail_unfinished_training_runs(error="interrupted") == 1
+    assert store.db["training_runs"].get(run)["status"] == "failed"
+    trials = store.tuning_trials("tune-1")
+    assert [(t["trial"], t["status"], t["val_loss"]) for t in trials] == [(1, "succeeded", 2.5), (2, "failed", None)]
+    assert trials[0]["params"] == {"learning_rate": 1e-3, "lora_r": 8} and trials[1]["error"] == "interrupted"
+    assert store.fail_unfinished_training_runs(error="again") == 0
+    assert store.counts()["tuning_trials"] == 2
+
+
 def test_a_failed_multi_table_write_changes_nothing(store: Store) -> None:
     rid = store.record_request(BRIEF, source="cli")
     with pytest.raises(KeyError):

@@ -1,0 +1,86 @@
+"""`copybot tune`: the grid, the defaults file retrain reads, and a real (tiny) study on the starter model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.retrain import Retrainer
+from bot.settings import Settings
+from bot.tune import TuneError, load_train_config, parse_grid_values, plan_trials, save_train_defaults
+from model.train import TrainConfig
+from storage import Store
+from tests.bot.feedback import seed_feedback
+from tests.bot.test_cli import run
+
+
+def test_plan_trials_is_a_seeded_sample_of_distinct_grid_points() -> None:
+    grid = {"learning_rate": (1e-3, 2e-3), "lora_r": (8, 16), "epochs": (1, 2, 3)}
+    plan = plan_trials(grid, 5, seed=1)
+    assert len(plan) == 5 and len({tuple(sorted(p.items())) for p in plan}) == 5
+    assert plan == plan_trials(grid, 5, seed=1) and plan != plan_trials(grid, 5, seed=2)
+    assert len(plan_trials(grid, 50, seed=1)) == 12  # never more than the grid holds
+    with pytest.raises(ValueError, match="epochs"):
+        plan_trials({"epochs": (0,)}, 1, seed=1)
+
+
+def test_grid_values_are_parsed_with_clear_errors() -> None:
+    assert parse_grid_values("learning_rate", "5e-4, 1e-3") == (5e-4, 1e-3)
+    assert parse_grid_values("lora_r", "8,16") == (8, 16)
+    with pytest.raises(TuneError, match="lora_r: '8,x' is not a comma-separated list"):
+        parse_grid_values("lora_r", "8,x")
+    with pytest.raises(TuneError, match="at least one value"):
+        parse_grid_values("epochs", " , ")
+
+
+def test_applied_defaults_are_what_the_next_retrain_trains_with(home: Path) -> None:
+    assert load_train_config(home) == TrainConfig()
+    path = save_train_defaults(home, {"learning_rate": 1e-3, "lora_r": 8})
+    assert json.loads(path.read_text())["lora_r"] == 8
+    settings = Settings.from_env()
+    retrainer = Retrainer(settings, Store.open(settings.db_path))
+    assert (retrainer.config.learning_rate, retrainer.config.lora_r, retrainer.config.epochs) == (1e-3, 8, 3)
+    with pytest.raises(ValueError, match="lora_r"):
+        save_train_defaults(home, {"lora_r": 0})  # refused before anything is written
+    assert load_train_config(home).lora_r == 8
+
+
+def test_a_broken_defaults_file_names_itself_and_the_fix(home: Path) -> None:
+    (home / "train_config.json").write_text('{"learning_rate": 0.001, "colour": "blue"}')
+    with pytest.raises(TuneError, match=r"train_config.json is not a valid training config .*delete it"):
+        load_train_config(home)
+    result = run("retrain", env_home=home)
+    assert result.returncode == 2 and "unknown settings ['colour']" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_study_records_every_trial_and_applies_the_best(home_with_starter: Path) -> None:
+    store = Store.open(home_with_starter / "copybot.db")
+    seed_feedback(store)
+    result = run("tune", "--trials", "2", "--lr", "5e-4,4e-3", "--rank", "4", "--epochs", "1", "--apply", "--json",
+                 env_home=home_with_starter)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    study = json.loads(result.stdout)
+    assert study["scored_on"] == "held-out feedback" and study["dataset"]["heldout_requests"] == 2
+    trials = store.tuning_trials(study["study"])
+    assert [t["trial"] for t in trials] == [1, 2] and all(t["status"] == "succeeded" for t in trials)
+    assert {t["params"]["learning_rate"] for t in trials} == {5e-4, 4e-3}
+    assert all(t["val_loss"] > 0 and t["seconds"] > 0 for t in trials)
+    best = min(trials, key=lambda t: t["val_loss"])
+    assert study["best"]["trial"] == best["trial"]
+    assert load_train_config(home_with_starter).learning_rate == best["params"]["learning_rate"]
+    assert store.counts()["training_runs"] == 0  # a study trains, but never registers or promotes anything
+
+    plain = run("tune", "--trials", "1", "--lr", "1e-3", "--rank", "4", "--epochs", "1", env_home=home_with_starter)
+    assert plain.returncode == 0, plain.stderr
+    assert "trial 1: epochs 1  learning_rate 0.001  lora_r 4  ->  val loss" in plain.stdout
+    assert "run again with --apply" in plain.stdout
+
+
+def test_tune_below_the_minimums_says_how_much_feedback_there_is(home_with_starter: Path) -> None:
+    result = run("tune", "--trials", "1", env_home=home_with_starter)
+    assert result.returncode == 1 and "not enough feedback (have 0" in result.stderr
+    bad = run("tune", "--lr", "fast", env_home=home_with_starter)
+    assert bad.returncode == 2 and "learning_rate: 'fast' is not a comma-separated list" in bad.stderr
