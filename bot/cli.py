@@ -111,6 +111,26 @@ def serve(http: bool, port: int, host: str) -> None:
     run_until_signalled(bot)
 
 
+@cli.command("model-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
+@click.option("--port", default=8000, show_default=True, help="TCP port (0 picks a free one).")
+def model_server(host: str, port: int) -> None:
+    """Serve the model over an OpenAI-compatible HTTP API (the GPU host); COPYBOT_MODEL_API_KEY requires a key.
+
+    Example: COPYBOT_MODEL_API_KEY=secret copybot model-server --host 0.0.0.0 --port 8000
+    """
+    import uvicorn
+
+    from bot.model_host import build_model_server
+
+    settings = _settings()
+    try:
+        app = build_model_server(settings)
+    except (StoreError, ModelSideError, OSError) as exc:
+        _fail(str(exc))
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats(as_json: bool) -> None:

@@ -1,0 +1,36 @@
+"""`copybot model-server`: the GPU host's API over the configured base model and the registry's adapters."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.settings import Settings
+from model.registry import AdapterRegistry
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+def build_model_server(settings: Settings, *, max_waiting: int = 32) -> Any:
+    """The FastAPI app: the base model (the starter by default), every registered adapter by its version name,
+    and the promoted adapter already loaded so its first request needs no swap."""
+    from model.engine import LocalEngine
+    from model.server import ServerConfig, create_server
+
+    if settings.uses_starter:
+        from model.starter.build import ensure_starter
+
+        path: Any = ensure_starter(settings.starter_dir)
+    else:
+        path = settings.base_model
+    engine = LocalEngine(path, version=settings.base_model)
+    adapters = {a.version: a.path for a in AdapterRegistry(settings.home / "adapters").versions()}
+    active = Store.open(settings.db_path).active_model_version()
+    if active and active["version"] in adapters:
+        engine.use_adapter(adapters[active["version"]], active["version"])
+    log.info("model server: base %s, adapters %s, serving %s", settings.base_model, sorted(adapters) or "none",
+             engine.version)  # fmt: skip
+    config = ServerConfig(base_name=settings.base_model, api_key=settings.model_api_key or "", adapters=adapters,
+                          max_waiting=max_waiting)  # fmt: skip
+    return create_server(engine, config)

@@ -1,0 +1,135 @@
+"""The model server over the real starter model, run in-process by uvicorn on port 0 and called over HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from model.engine import LocalEngine
+from model.server import ServerConfig, create_server
+
+PROMPT = "<제품>린넨 셔츠<행사>여름 세일<20대><sns><polite><카피>"
+
+
+class HeldEngine:
+    """The real engine, except that `complete` first waits until the test lets it go (to fill the queue)."""
+
+    def __init__(self, engine: LocalEngine) -> None:
+        self.engine, self.release, self.entered = engine, threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def complete(self, prompts: list[str], **kwargs: Any) -> list[str]:
+        self.entered.set()
+        self.release.wait(30)
+        return self.engine.complete(prompts, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def engine(starter_dir: Path) -> LocalEngine:
+    return LocalEngine(starter_dir, version="starter")
+
+
+def _serve(app: Any) -> Iterator[str]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def url(engine: LocalEngine) -> Iterator[str]:
+    yield from _serve(create_server(engine, ServerConfig(base_name="starter", api_key="s3cret")))
+
+
+AUTH = {"Authorization": "Bearer s3cret"}
+
+
+def test_health_and_models(url: str) -> None:
+    assert httpx.get(f"{url}/health").json() == {"status": "ok", "model": "starter", "serving": "starter"}
+    models = httpx.get(f"{url}/v1/models", headers=AUTH).json()
+    assert models["object"] == "list" and [m["id"] for m in models["data"]] == ["starter"]
+
+
+def test_n_candidates_in_one_openai_shaped_response(url: str) -> None:
+    body = {"model": "starter", "prompt": PROMPT, "n": 3, "max_tokens": 40, "temperature": 0.8, "seed": 7,
+            "stop": ["\n"]}  # fmt: skip
+    reply = httpx.post(f"{url}/v1/completions", json=body, headers=AUTH, timeout=60)
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert data["object"] == "text_completion" and data["model"] == "starter" and data["id"].startswith("cmpl-")
+    assert [c["index"] for c in data["choices"]] == [0, 1, 2]
+    assert all(c["text"].strip() and c["finish_reason"] in ("stop", "length") for c in data["choices"])
+    usage = data["usage"]
+    assert usage["prompt_tokens"] > 0 and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    again = httpx.post(f"{url}/v1/completions", json=body, headers=AUTH, timeout=60).json()
+    assert [c["text"] for c in again["choices"]] == [c["text"] for c in data["choices"]]  # same seed, same copies
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "param"),
+    [
+        ({"n": 0}, 400, "n"),
+        ({"n": 17}, 400, "n"),
+        ({"max_tokens": 5000}, 400, "max_tokens"),
+        ({"temperature": 3}, 400, "temperature"),
+        ({"model": "v9999"}, 404, "model"),
+        ({"prompt": None}, 400, "prompt"),
+    ],
+)
+def test_bad_requests_get_openai_shaped_errors(url: str, change: dict, status: int, param: str) -> None:
+    body = {"model": "starter", "prompt": PROMPT, "max_tokens": 8, **change}
+    reply = httpx.post(f"{url}/v1/completions", json=body, headers=AUTH)
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert error["param"] == param and error["message"] and error["type"]
+    if status == 404:
+        assert error["code"] == "model_not_found" and "v9999" in error["message"]
+
+
+def test_a_missing_or_wrong_key_is_refused(url: str) -> None:
+    body = {"model": "starter", "prompt": PROMPT, "max_tokens": 4}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-but-longer"}):
+        reply = httpx.post(f"{url}/v1/completions", json=body, headers=headers)
+        assert reply.status_code == 401 and reply.json()["error"]["code"] == "invalid_api_key"
+    assert httpx.get(f"{url}/v1/models").status_code == 401
+    assert httpx.get(f"{url}/health").status_code == 200  # load balancers probe without a key
+
+
+def test_concurrent_requests_all_complete(url: str) -> None:
+    body = {"model": "starter", "prompt": PROMPT, "n": 2, "max_tokens": 16, "seed": 1}
+    with ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda _: httpx.post(f"{url}/v1/completions", json=body, headers=AUTH, timeout=120),
+                                range(4)))  # fmt: skip
+    assert [r.status_code for r in replies] == [200] * 4
+    assert all(len(r.json()["choices"]) == 2 for r in replies)
+
+
+def test_a_full_queue_answers_503_with_retry_after(engine: LocalEngine) -> None:
+    held = HeldEngine(engine)
+    for url in _serve(create_server(held, ServerConfig(base_name="starter", max_waiting=1))):
+        body = {"model": "starter", "prompt": PROMPT, "max_tokens": 4}
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, f"{url}/v1/completions", json=body, timeout=60)
+            assert held.entered.wait(20)
+            busy = httpx.post(f"{url}/v1/completions", json=body)
+            assert busy.status_code == 503 and busy.headers["Retry-After"] == "2"
+            assert busy.json()["error"]["type"] == "server_overloaded"
+            held.release.set()
+            assert first.result().status_code == 200
