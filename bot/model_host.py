@@ -32,5 +32,5 @@ def build_model_server(settings: Settings, *, max_waiting: int = 32) -> Any:
     log.info("model server: base %s, adapters %s, serving %s", settings.base_model, sorted(adapters) or "none",
              engine.version)  # fmt: skip
     config = ServerConfig(base_name=settings.base_model, api_key=settings.model_api_key or "", adapters=adapters,
-                          max_waiting=max_waiting)  # fmt: skip
+                          adapters_root=settings.home / "adapters", max_waiting=max_waiting)  # fmt: skip
     return create_server(engine, config)

@@ -1,6 +1,7 @@
 """The GPU host's HTTP API, shaped like OpenAI's (and vLLM's) so that vLLM can replace it without touching the bot.
 
-`GET /health`, `GET /v1/models`, `POST /v1/completions` (`model` names the base model or an adapter). Errors are
+`GET /health`, `GET /v1/models`, `POST /v1/completions` (`model` names the base model or an adapter), and vLLM's
+`POST /v1/load_lora_adapter` / `POST /v1/unload_lora_adapter`, which only load from the adapter registry. Errors are
 OpenAI-shaped JSON: 400 for bad parameters, 401 for a bad or missing key, 404 for an unknown model, 503 with
 `Retry-After` when the bounded queue is full. Generation is blocking, so FastAPI runs it in its thread pool; the
 engine's own lock serialises the model, and a semaphore bounds how many requests may wait for it.
@@ -18,7 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 MAX_N = 16
@@ -37,6 +38,19 @@ class APIError(Exception):
 def error_body(message: str, kind: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
     """OpenAI's error envelope."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class LoadAdapterRequest(BaseModel):
+    """vLLM's body for /v1/load_lora_adapter (`lora_path` defaults to the registry folder of that name)."""
+
+    lora_name: str
+    lora_path: str | None = None
+
+
+class UnloadAdapterRequest(BaseModel):
+    """vLLM's body for /v1/unload_lora_adapter."""
+
+    lora_name: str
 
 
 class CompletionRequest(BaseModel):
@@ -61,6 +75,7 @@ class ServerConfig:
     max_tokens_limit: int = 256
     max_waiting: int = 32  # requests allowed to wait for the model before new ones get 503
     adapters: dict[str, Path] = field(default_factory=dict)  # adapter name -> PEFT folder
+    adapters_root: Path | None = None  # where load_lora_adapter may load from (the registry); None: nowhere
 
 
 def _check(body: CompletionRequest, config: ServerConfig) -> list[str]:
@@ -84,6 +99,26 @@ def _select(engine: Any, model: str, config: ServerConfig) -> None:
     current = None if engine.version == config.base_name else engine.version
     if wanted != current:
         engine.use_adapter(config.adapters[wanted] if wanted else None, model)
+
+
+def _adapter_folder(body: LoadAdapterRequest, config: ServerConfig) -> Path:
+    """The registry folder named by the request; names and paths that would leave the registry are refused."""
+    from model.errors import AdapterError
+    from model.registry import AdapterRegistry
+
+    if config.adapters_root is None:
+        raise APIError(400, "this server has no adapter folder to load from", param="lora_path")
+    registry = AdapterRegistry(config.adapters_root)
+    try:
+        folder = registry.path(body.lora_name)
+        if body.lora_path is not None and Path(body.lora_path).resolve() != folder:
+            raise APIError(400, f"lora_path must be the registry folder {folder}", param="lora_path")
+        if not folder.is_dir():
+            raise APIError(404, f"no adapter named {body.lora_name!r} in {config.adapters_root}", param="lora_name",
+                           kind="NotFoundError", code="adapter_not_found")  # fmt: skip
+        return registry.load(body.lora_name).path
+    except AdapterError as exc:
+        raise APIError(400, str(exc), param="lora_name") from exc
 
 
 def create_server(engine: Any, config: ServerConfig) -> FastAPI:
@@ -124,6 +159,26 @@ def create_server(engine: Any, config: ServerConfig) -> FastAPI:
         data = [{"id": n, "object": "model", "created": 0, "owned_by": "copybot",
                  "parent": None if n == config.base_name else config.base_name} for n in names]  # fmt: skip
         return {"object": "list", "data": data}
+
+    @app.post("/v1/load_lora_adapter")
+    def load_adapter(body: LoadAdapterRequest) -> PlainTextResponse:
+        if body.lora_name in config.adapters:
+            raise APIError(400, f"The lora adapter '{body.lora_name}' has already been loaded.", param="lora_name")
+        folder = _adapter_folder(body, config)
+        with select_lock:
+            config.adapters[body.lora_name] = folder
+        return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' added successfully.")
+
+    @app.post("/v1/unload_lora_adapter")
+    def unload_adapter(body: UnloadAdapterRequest) -> PlainTextResponse:
+        if body.lora_name not in config.adapters:
+            raise APIError(404, f"The lora adapter '{body.lora_name}' cannot be found.", param="lora_name",
+                           kind="NotFoundError", code="adapter_not_found")  # fmt: skip
+        with select_lock:
+            if engine.version == body.lora_name:
+                engine.use_adapter(None, config.base_name)
+            del config.adapters[body.lora_name]
+        return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
     @app.post("/v1/completions")
     def completions(body: CompletionRequest) -> dict[str, Any]:

@@ -133,3 +133,63 @@ def test_a_full_queue_answers_503_with_retry_after(engine: LocalEngine) -> None:
             assert busy.json()["error"]["type"] == "server_overloaded"
             held.release.set()
             assert first.result().status_code == 200
+
+
+@pytest.fixture(scope="module")
+def adapters_root(tmp_path_factory: pytest.TempPathFactory, starter_dir: Path) -> Path:
+    """A registry holding one real (randomly initialised, so visibly different) LoRA adapter, v0001."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from model.registry import AdapterRegistry
+
+    root = tmp_path_factory.mktemp("adapters")
+    lora = LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(starter_dir)), lora)
+    AdapterRegistry(root).save("v0001", lambda folder: model.save_pretrained(str(folder)), {"parent": ""})
+    return root
+
+
+def test_an_adapter_is_loaded_switched_to_and_unloaded(starter_dir: Path, adapters_root: Path) -> None:
+    engine = LocalEngine(starter_dir, version="starter")
+    config = ServerConfig(base_name="starter", adapters_root=adapters_root)
+    for url in _serve(create_server(engine, config)):
+        body = {"prompt": PROMPT, "n": 2, "max_tokens": 24, "temperature": 0, "seed": 3}
+        assert httpx.post(f"{url}/v1/completions", json={**body, "model": "v0001"}).status_code == 404
+        loaded = httpx.post(f"{url}/v1/load_lora_adapter", json={"lora_name": "v0001"})
+        assert loaded.status_code == 200 and loaded.text == "Success: LoRA adapter 'v0001' added successfully."
+        assert [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]] == ["starter", "v0001"]
+        again = httpx.post(f"{url}/v1/load_lora_adapter", json={"lora_name": "v0001"})
+        assert again.status_code == 400 and "already been loaded" in again.json()["error"]["message"]
+
+        base = httpx.post(f"{url}/v1/completions", json={**body, "model": "starter"}, timeout=60).json()
+        tuned = httpx.post(f"{url}/v1/completions", json={**body, "model": "v0001"}, timeout=60).json()
+        assert httpx.get(f"{url}/health").json()["serving"] == "v0001"
+        assert [c["text"] for c in tuned["choices"]] != [c["text"] for c in base["choices"]]
+        back = httpx.post(f"{url}/v1/completions", json={**body, "model": "starter"}, timeout=60).json()
+        assert [c["text"] for c in back["choices"]] == [c["text"] for c in base["choices"]]  # the swap is clean
+
+        httpx.post(f"{url}/v1/completions", json={**body, "model": "v0001"}, timeout=60)
+        gone = httpx.post(f"{url}/v1/unload_lora_adapter", json={"lora_name": "v0001"})
+        assert gone.status_code == 200 and httpx.get(f"{url}/health").json()["serving"] == "starter"
+        assert httpx.post(f"{url}/v1/completions", json={**body, "model": "v0001"}).status_code == 404
+        missing = httpx.post(f"{url}/v1/unload_lora_adapter", json={"lora_name": "v0001"})
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "adapter_not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"lora_name": "../v0001"}, 400),
+        ({"lora_name": "v0001/.."}, 400),
+        ({"lora_name": "v0001", "lora_path": "/etc"}, 400),
+        ({"lora_name": "v0002"}, 404),
+    ],
+)
+def test_adapter_names_and_paths_cannot_leave_the_registry(
+    engine: LocalEngine, adapters_root: Path, body: dict, status: int
+) -> None:
+    for url in _serve(create_server(engine, ServerConfig(base_name="starter", adapters_root=adapters_root))):
+        reply = httpx.post(f"{url}/v1/load_lora_adapter", json=body)
+        assert reply.status_code == status and reply.json()["error"]["param"] in ("lora_name", "lora_path")
+        assert [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]] == ["starter"]
