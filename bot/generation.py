@@ -17,16 +17,21 @@ from storage import Store
 log = logging.getLogger(__name__)
 
 
+def base_model_path(settings: Settings, *, progress: bool = False) -> str:
+    """The base model to load: the starter folder (built first if needed) or COPYBOT_BASE_MODEL."""
+    if settings.uses_starter:
+        from model.starter.build import ensure_starter
+
+        return str(ensure_starter(settings.starter_dir, progress=progress))
+    return settings.base_model
+
+
 def load_backend(settings: Settings, *, progress: bool = True) -> Backend:
     """The in-process engine on the configured base model, building the starter model first if needed."""
     from model.engine import LocalEngine
 
-    if settings.uses_starter:
-        from model.starter.build import ensure_starter
-
-        path = ensure_starter(settings.starter_dir, progress=progress)
-        return LocalEngine(path, version="starter")
-    return LocalEngine(settings.base_model, version=f"base:{settings.base_model}")
+    version = "starter" if settings.uses_starter else f"base:{settings.base_model}"
+    return LocalEngine(base_model_path(settings, progress=progress), version=version)
 
 
 def make_writer(settings: Settings, *, store: Store | None = None) -> CopyWriter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.generation import base_model_path
 from bot.settings import Settings
 from model.registry import AdapterRegistry
 from storage import Store
@@ -18,13 +19,7 @@ def build_model_server(settings: Settings, *, max_waiting: int = 32) -> Any:
     from model.engine import LocalEngine
     from model.server import ServerConfig, create_server
 
-    if settings.uses_starter:
-        from model.starter.build import ensure_starter
-
-        path: Any = ensure_starter(settings.starter_dir)
-    else:
-        path = settings.base_model
-    engine = LocalEngine(path, version=settings.base_model)
+    engine = LocalEngine(base_model_path(settings), version=settings.base_model)
     adapters = {a.version: a.path for a in AdapterRegistry(settings.home / "adapters").versions()}
     active = Store.open(settings.db_path).active_model_version()
     if active and active["version"] in adapters:

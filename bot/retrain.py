@@ -15,12 +15,13 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
+from bot.generation import base_model_path
 from bot.settings import Settings
 from bot.tune import load_train_config
 from model.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, RetrainDataset, build_dataset
@@ -99,36 +100,28 @@ def ensure_corpus(store: Store) -> None:
     store.add_corpus_rows(rows)
 
 
-def base_model_path(settings: Settings) -> str:
-    """The base model to train on: the starter folder (built if needed) or COPYBOT_BASE_MODEL."""
-    if settings.uses_starter:
-        from model.starter.build import ensure_starter
-
-        return str(ensure_starter(settings.starter_dir))
-    return settings.base_model
-
-
 @dataclass
 class Retrainer:
     """Runs retrains for one COPYBOT_HOME; `on_promote(path, version)` hot-swaps a running engine."""
 
     settings: Settings
     store: Store
-    train_config: TrainConfig | None = None  # None: COPYBOT_HOME/train_config.json if tuned, else the defaults
+    train_config: InitVar[TrainConfig | None] = None  # None: COPYBOT_HOME/train_config.json if tuned, else defaults
     dataset_config: DatasetConfig = field(default_factory=DatasetConfig)
     gate_config: GateConfig = field(default_factory=GateConfig)
     eval_briefs: int = MAX_EVAL_BRIEFS
     on_promote: Callable[[Path, str], None] | None = None
+    config: TrainConfig = field(init=False)  # the training settings this retrainer uses
 
-    def __post_init__(self) -> None:
-        if self.train_config is None:
-            self.train_config = load_train_config(self.settings.home)
+    def __post_init__(self, train_config: TrainConfig | None) -> None:
+        self.config = train_config or load_train_config(self.settings.home)
 
-    @property
-    def config(self) -> TrainConfig:
-        """The training settings this retrainer uses."""
-        assert self.train_config is not None  # set in __post_init__
-        return self.train_config
+    def active_adapter(self) -> tuple[Path | None, str]:
+        """(folder, version) of the active adapter, or (None, "") while the base model serves alone."""
+        active = self.store.active_model_version()
+        if not active:
+            return None, ""
+        return (Path(active["adapter_path"]) if active["adapter_path"] else None), active["version"]
 
     @property
     def registry(self) -> AdapterRegistry:
@@ -159,13 +152,12 @@ class Retrainer:
             return self._train_and_gate(data, trigger)
 
     def _train_and_gate(self, data: RetrainDataset, trigger: str) -> RetrainOutcome:
-        active = self.store.active_model_version()
-        parent = Path(active["adapter_path"]) if active and active["adapter_path"] else None
+        parent, parent_version = self.active_adapter()
         run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model,
-                                            parent_version=active["version"] if active else "",
+                                            parent_version=parent_version,
                                             hyperparameters=self.config.as_dict())  # fmt: skip
         try:
-            outcome = self._train_evaluate_save(data, parent, active["version"] if active else "")
+            outcome = self._train_evaluate_save(data, parent, parent_version)
         except KeyboardInterrupt:
             self.store.finish_training_run(
                 run, status="failed", error="interrupted (Ctrl-C)", dataset_summary=data.summary
@@ -194,8 +186,10 @@ class Retrainer:
             {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}
         ]
 
+        engine = LocalEngine(base, version="eval")  # one load of the base weights; adapters are swapped on it
+
         def score(adapter: Path | None) -> tuple[Metrics, list[tuple[float, float]]]:
-            engine = LocalEngine(base, adapter_path=adapter, version="eval")
+            engine.use_adapter(adapter, "eval")
             return evaluate_engine(engine, heldout_sft=data.heldout_sft, heldout_pairs=data.heldout_pairs,
                                    heldout_corpus=data.heldout_corpus, briefs=briefs, spans=spans)  # fmt: skip
 

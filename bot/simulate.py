@@ -134,17 +134,16 @@ def simulation_settings(settings: Settings, home: Path) -> Settings:
     return sim
 
 
-def feed_back(store: Store, request_id: int, candidate_ids: list[int], reactions: list[str | None]) -> int:
+def feed_back(store: Store, candidate_ids: list[int], reactions: list[str | None], signals: ReactionMap) -> int:
     """Record reactions exactly as the Slack listener does; returns how many were recorded."""
-    signals = ReactionMap()
     recorded = 0
     for candidate_id, reaction in zip(candidate_ids, reactions, strict=True):
         signal = signals.signal(reaction) if reaction else None
-        if signal is None:
+        if reaction is None or signal is None:
             continue
         recorded += store.record_feedback(event_id=f"simulate:{candidate_id}:{reaction}", candidate_id=candidate_id,
                                           user_id="simulator", action="added", signal=signal,
-                                          reaction=reaction or "")  # fmt: skip
+                                          reaction=reaction)  # fmt: skip
     return recorded
 
 
@@ -162,10 +161,10 @@ def run_simulation(
         ensure_corpus(store)
         pool = brief_pool(store.corpus_rows(), rater)
         rng = random.Random(config.seed)
-        eval_set = [pool[i] for i in random.Random(config.seed + 1).sample(range(len(pool)), min(len(pool),
-                                                                                           config.eval_briefs))]  # fmt: skip
+        eval_set = random.Random(config.seed + 1).sample(pool, min(len(pool), config.eval_briefs))
         writer = make_writer(settings, store=store)
-        retrainer = (retrainer_factory or (lambda s, st: Retrainer(s, st)))(settings, store)
+        retrainer = (retrainer_factory or Retrainer)(settings, store)
+        signals = ReactionMap()
         results: list[RoundResult] = []
 
         def measure(number: int, started: float, retrain: dict[str, Any] | None) -> None:
@@ -185,7 +184,7 @@ def run_simulation(
                 stored = generate_and_store(store, writer, _brief(fields), source="simulate",
                                             user_id="simulator", seed=rng.randrange(1 << 30))  # fmt: skip
                 texts = [c.text for c in stored.generation.candidates]
-                feed_back(store, stored.request_id, stored.candidate_ids, rate(rater, fields, texts))
+                feed_back(store, stored.candidate_ids, rate(rater, fields, texts), signals)
             outcome = retrainer.run(trigger="simulate", force=True)
             measure(number, started, {"status": outcome.status, "version": outcome.version,
                                       "reasons": outcome.reasons, "dataset": outcome.dataset.get("counts", {})})  # fmt: skip

@@ -121,22 +121,23 @@ def run_tune(
 ) -> TuneResult:
     """Run the trials (one retrain lock, so never beside a retrain) and record each; raise NotEnoughFeedback like
     `copybot retrain` below the minimums unless `force`."""
-    from bot.retrain import INTERRUPTED, Retrainer, base_model_path, retrain_lock
+    from bot.generation import base_model_path
+    from bot.retrain import INTERRUPTED, Retrainer, retrain_lock
     from model.evaluate import validation_loss
     from model.train import train_adapter
 
     plan = plan_trials(grid, trials, seed)
-    base_config = load_train_config(settings.home)
+    retrainer = Retrainer(settings, store)
     with retrain_lock(settings.home):
         store.fail_unfinished_training_runs(error=INTERRUPTED)
-        data = Retrainer(settings, store).dataset(force=force)
+        data = retrainer.dataset(force=force)
         heldout, scored_on = (data.heldout_sft, "held-out feedback") if data.heldout_sft else \
             (data.heldout_corpus, "corpus validation split")  # fmt: skip
         if not heldout:
             raise TuneError("nothing is held out to score trials on; import a corpus with a validation split")
-        active = store.active_model_version()
-        parent = Path(active["adapter_path"]) if active and active["adapter_path"] else None
+        parent, _ = retrainer.active_adapter()
         base = base_model_path(settings)
+        tokenizer = _tokenizer(base)
         study = datetime.now(UTC).strftime("tune-%Y%m%dT%H%M%S")
         started = time.perf_counter()
         stopped = False
@@ -147,14 +148,15 @@ def run_tune(
             trial_id = store.start_tuning_trial(study=study, trial=number, params=params)
             trial_started = time.perf_counter()
             # The preference stage is left out: it does not move the SFT validation loss the search scores.
-            config = dataclasses.replace(base_config, **params, preference="none")
+            config = dataclasses.replace(retrainer.config, **params, preference="none")
             try:
                 model, _ = train_adapter(base, data, config=config, parent_adapter=parent)
-                loss = validation_loss(model, _tokenizer(base), heldout)
-                status = "succeeded" if math.isfinite(loss) else "failed"
-                store.finish_tuning_trial(trial_id, status=status, val_loss=loss if status == "succeeded" else None,
+                loss = validation_loss(model, tokenizer, heldout)
+                finite = math.isfinite(loss)
+                store.finish_tuning_trial(trial_id, status="succeeded" if finite else "failed",
+                                          val_loss=loss if finite else None,
                                           seconds=round(time.perf_counter() - trial_started, 1),
-                                          error="" if status == "succeeded" else "loss is not finite")  # fmt: skip
+                                          error="" if finite else "loss is not finite")  # fmt: skip
             except Exception as exc:  # one bad trial (e.g. out of memory) must not end the study
                 store.finish_tuning_trial(trial_id, status="failed", error=repr(exc),
                                           seconds=round(time.perf_counter() - trial_started, 1))  # fmt: skip

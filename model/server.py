@@ -95,10 +95,8 @@ def _check(body: CompletionRequest, config: ServerConfig) -> list[str]:
 
 def _select(engine: Any, model: str, config: ServerConfig) -> None:
     """Point the engine at the requested adapter (or the bare base) if it is not serving it already."""
-    wanted = None if model == config.base_name else model
-    current = None if engine.version == config.base_name else engine.version
-    if wanted != current:
-        engine.use_adapter(config.adapters[wanted] if wanted else None, model)
+    if engine.version != model:
+        engine.use_adapter(config.adapters.get(model) if model != config.base_name else None, model)
 
 
 def _adapter_folder(body: LoadAdapterRequest, config: ServerConfig) -> Path:
