@@ -114,8 +114,10 @@ def serve(http: bool, port: int, host: str) -> None:
 @cli.command("model-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
 @click.option("--port", default=8000, show_default=True, help="TCP port (0 picks a free one).")
-def model_server(host: str, port: int) -> None:
-    """Serve the model over an OpenAI-compatible HTTP API (the GPU host); COPYBOT_MODEL_API_KEY requires a key.
+@click.option("--no-jobs", is_flag=True, help="Serve only; refuse fine-tuning jobs (e.g. on a serving replica).")
+def model_server(host: str, port: int, no_jobs: bool) -> None:
+    """Serve the model over an OpenAI-compatible HTTP API (the GPU host), with fine-tuning jobs that train in child
+    processes; COPYBOT_MODEL_API_KEY requires a bearer key on every call but /health.
 
     Example: COPYBOT_MODEL_API_KEY=secret copybot model-server --host 0.0.0.0 --port 8000
     """
@@ -125,7 +127,7 @@ def model_server(host: str, port: int) -> None:
 
     settings = _settings()
     try:
-        app = build_model_server(settings)
+        app = build_model_server(settings, with_jobs=not no_jobs)
     except (StoreError, ModelSideError, OSError) as exc:
         _fail(str(exc))
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -26,8 +26,23 @@ def base_model_path(settings: Settings, *, progress: bool = False) -> str:
     return settings.base_model
 
 
+def model_client(settings: Settings, **options: Any) -> Any:
+    """The HTTP client for COPYBOT_MODEL_URL (the caller checks that it is set)."""
+    from model.client import ModelClient
+
+    assert settings.model_url
+    return ModelClient(settings.model_url, api_key=settings.model_api_key, **options)
+
+
 def load_backend(settings: Settings, *, progress: bool = True) -> Backend:
-    """The in-process engine on the configured base model, building the starter model first if needed."""
+    """The GPU host's API when COPYBOT_MODEL_URL is set; else the in-process engine on the configured base model,
+    building the starter model first if needed."""
+    if settings.model_url:
+        from model.remote import RemoteBackend, load_tokenizer
+
+        log.info("generating on the model host at %s", settings.model_url)
+        return RemoteBackend(model_client(settings), tokenizer=load_tokenizer(settings.base_model,
+                                                                              uses_starter=settings.uses_starter))  # fmt: skip
     from model.engine import LocalEngine
 
     version = "starter" if settings.uses_starter else f"base:{settings.base_model}"
@@ -52,7 +67,6 @@ class ActiveAdapterBackend:
     def __init__(self, engine: Any, store: Store, *, check_every_s: float = 5.0) -> None:
         self.engine = engine
         self.store = store
-        self.base_version = engine.version
         self.check_every_s = check_every_s
         self._checked = float("-inf")
 
@@ -71,7 +85,7 @@ class ActiveAdapterBackend:
             return
         self._checked = time.monotonic()
         active = self.store.active_model_version()
-        path, version = (active["adapter_path"], active["version"]) if active else (None, self.base_version)
+        path, version = (active["adapter_path"], active["version"]) if active else (None, self.engine.base_version)
         if version != self.engine.version:
             self.engine.use_adapter(path, version)
 

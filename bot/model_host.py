@@ -13,10 +13,12 @@ from storage import Store
 log = logging.getLogger(__name__)
 
 
-def build_model_server(settings: Settings, *, max_waiting: int = 32) -> Any:
+def build_model_server(settings: Settings, *, max_waiting: int = 32, with_jobs: bool = True) -> Any:
     """The FastAPI app: the base model (the starter by default), every registered adapter by its version name,
-    and the promoted adapter already loaded so its first request needs no swap."""
+    and the promoted adapter already loaded so its first request needs no swap; with `with_jobs`, fine-tuning jobs
+    that train in child processes and save into the same adapter registry."""
     from model.engine import LocalEngine
+    from model.jobs import FineTuningJobs, JobHost
     from model.server import ServerConfig, create_server
 
     engine = LocalEngine(base_model_path(settings), version=settings.base_model)
@@ -26,6 +28,10 @@ def build_model_server(settings: Settings, *, max_waiting: int = 32) -> Any:
         engine.use_adapter(adapters[active["version"]], active["version"])
     log.info("model server: base %s, adapters %s, serving %s", settings.base_model, sorted(adapters) or "none",
              engine.version)  # fmt: skip
+    jobs = None
+    if with_jobs:
+        jobs = FineTuningJobs(JobHost(jobs_root=settings.home / "jobs", registry_root=settings.home / "adapters",
+                                      base_path=base_model_path(settings), base_model=settings.base_model))  # fmt: skip
     config = ServerConfig(base_name=settings.base_model, api_key=settings.model_api_key or "", adapters=adapters,
                           adapters_root=settings.home / "adapters", max_waiting=max_waiting)  # fmt: skip
-    return create_server(engine, config)
+    return create_server(engine, config, jobs)

@@ -11,8 +11,7 @@ import fcntl
 import json
 import logging
 import os
-import shutil
-import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
@@ -21,11 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
-from bot.generation import base_model_path
+from bot.generation import base_model_path, model_client
 from bot.settings import Settings
 from bot.tune import load_train_config
-from model.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, RetrainDataset, build_dataset
-from model.evaluate import GateConfig, Metrics, corpus_spans, evaluate_engine, gate, preference_gain
+from model.candidate import CandidateResult, CandidateSpec, train_candidate
+from model.dataset import (
+    DatasetConfig,
+    NotEnoughFeedback,
+    RatedCandidate,
+    RatedRequest,
+    RetrainDataset,
+    build_dataset,
+    dataset_to_json,
+)
+from model.evaluate import GateConfig
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
 from storage import Store
@@ -111,6 +119,7 @@ class Retrainer:
     gate_config: GateConfig = field(default_factory=GateConfig)
     eval_briefs: int = MAX_EVAL_BRIEFS
     on_promote: Callable[[Path, str], None] | None = None
+    poll_s: float = 5.0  # how often a retrain on the GPU host asks how its job is doing
     config: TrainConfig = field(init=False)  # the training settings this retrainer uses
 
     def __post_init__(self, train_config: TrainConfig | None) -> None:
@@ -176,60 +185,64 @@ class Retrainer:
         return outcome
 
     def _train_evaluate_save(self, data: RetrainDataset, parent: Path | None, parent_version: str) -> RetrainOutcome:
-        from model.engine import LocalEngine
-        from model.train import train_adapter
+        if self.settings.model_url:
+            return self._train_on_host(data, parent_version)
+        spec = CandidateSpec(base_path=base_model_path(self.settings), base_model=self.settings.base_model,
+                             parent=parent, parent_version=parent_version, config=self.config,
+                             gate_config=self.gate_config, eval_briefs=self.eval_briefs)  # fmt: skip
+        corpus = [r["text"] for r in self.store.corpus_rows("train")]
+        result = train_candidate(spec, data, corpus, self.registry, on_event=lambda m: log.info("retrain: %s", m))
+        return self._record(result, parent_version, data)
 
-        base = base_model_path(self.settings)
-        model, result = train_adapter(base, data, config=self.config, parent_adapter=parent)
-        spans = corpus_spans([r["text"] for r in self.store.corpus_rows("train")])
-        briefs = data.heldout_briefs[: self.eval_briefs] or [
-            {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}
-        ]
+    def _train_on_host(self, data: RetrainDataset, parent_version: str) -> RetrainOutcome:
+        """The same work as a fine-tuning job on the GPU host: upload, poll (logging its events), and, if the gate
+        promotes, load the new adapter on the host before the store makes it active."""
+        from model.jobs import TERMINAL
 
-        engine = LocalEngine(base, version="eval")  # one load of the base weights; adapters are swapped on it
+        client = model_client(self.settings, timeout_s=300)  # the upload of a large dataset can take a while
+        body = {"dataset": dataset_to_json(data), "corpus_texts": [r["text"] for r in self.store.corpus_rows("train")],
+                "hyperparameters": self.config.as_dict(), "gate": dataclasses.asdict(self.gate_config),
+                "parent": parent_version or None, "eval_briefs": self.eval_briefs}  # fmt: skip
+        job = client.create_job(body)
+        log.info("retrain: fine-tuning job %s on %s is %s", job["id"], client.root, job["status"])
+        seen: set[str] = set()
+        try:
+            while True:
+                for event in reversed(client.job_events(job["id"])):
+                    if event["id"] not in seen:
+                        seen.add(event["id"])
+                        log.info("retrain: job %s: %s", job["id"], event["message"])
+                if job["status"] in TERMINAL:
+                    break
+                time.sleep(self.poll_s)
+                job = client.job(job["id"])
+        except KeyboardInterrupt:
+            client.cancel_job(job["id"])  # do not leave the GPU training for nobody
+            raise
+        if job["status"] != "succeeded":
+            reason = (job.get("error") or {}).get("message") or job["status"]
+            raise RuntimeError(f"fine-tuning job {job['id']} {job['status']}: {reason}")
+        raw = job["result"]
+        result = CandidateResult(raw["version"], Path(raw["path"]), raw["promote"], raw["reasons"], raw["old"],
+                                 raw["new"], raw["base"], raw["info"])  # fmt: skip
+        if result.promote:
+            client.load_adapter(result.version, str(result.path))
+        return self._record(result, parent_version, data)
 
-        def score(adapter: Path | None) -> tuple[Metrics, list[tuple[float, float]]]:
-            engine.use_adapter(adapter, "eval")
-            return evaluate_engine(engine, heldout_sft=data.heldout_sft, heldout_pairs=data.heldout_pairs,
-                                   heldout_corpus=data.heldout_corpus, briefs=briefs, spans=spans)  # fmt: skip
-
-        with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
-            model.save_pretrained(scratch)
-            (old, old_margins), (new, new_margins) = score(parent), score(Path(scratch))
-            new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
-            base_metrics = score(None)[0] if parent is not None else old
-            decision = gate(old, new, self.gate_config, base=base_metrics)
-            version = self.registry.next_version()
-            info: dict[str, Any] = {
-                "parent": parent_version,
-                "base_model": self.settings.base_model,
-                "dataset": data.summary,
-                "hyperparameters": self.config.as_dict(),
-                "metrics": {"old": old.as_dict(), "new": new.as_dict(), "base": base_metrics.as_dict()},
-                "gate": {"promote": decision.promote, "reasons": decision.reasons},
-                "timings": {"train_seconds": result.seconds},
-                "losses": {"train": result.train_losses, "eval": result.eval_losses,
-                           "preference": result.preference_losses, "preference_stage": result.preference},
-            }  # fmt: skip
-            saved = self.registry.save(version, lambda staging: _copy_files(Path(scratch), staging), info)
-        self.store.add_model_version(version=version, base_model=self.settings.base_model,
-                                     adapter_path=str(saved.path), parent_version=parent_version,
-                                     status="candidate" if decision.promote else "rejected",
-                                     metrics=info["metrics"])  # fmt: skip
-        if decision.promote:
-            self.store.promote_model_version(version)
+    def _record(self, result: CandidateResult, parent_version: str, data: RetrainDataset) -> RetrainOutcome:
+        """Record the trained version in the store and promote it if the gate said so."""
+        self.store.add_model_version(version=result.version, base_model=self.settings.base_model,
+                                     adapter_path=str(result.path), parent_version=parent_version,
+                                     status="candidate" if result.promote else "rejected",
+                                     metrics=result.info["metrics"])  # fmt: skip
+        if result.promote:
+            self.store.promote_model_version(result.version)
             if self.on_promote:
-                self.on_promote(saved.path, version)
-        verdict = "promoted" if decision.promote else "kept the active model"
-        return RetrainOutcome("promoted" if decision.promote else "kept", f"trained {version}; {verdict}",
-                              version=version, reasons=decision.reasons, old=old.as_dict(), new=new.as_dict(),
+                self.on_promote(result.path, result.version)
+        verdict = "promoted" if result.promote else "kept the active model"
+        return RetrainOutcome("promoted" if result.promote else "kept", f"trained {result.version}; {verdict}",
+                              version=result.version, reasons=result.reasons, old=result.old, new=result.new,
                               dataset=data.summary)  # fmt: skip
-
-
-def _copy_files(src: Path, dst: Path) -> None:
-    for item in src.iterdir():
-        if item.is_file():
-            shutil.copy2(item, dst / item.name)
 
 
 def outcome_json(outcome: RetrainOutcome) -> str:

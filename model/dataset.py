@@ -236,3 +236,29 @@ def _summary(
     blob = json.dumps([d.sft, d.pairs, d.kto], ensure_ascii=False, sort_keys=True).encode("utf-8")
     return {"hash": hashlib.sha256(blob).hexdigest()[:16], "counts": counts, "config": asdict(config),
             "heldout_request_ids": [r.request_id for r in held]}  # fmt: skip
+
+
+DATASET_FIELDS = ("sft", "pairs", "kto", "kto_weights", "heldout_sft", "heldout_pairs", "heldout_briefs", "summary",
+                  "heldout_corpus")  # fmt: skip
+
+
+def dataset_to_json(data: RetrainDataset) -> dict[str, Any]:
+    """The dataset as plain JSON (what a fine-tuning job uploads)."""
+    return asdict(data)
+
+
+def dataset_from_json(raw: Any) -> RetrainDataset:
+    """Rebuild a dataset sent as JSON; a missing or mistyped part raises ValueError naming it."""
+    if not isinstance(raw, dict):
+        raise ValueError("the dataset must be a JSON object with the fields of RetrainDataset")
+    missing = [name for name in DATASET_FIELDS if name not in raw and name != "heldout_corpus"]
+    if missing:
+        raise ValueError(f"the dataset lacks {', '.join(missing)}")
+    for name in DATASET_FIELDS:
+        value = raw.get(name, [] if name == "heldout_corpus" else None)
+        expected = dict if name in ("kto_weights", "summary") else list
+        if not isinstance(value, expected) or (expected is list and not all(isinstance(x, dict) for x in value)):
+            raise ValueError(f"dataset field {name!r} must be a {'object' if expected is dict else 'list of objects'}")
+    if not raw["sft"]:
+        raise ValueError("the dataset has no SFT examples to train on")
+    return RetrainDataset(**{name: raw[name] for name in DATASET_FIELDS if name in raw})

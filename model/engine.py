@@ -55,6 +55,8 @@ class LocalEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = model.to(self.device).eval()
         self.version = version or (Path(adapter_path).name if adapter_path else f"base:{Path(str(model_path)).name}")
+        # what `use_adapter(None, …)` returns to; named by the caller when it starts on the bare base
+        self.base_version = self.version if adapter_path is None else f"base:{Path(str(model_path)).name}"
         # Sampling settings that the OpenAI completions API does not carry; they belong to the model host.
         self.top_k = top_k
         self.repetition_penalty = repetition_penalty

@@ -13,6 +13,8 @@ import hmac
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+
+from model.jobs import FineTuningJobs
+from model.jobs_api import jobs_router
 
 MAX_N = 16
 
@@ -119,10 +124,26 @@ def _adapter_folder(body: LoadAdapterRequest, config: ServerConfig) -> Path:
         raise APIError(400, str(exc), param="lora_name") from exc
 
 
-def create_server(engine: Any, config: ServerConfig) -> FastAPI:
+def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None = None) -> FastAPI:
     """The FastAPI app over one engine (anything with LocalEngine's `complete`, `use_adapter`, `tokenizer`), created
     with `version=config.base_name` so that the server knows it starts on the bare base model."""
-    app = FastAPI(title="copybot model server")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if jobs is not None:
+            jobs.close()  # a running training process is stopped and its job marked failed, saying why
+
+    app = FastAPI(title="copybot model server", lifespan=lifespan)
+    if jobs is not None:
+        app.include_router(jobs_router(jobs, APIError))
+    else:
+
+        @app.api_route("/v1/fine_tuning/jobs{rest:path}", methods=["GET", "POST"])
+        def no_jobs(rest: str) -> None:
+            raise APIError(404, "this model server does not run fine-tuning jobs (it was started with --no-jobs); "
+                                "send them to the host that trains", kind="NotFoundError")  # fmt: skip
+
     slots = threading.BoundedSemaphore(config.max_waiting)
     select_lock = threading.Lock()  # choosing the adapter and generating happen together
 

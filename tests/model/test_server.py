@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,46 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from model.engine import LocalEngine
 from model.server import ServerConfig, create_server
+from tests.http_server import HeldEngine, serving
 
 PROMPT = "<제품>린넨 셔츠<행사>여름 세일<20대><sns><polite><카피>"
 
 
-class HeldEngine:
-    """The real engine, except that `complete` first waits until the test lets it go (to fill the queue)."""
-
-    def __init__(self, engine: LocalEngine) -> None:
-        self.engine, self.release, self.entered = engine, threading.Event(), threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.engine, name)
-
-    def complete(self, prompts: list[str], **kwargs: Any) -> list[str]:
-        self.entered.set()
-        self.release.wait(30)
-        return self.engine.complete(prompts, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def engine(starter_dir: Path) -> LocalEngine:
-    return LocalEngine(starter_dir, version="starter")
-
-
 def _serve(app: Any) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -135,21 +104,6 @@ def test_a_full_queue_answers_503_with_retry_after(engine: LocalEngine) -> None:
             assert first.result().status_code == 200
 
 
-@pytest.fixture(scope="module")
-def adapters_root(tmp_path_factory: pytest.TempPathFactory, starter_dir: Path) -> Path:
-    """A registry holding one real (randomly initialised, so visibly different) LoRA adapter, v0001."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from model.registry import AdapterRegistry
-
-    root = tmp_path_factory.mktemp("adapters")
-    lora = LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(starter_dir)), lora)
-    AdapterRegistry(root).save("v0001", lambda folder: model.save_pretrained(str(folder)), {"parent": ""})
-    return root
-
-
 def test_an_adapter_is_loaded_switched_to_and_unloaded(starter_dir: Path, adapters_root: Path) -> None:
     engine = LocalEngine(starter_dir, version="starter")
     config = ServerConfig(base_name="starter", adapters_root=adapters_root)
@@ -193,3 +147,8 @@ def test_adapter_names_and_paths_cannot_leave_the_registry(
         reply = httpx.post(f"{url}/v1/load_lora_adapter", json=body)
         assert reply.status_code == status and reply.json()["error"]["param"] in ("lora_name", "lora_path")
         assert [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]] == ["starter"]
+
+
+def test_a_server_without_jobs_says_where_jobs_go(url: str) -> None:
+    reply = httpx.post(f"{url}/v1/fine_tuning/jobs", json={}, headers=AUTH)
+    assert reply.status_code == 404 and "--no-jobs" in reply.json()["error"]["message"]

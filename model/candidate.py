@@ -1,0 +1,115 @@
+"""Train a candidate adapter, score it against the active adapter and the base model, gate it, and save it.
+
+This is the heavy half of a retrain, shared by the in-process `copybot retrain` and the GPU host's fine-tuning
+jobs (which run it in a child process). It touches only model files: recording the result in the store and
+promoting it are the caller's business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model.dataset import RetrainDataset
+from model.evaluate import GateConfig, Metrics, corpus_spans, evaluate_engine, gate, preference_gain
+from model.registry import AdapterRegistry
+from model.train import TrainConfig
+
+DEFAULT_BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """What to train: the base (a loadable path and the name it is recorded under), the parent adapter, settings."""
+
+    base_path: str
+    base_model: str
+    parent: Path | None = None
+    parent_version: str = ""
+    config: TrainConfig = field(default_factory=TrainConfig)
+    gate_config: GateConfig = field(default_factory=GateConfig)
+    eval_briefs: int = 4  # held-out briefs generated for at every age group, per model
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """The saved version, the gate's decision with its reasons, and the metrics of every model scored."""
+
+    version: str
+    path: Path
+    promote: bool
+    reasons: list[str]
+    old: dict[str, float]
+    new: dict[str, float]
+    base: dict[str, float]
+    info: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able fields."""
+        out = dataclasses.asdict(self)
+        out["path"] = str(self.path)
+        return out
+
+
+def train_candidate(
+    spec: CandidateSpec,
+    data: RetrainDataset,
+    corpus_texts: list[str],
+    registry: AdapterRegistry,
+    *,
+    on_event: Callable[[str], None] = lambda _: None,
+) -> CandidateResult:
+    """Train on `data`, score old/new/base on the held-out set, gate, and save the new version atomically.
+
+    The version is saved whether or not it is promoted (a kept version documents what was tried and why not)."""
+    from model.engine import LocalEngine
+    from model.train import train_adapter
+
+    counts = data.summary.get("counts", {})
+    on_event(f"training from {spec.parent_version or 'the base model'} on {counts or len(data.sft)} examples")
+    model, result = train_adapter(spec.base_path, data, config=spec.config, parent_adapter=spec.parent)
+    on_event(f"trained in {result.seconds:.0f} s (SFT then {result.preference})")
+    spans = corpus_spans(corpus_texts)
+    briefs = data.heldout_briefs[: spec.eval_briefs] or [DEFAULT_BRIEF]
+    engine = LocalEngine(spec.base_path, version="eval")  # one load of the base weights; adapters are swapped on it
+
+    def score(adapter: Path | None, label: str) -> tuple[Metrics, list[tuple[float, float]]]:
+        on_event(f"scoring {label}")
+        engine.use_adapter(adapter, "eval")
+        return evaluate_engine(engine, heldout_sft=data.heldout_sft, heldout_pairs=data.heldout_pairs,
+                               heldout_corpus=data.heldout_corpus, briefs=briefs, spans=spans)  # fmt: skip
+
+    with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
+        model.save_pretrained(scratch)
+        old, old_margins = score(spec.parent, spec.parent_version or "the base model (active)")
+        new, new_margins = score(Path(scratch), "the new adapter")
+        new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
+        base = score(None, "the base model")[0] if spec.parent is not None else old
+        decision = gate(old, new, spec.gate_config, base=base)
+        version = registry.next_version()
+        info: dict[str, Any] = {
+            "parent": spec.parent_version,
+            "base_model": spec.base_model,
+            "dataset": data.summary,
+            "hyperparameters": spec.config.as_dict(),
+            "metrics": {"old": old.as_dict(), "new": new.as_dict(), "base": base.as_dict()},
+            "gate": {"promote": decision.promote, "reasons": decision.reasons},
+            "timings": {"train_seconds": result.seconds},
+            "losses": {"train": result.train_losses, "eval": result.eval_losses,
+                       "preference": result.preference_losses, "preference_stage": result.preference},
+        }  # fmt: skip
+        saved = registry.save(version, lambda staging: _copy_files(Path(scratch), staging), info)
+    on_event(f"saved {version}; the gate says {'promote' if decision.promote else 'keep the active model'}")
+    return CandidateResult(version, saved.path, decision.promote, decision.reasons, old.as_dict(), new.as_dict(),
+                           base.as_dict(), info)  # fmt: skip
+
+
+def _copy_files(src: Path, dst: Path) -> None:
+    for item in src.iterdir():
+        if item.is_file():
+            shutil.copy2(item, dst / item.name)
