@@ -16,6 +16,7 @@ from bot.cli_common import load_settings as _settings
 from bot.cli_corpus import corpus
 from bot.cli_learning import simulate, tune
 from bot.cli_model import model
+from bot.cli_report import report, schedule
 from bot.settings import SettingsError
 from model.errors import BriefError, ModelSideError
 from storage import StoreError
@@ -198,3 +199,7 @@ cli.add_command(simulate)
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+cli.add_command(report)
+cli.add_command(schedule)

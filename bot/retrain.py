@@ -61,6 +61,7 @@ class RetrainOutcome:
     new: dict[str, float] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
     run_id: int | None = None
+    losses: dict[str, Any] = field(default_factory=dict)  # the loss curves, for the report's chart
 
 
 @contextmanager
@@ -178,7 +179,7 @@ class Retrainer:
             return RetrainOutcome("failed", f"retrain failed: {exc!r}; the active model is unchanged", run_id=run)
         self.store.finish_training_run(
             run, status="succeeded", result_version=outcome.version, dataset_summary=data.summary,
-            metrics={"old": outcome.old, "new": outcome.new},
+            metrics={"old": outcome.old, "new": outcome.new, "losses": outcome.losses},
             gate_decision="promoted" if outcome.status == "promoted" else "kept", gate_reasons=outcome.reasons,
         )  # fmt: skip
         outcome.run_id = run
@@ -242,7 +243,7 @@ class Retrainer:
         verdict = "promoted" if result.promote else "kept the active model"
         return RetrainOutcome("promoted" if result.promote else "kept", f"trained {result.version}; {verdict}",
                               version=result.version, reasons=result.reasons, old=result.old, new=result.new,
-                              dataset=data.summary)  # fmt: skip
+                              dataset=data.summary, losses=result.info.get("losses", {}))  # fmt: skip
 
 
 def outcome_json(outcome: RetrainOutcome) -> str:

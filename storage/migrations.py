@@ -17,6 +17,7 @@ def build_migrations() -> Migrations:
         m003_create_corpus,
         m004_create_model_versions_and_training_runs,
         m005_create_tuning_trials,
+        m006_create_schedule_runs,
     ):
         migrations()(fn)
     return migrations
@@ -201,3 +202,22 @@ def m005_create_tuning_trials(db: Database) -> None:
         not_null={"study", "trial", "started_at", "status", "params"},
     )
     db.table("tuning_trials").create_index(["study", "trial"], unique=True)
+
+
+def m006_create_schedule_runs(db: Database) -> None:
+    """One row per scheduled job and slot (the cron time it stands for): a slot runs at most once."""
+    db.table("schedule_runs").create(
+        {
+            "id": int,
+            "job": str,  # weekly_retrain
+            "slot": str,  # the scheduled time, ISO UTC
+            "status": str,  # baseline | running | succeeded | failed
+            "started_at": str,
+            "finished_at": str,
+            "result": str,  # JSON
+            "error": str,
+        },
+        pk="id",
+        not_null={"job", "slot", "status", "started_at"},
+    )
+    db.table("schedule_runs").create_index(["job", "slot"], unique=True)

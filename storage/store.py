@@ -17,15 +17,18 @@ from sqlite_utils import Database
 from storage.base import Clock, Row, insert_row, utc_now
 from storage.errors import StoreError
 from storage.migrations import build_migrations
+from storage.reports import ReportQueries
+from storage.schedule import ScheduleRecords
 from storage.scores import Score, scores
 from storage.training import TrainingRecords
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 
-class Store(TrainingRecords):
+class Store(TrainingRecords, ReportQueries, ScheduleRecords):
     """Typed access to the copybot database; methods are named for what they record or return.
-    Model versions, training runs and tuning trials live in `TrainingRecords`."""
+    Model versions, training runs and tuning trials live in `TrainingRecords`, the weekly report's aggregates in
+    `ReportQueries`, scheduled runs in `ScheduleRecords`."""
 
     @classmethod
     def open(

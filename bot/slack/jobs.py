@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -37,6 +40,8 @@ class BotDeps:
     writer: CopyWriter
     pool: GenerationPool = field(default_factory=GenerationPool)
     reactions: ReactionMap = field(default_factory=ReactionMap)
+    schedule: Any = None  # bot.schedule.WeeklySchedule when the scheduler runs (for /copy status)
+    weekly: Callable[[str, datetime], dict[str, Any]] | None = None  # (trigger, now) -> retrain and report
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import blocks
+from bot.slack import admin, blocks
 from bot.slack.jobs import BUSY, RESTARTING, BotDeps, Origin, launch, reject_busy
 from bot.slack.parsing import CommandParseError, parse_command
 from model.brief import Brief
@@ -69,6 +69,11 @@ def on_copy(deps: BotDeps, ack: Ack, command: dict[str, Any], client: WebClient)
         parsed = parse_command(command.get("text"))
         if parsed.kind == "help":
             ack(**_ephemeral(blocks.help_message()))
+            return
+        if parsed.kind == "admin":
+            ack(
+                **_ephemeral({"text": admin.handle(deps, command, client, parsed.fields["word"], parsed.fields["arg"])})
+            )
             return
         if parsed.kind == "modal":
             ack()

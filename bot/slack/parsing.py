@@ -18,6 +18,8 @@ KEYS = {
     "notes": ("메모", "노트", "notes", "note"),
 }
 HELP_WORDS = {"help", "도움말", "도움", "사용법", "?", "-h", "--help"}
+ADMIN_WORDS = {"status": "status", "상태": "status", "retrain": "retrain", "재학습": "retrain",
+               "rollback": "rollback", "롤백": "rollback", "되돌리기": "rollback"}  # fmt: skip
 _KEY_RE = re.compile(
     r"(?:^|(?<=[\s,/|]))(" + "|".join(re.escape(k) for keys in KEYS.values() for k in keys) + r")\s*[:=：]",
     re.IGNORECASE,
@@ -51,6 +53,9 @@ def parse_command(text: str | None) -> ParsedCommand:
         raise CommandParseError(f"요청이 너무 길어요 ({len(text)}자). {MAX_TEXT}자 이내로 줄여 주세요.")
     if text.lower() in HELP_WORDS:
         return ParsedCommand("help")
+    word, _, rest = text.partition(" ")
+    if word.lower() in ADMIN_WORDS:
+        return ParsedCommand("admin", {"word": ADMIN_WORDS[word.lower()], "arg": rest.strip()})
     fields = _key_values(text) if _KEY_RE.search(text) else _positional(text)
     if not fields.get("product"):
         raise CommandParseError("제품을 찾지 못했어요. 맨 앞에 제품을 적어 주세요.")

@@ -7,8 +7,9 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from socketserver import ThreadingMixIn
-from typing import Protocol
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt import App
@@ -150,7 +151,15 @@ def build_bot(
     store = Store.open(settings.db_path)
     writer = make_writer(store)
     warm_up()  # load the Korean analyser now, not on the first request
-    deps = BotDeps(settings, store, writer, pool=GenerationPool(), reactions=ReactionMap(settings.reactions_file))
+    from bot.schedule import WeeklySchedule, cron_trigger
+    from bot.weekly import retrain_and_report
+
+    def weekly(trigger: str, now: datetime) -> dict[str, Any]:
+        return retrain_and_report(settings, store, client, trigger=trigger, now=now)
+
+    schedule = WeeklySchedule(store, cron_trigger(settings), lambda slot: weekly("schedule", slot))
+    deps = BotDeps(settings, store, writer, pool=GenerationPool(), reactions=ReactionMap(settings.reactions_file),
+                   schedule=schedule, weekly=weekly)  # fmt: skip
     app = create_app(deps, client=client, http=http)
     runner: Runner = HttpRunner(app, host, port) if http else SocketRunner(app, settings.slack_app_token or "", client)
     return Bot(deps, client, runner)
@@ -163,5 +172,9 @@ def run_until_signalled(bot: Bot) -> None:
         signal.signal(sig, lambda *_: stop.set())
     bot.recover()
     bot.runner.start()
+    if bot.deps.schedule is not None:
+        bot.deps.schedule.start()  # the weekly retrain, and a catch-up if one was missed while the bot was down
     stop.wait()
+    if bot.deps.schedule is not None:
+        bot.deps.schedule.stop()
     bot.shutdown()

@@ -29,6 +29,7 @@ class FakeSlack:
     """Serve on 127.0.0.1, port 0. `url` is the Web API base URL to give slack_sdk."""
 
     calls: list[Call] = field(default_factory=list)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> the bytes uploaded to its URL
     socket_url: str = "ws://127.0.0.1:9/"
     _failures: dict[str, list[str | None]] = field(default_factory=dict)
     _ts: int = 0
@@ -39,8 +40,11 @@ class FakeSlack:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
-                fake._handle(self, raw)
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: the bytes, to the issued URL
+                    fake._upload(self, data)
+                else:
+                    fake._handle(self, data.decode("utf-8"))
 
             def log_message(self, *args: Any) -> None:
                 return
@@ -117,9 +121,30 @@ class FakeSlack:
                 self._ts += 1
                 ts = f"1700000000.{self._ts:06d}"
             return {"ok": True, "channel": body.get("channel"), "ts": ts, "message": {"text": body.get("text")}}
+        if method == "files.getUploadURLExternal":
+            with self._lock:
+                file_id = f"F{sum(1 for c in self.calls if c.method == method):04d}"  # this call is counted
+            port = self.server.server_address[1]
+            return {"ok": True, "upload_url": f"http://127.0.0.1:{port}/upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = json.loads(body.get("files") or "[]")
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url}
         return {"ok": True}
+
+    def _upload(self, handler: BaseHTTPRequestHandler, data: bytes) -> None:
+        file_id = handler.path.rsplit("/", 1)[1]
+        with self._lock:
+            self.calls.append(Call("upload", handler.path, {"file_id": file_id, "bytes": len(data)},
+                                   dict(handler.headers)))  # fmt: skip
+            self.uploads[file_id] = data
+        reply = f"OK - {len(data)}".encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(reply)))
+        handler.end_headers()
+        handler.wfile.write(reply)
 
     @staticmethod
     def _send(

@@ -41,6 +41,7 @@ EXPECTED_COLUMNS = {
     "tuning_trials": [
         "id", "study", "trial", "started_at", "finished_at", "status", "params", "val_loss", "seconds", "error",
     ],
+    "schedule_runs": ["id", "job", "slot", "status", "started_at", "finished_at", "result", "error"],
 }  # fmt: skip
 
 EXPECTED_UNIQUE_INDEXES = {
@@ -50,6 +51,7 @@ EXPECTED_UNIQUE_INDEXES = {
     ("corpus", ("content_hash",)),
     ("model_versions", ("version",)),
     ("tuning_trials", ("study", "trial")),
+    ("schedule_runs", ("job", "slot")),
     ("_sqlite_migrations", ("migration_set", "name")),
 }
 

@@ -1,0 +1,57 @@
+"""A week's report as data: this week against last week, the trend, and the retrain that learned from the week."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.report.weeks import Week
+from storage import Store
+from storage.base import Row, iso
+
+TREND_WEEKS = 8
+
+
+@dataclass
+class WeeklyReport:
+    """Everything the Markdown, the Slack blocks and the charts show."""
+
+    week: Week
+    this: dict[str, Any]
+    last: dict[str, Any]
+    trend: list[dict[str, Any]]  # oldest first: {"week", "requests", "win_rate"}
+    run: Row | None  # the training run that learned from this week (or ran during it)
+    active_version: str
+    charts: dict[str, Any] = field(default_factory=dict)  # name -> path, filled when drawn
+
+    @property
+    def title(self) -> str:
+        return f"copybot 주간 리포트 {self.week.label}"
+
+    def delta(self, key: str) -> float | None:
+        """This week minus last week for a figure (None when either is missing)."""
+        now, before = self.this.get(key), self.last.get(key)
+        return None if now is None or before is None else now - before
+
+
+def training_run_for(store: Store, week: Week) -> Row | None:
+    """The run of the Monday after the week (it learned from the week), else the latest run during the week."""
+    after = store.training_run_between(iso(week.end), iso(week.end + timedelta(days=7)))
+    return after or store.training_run_between(*week.bounds())
+
+
+def build_report(store: Store, week: Week, *, run: Row | None = None) -> WeeklyReport:
+    """Read the figures; `run` overrides which training run is reported (the weekly job passes its own)."""
+    trend_weeks = [week.shifted(-i) for i in range(TREND_WEEKS - 1, -1, -1)]
+    trend = [{"week": w.label, **row} for w, row in zip(trend_weeks, store.weekly_series([w.bounds() for w in trend_weeks]),
+                                                         strict=True)]  # fmt: skip
+    active = store.active_model_version()
+    return WeeklyReport(
+        week=week,
+        this=store.week_figures(*week.bounds()),
+        last=store.week_figures(*week.shifted(-1).bounds()),
+        trend=trend,
+        run=run if run is not None else training_run_for(store, week),
+        active_version=active["version"] if active else "기본 모델",
+    )

@@ -1,0 +1,120 @@
+"""The report as Korean text: Markdown for `copybot report` and the sentences the Slack blocks reuse."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from bot.report.build import WeeklyReport
+
+SUMMARY_ROWS = [
+    ("requests", "요청", "count"),
+    ("candidates", "후보", "count"),
+    ("requesters", "요청한 사람", "count"),
+    ("reaction_rate", "반응률 (반응이 달린 후보)", "share"),
+    ("win_rate", "우승 비율 (우승작이 나온 요청)", "share"),
+    ("register_match", "말투 일치율", "share"),
+    ("flagged", "주의 표현이 걸린 후보", "share"),
+]
+METRIC_ROWS = [
+    ("val_loss", "피드백 검증 손실 (낮을수록 좋음)"),
+    ("corpus_loss", "코퍼스 손실 (잊어버림 확인)"),
+    ("preference_accuracy", "선호 정확도"),
+    ("register_match", "말투 일치율"),
+    ("distinct_2", "다양성 (distinct-2)"),
+    ("compliance_flag_rate", "주의 표현 비율"),
+]
+GROUP_NAMES = {"age_group": "연령대", "event": "행사", "channel": "채널"}
+
+
+def value(v: float | int | None, kind: str) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.0%}" if kind == "share" else f"{v:,}"
+
+
+def change(now: float | int | None, before: float | int | None, kind: str) -> str:
+    if now is None or before is None:
+        return "–"
+    diff = now - before
+    return f"{diff * 100:+.0f}%p" if kind == "share" else f"{diff:+,}"
+
+
+def retrain_sentence(report: WeeklyReport) -> str:
+    """One sentence on what the week's retrain did."""
+    run = report.run
+    if run is None:
+        return "이번 주에는 재학습이 없었어요."
+    status, version = run["status"], run.get("result_version") or ""
+    if status == "skipped":
+        return f"피드백이 부족해 재학습을 건너뛰었어요. ({run.get('error') or ''})"
+    if status == "failed":
+        return f"재학습이 실패했어요. 지금 모델을 그대로 써요. 운영자 로그를 확인해 주세요. ({run.get('error') or ''})"
+    if status == "running":
+        return "재학습이 아직 진행 중이에요."
+    if run.get("gate_decision") == "promoted":
+        return f"새 모델 {version}이(가) 검증을 통과해 적용됐어요."
+    parent = run.get("parent_version") or "기본 모델"
+    return f"새 모델 {version}은(는) 검증을 통과하지 못해, {parent}을(를) 계속 써요."
+
+
+def metric_rows(report: WeeklyReport) -> list[tuple[str, str, str, str]]:
+    """(label, active, new, change) for the run's held-out metrics."""
+    metrics = (report.run or {}).get("metrics") or {}
+    old, new = metrics.get("old") or {}, metrics.get("new") or {}
+    rows = []
+    for key, label in METRIC_ROWS:
+        if key in old and key in new:
+            rows.append((label, f"{old[key]:.3f}", f"{new[key]:.3f}", f"{new[key] - old[key]:+.3f}"))
+    return rows
+
+
+def data_counts(report: WeeklyReport) -> dict[str, Any]:
+    summary = (report.run or {}).get("dataset_summary") or {}
+    counts: dict[str, Any] = summary.get("counts") or {}
+    return counts
+
+
+def to_markdown(report: WeeklyReport, out_dir: Path) -> str:
+    """The whole report; chart links are relative to `out_dir`, where report.md is written."""
+    t, last = report.this, report.last
+    lines = [f"# {report.title}", "", f"기간: {report.week.period()} · 지금 쓰는 모델: {report.active_version}", "",
+             "## 한눈에 보기", "", "| 항목 | 이번 주 | 지난주 | 변화 |", "|---|---|---|---|"]  # fmt: skip
+    for key, label, kind in SUMMARY_ROWS:
+        lines.append(
+            f"| {label} | {value(t[key], kind)} | {value(last[key], kind)} | {change(t[key], last[key], kind)} |"
+        )
+    lines += ["", "## 재학습 결과", "", retrain_sentence(report), ""]
+    rows = metric_rows(report)
+    if rows:
+        lines += ["| 지표 (보류한 피드백 기준) | 지금 모델 | 새 모델 | 변화 |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+        lines.append("")
+    reasons = (report.run or {}).get("gate_reasons") or []
+    if reasons:
+        lines += ["판단 근거:", "", *[f"- {r}" for r in reasons], ""]
+    counts = data_counts(report)
+    if counts:
+        lines += ["학습 데이터: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), ""]
+    for key, name in GROUP_NAMES.items():
+        groups = t["win_rate_by"][key]
+        if groups:
+            lines += [f"## {name}별 우승 비율", "", f"| {name} | 요청 | 우승 | 비율 |", "|---|---|---|---|"]
+            lines += [
+                f"| {g} | {v['requests']} | {v['won']} | {value(v['rate'], 'share')} |" for g, v in groups.items()
+            ]
+            lines.append("")
+    lines += ["## 이번 주 우승작", ""]
+    lines += [f"{i}. {c['text']} — {c['product']} · {c['age_group']} · {c['channel']} (🏆 {c['win']}, 👍 {c['up']})"
+              for i, c in enumerate(t["top_copies"], start=1)] or ["우승작이 아직 없어요."]  # fmt: skip
+    lines += ["", f"## 사람이 고친 카피 ({t['edit_count']}건)", ""]
+    lines += [f"- {e['original']} → **{e['edited']}** ({e['product']} · {e['age_group']})" for e in t["edits"]] or [
+        "고친 카피가 없어요."
+    ]
+    if report.charts:
+        lines += ["", "## 차트", ""]
+        for chart in report.charts.values():
+            rel = os.path.relpath(chart["path"], out_dir)
+            lines += [f"![{chart['alt']}]({rel})", ""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,108 @@
+"""`/copy status`, `/copy retrain` and `/copy rollback [version]`: for the people in COPYBOT_ADMINS only."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.jobs import BotDeps
+from storage import StoreError
+from storage.base import utc_now
+
+log = logging.getLogger(__name__)
+
+
+def refusal(deps: BotDeps) -> str:
+    """Who may use admin commands, for someone who may not."""
+    admins = ", ".join(f"<@{a}>" for a in deps.settings.admins)
+    if not admins:
+        return "관리자 명령은 관리자만 쓸 수 있는데, 아직 관리자가 지정되지 않았어요. 운영자에게 COPYBOT_ADMINS 설정을 부탁해 주세요."
+    return f"관리자 명령은 관리자만 쓸 수 있어요. {admins}에게 부탁해 주세요."
+
+
+def _local(moment: str | datetime | None, tz: str) -> str:
+    if not moment:
+        return "–"
+    value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def status_text(deps: BotDeps) -> str:
+    """The active model, the last and next retrain, and the generation queue."""
+    store, tz = deps.store, deps.settings.timezone
+    active = store.active_model_version()
+    runs = list(store.db.table("training_runs").rows_where(order_by="id desc", limit=1))
+    if runs:
+        run = runs[0]
+        outcome = {"promoted": "새 모델 적용", "kept": "기존 모델 유지"}.get(
+            run.get("gate_decision") or "", run["status"]
+        )
+        last = f"{_local(run['started_at'], tz)} ({outcome}{', ' + run['result_version'] if run.get('result_version') else ''})"
+    else:
+        last = "아직 없음"
+    upcoming = deps.schedule.upcoming(1) if deps.schedule is not None else []
+    nxt = _local(upcoming[0], tz) if upcoming else "예약 없음"
+    model = active["version"] if active else "기본 모델 (재학습한 어댑터 없음)"
+    return (f"*copybot 상태*\n• 지금 쓰는 모델: {model}\n• 마지막 재학습: {last}\n• 다음 재학습: {nxt} ({tz})\n"
+            f"• 생성 대기열: {deps.pool.depth()}건")  # fmt: skip
+
+
+def start_retrain(deps: BotDeps, client: WebClient, user: str, channel: str) -> str:
+    """Run the weekly job now in the background; the report goes to the report channel, the outcome to the user."""
+    if deps.weekly is None:
+        return "이 봇에는 재학습 작업이 연결되어 있지 않아요. 운영자에게 알려 주세요."
+    job = deps.weekly
+
+    def run() -> None:
+        try:
+            result = job("admin", utc_now())
+            retrain = result["retrain"]
+            text = f"재학습이 끝났어요: {retrain['status']} {retrain['version']}. {retrain['message']}"
+        except Exception as exc:  # the operator log has the traceback; the admin gets told
+            log.exception("admin retrain failed")
+            text = f"재학습 중 문제가 생겼어요. 운영자 로그를 확인해 주세요. ({exc!r})"
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as exc:
+            log.warning("could not tell %s the retrain result: %s", user, exc.response.get("error"))
+
+    threading.Thread(target=run, name="admin-retrain", daemon=True).start()
+    where = f"<#{deps.settings.report_channel}>" if deps.settings.report_channel else "서버의 reports 폴더"
+    return f"재학습을 시작했어요. 몇 분 걸려요. 끝나면 리포트를 {where}에 올리고 결과를 알려 드릴게요."
+
+
+def rollback(deps: BotDeps, version: str) -> str:
+    """Go back to the previous version, or to `version`."""
+    store = deps.store
+    try:
+        if version:
+            known = {r["version"]: r for r in store.model_versions()}
+            if version not in known:
+                return f"{version} 버전을 찾지 못했어요. `copybot model list`로 버전을 확인해 주세요."
+            store.promote_model_version(version)
+            return f"{version}(으)로 바꿨어요. 몇 초 안에 새 요청부터 적용돼요."
+        active = store.rollback_model_version()
+    except StoreError as exc:
+        log.info("rollback refused: %s", exc)
+        return "되돌릴 모델이 없어요. 지금은 기본 모델을 쓰고 있어요."
+    now = active["version"] if active else "기본 모델"
+    return f"이전 모델로 되돌렸어요. 이제 {now}을(를) 써요. 몇 초 안에 새 요청부터 적용돼요."
+
+
+def handle(deps: BotDeps, command: dict[str, Any], client: WebClient, word: str, arg: str) -> str:
+    """The ephemeral answer to an admin command (a refusal for non-admins)."""
+    user = command["user_id"]
+    if user not in deps.settings.admins:
+        log.info("admin command %r refused for %s", word, user)
+        return refusal(deps)
+    if word == "status":
+        return status_text(deps)
+    if word == "retrain":
+        return start_retrain(deps, client, user, command["channel_id"])
+    return rollback(deps, arg.split()[0] if arg else "")
