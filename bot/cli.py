@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from typing import Any
 
@@ -17,6 +16,7 @@ from bot.cli_corpus import corpus
 from bot.cli_learning import simulate, tune
 from bot.cli_model import model
 from bot.cli_report import report, schedule
+from bot.logs import configure_logging
 from bot.settings import SettingsError
 from model.errors import BriefError, ModelSideError
 from storage import StoreError
@@ -32,11 +32,7 @@ def cli(verbose: bool) -> None:
 
         copybot generate --product "린넨 셔츠" --event "여름 세일" --age 20대
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(verbose)
 
 
 @cli.command()

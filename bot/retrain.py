@@ -7,20 +7,18 @@ promotes: the new adapter is evaluated from a scratch folder and only then saved
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
 from bot.generation import base_model_path, model_client
+from bot.locks import LockHeld, ProcessLock
 from bot.settings import Settings
 from bot.tune import load_train_config
 from model.candidate import CandidateResult, CandidateSpec, train_candidate
@@ -45,7 +43,7 @@ INTERRUPTED = "interrupted: the process stopped before the run finished; the act
 MAX_EVAL_BRIEFS = 4  # held-out briefs generated for at every age group, per model
 
 
-class RetrainBusy(RuntimeError):
+class RetrainBusy(LockHeld):
     """Another retrain holds the lock; the message names it."""
 
 
@@ -67,24 +65,15 @@ class RetrainOutcome:
 @contextmanager
 def retrain_lock(home: Path) -> Iterator[None]:
     """Hold home/retrain.lock for the duration; refuse at once, naming the holder, if it is taken."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / "retrain.lock"
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.seek(0)
-            raise RetrainBusy(
-                f"a retrain is already running ({handle.read().strip() or 'unknown'}); wait for it"
-            ) from exc
-        handle.truncate(0)
-        handle.write(f"pid {os.getpid()}, started {datetime.now(UTC).isoformat(timespec='seconds')}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = ProcessLock(home / "retrain.lock", "a retrain")
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise RetrainBusy(f"{exc}; wait for it") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def rated_requests(store: Store) -> list[RatedRequest]:

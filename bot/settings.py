@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,12 +35,12 @@ class Settings:
 
     home: Path
     db_path: Path
-    slack_bot_token: str | None = None
-    slack_app_token: str | None = None
-    slack_signing_secret: str | None = None
+    slack_bot_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
+    slack_app_token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
+    slack_signing_secret: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     slack_api_url: str | None = None
     model_url: str | None = None
-    model_api_key: str | None = None
+    model_api_key: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     base_model: str = STARTER_MODEL
     report_channel: str | None = None
     admins: tuple[str, ...] = ()

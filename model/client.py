@@ -45,6 +45,15 @@ def api_root(url: str) -> str:
     return root[: -len("/v1")] if root.endswith("/v1") else root
 
 
+def _field(response: httpx.Response, key: str, call: str) -> Any:
+    """`response.json()[key]`, or a ModelHostError that shows what came back instead (a proxy's HTML page, say)."""
+    try:
+        return response.json()[key]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelHostError("server", f"{call} answered with something that is not the OpenAI API ({key!r} missing): "
+                             f"{response.text[:200]!r}; is COPYBOT_MODEL_URL the model server?") from exc  # fmt: skip
+
+
 def error_message(response: httpx.Response) -> str:
     """The message of an OpenAI-shaped error (nested under "error", or vLLM's older flat form), else the text."""
     try:
@@ -80,7 +89,9 @@ class ModelClient:
 
     def models(self) -> list[dict[str, Any]]:
         """`GET /v1/models`: the base model (parent null) and the loaded adapters."""
-        data: list[dict[str, Any]] = self._call("GET", "/v1/models", safe=True).json()["data"]
+        data = _field(self._call("GET", "/v1/models", safe=True), "data", "GET /v1/models")
+        if not isinstance(data, list) or not all(isinstance(m, dict) and "id" in m for m in data):
+            raise ModelHostError("server", f"GET /v1/models on {self.root} did not list models: {str(data)[:200]}")
         return data
 
     def complete(self, prompts: list[str], *, model: str, max_tokens: int, temperature: float, top_p: float,
@@ -88,8 +99,13 @@ class ModelClient:
         """One completion per prompt, in prompt order (choices are matched by `index`, not by position)."""
         body = {"model": model, "prompt": prompts, "n": 1, "max_tokens": max_tokens, "temperature": temperature,
                 "top_p": top_p, "seed": seed, "stop": stop}  # fmt: skip
-        choices = self._call("POST", "/v1/completions", json=body, safe=True).json()["choices"]
-        texts = {int(c["index"]): str(c["text"]) for c in choices}
+        choices = _field(self._call("POST", "/v1/completions", json=body, safe=True), "choices", "POST /v1/completions")
+        try:
+            texts = {int(c["index"]): str(c["text"]) for c in choices}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelHostError(
+                "server", f"the model host's choices are not OpenAI-shaped ({str(choices)[:200]})"
+            ) from exc
         if sorted(texts) != list(range(len(prompts))):
             raise ModelHostError("server", f"the model host returned {len(choices)} choices for {len(prompts)} prompts")
         return [texts[i] for i in range(len(prompts))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -9,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
+
+from storage.errors import StoreError
 
 Row = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -46,7 +49,15 @@ class StoreBase:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that
         reads first cannot wait for another process's lock and fails with 'database is locked' instead."""
         with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                raise StoreError(
+                    "the database is locked: another process has held its write lock for longer than the busy "
+                    "timeout; look for a stuck copybot process using the same COPYBOT_DB and try again"
+                ) from exc
             try:
                 yield self.db
             except BaseException:

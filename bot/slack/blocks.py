@@ -102,7 +102,8 @@ def revision_message(user_id: str, rank: int, text: str) -> dict[str, Any]:
 def help_message(problem: str = "") -> dict[str, Any]:
     """Usage with examples; `problem` explains what was wrong with the last command."""
     head = f"⚠️ {escape(problem)}\n\n" if problem else ""
-    body = f"{head}*copybot 사용법*\n{EXAMPLES}\n연령대: {', '.join(age_groups())} · 채널: {', '.join(channel_table()['channels'])}"
+    body = (f"{head}*copybot 사용법*\n{EXAMPLES}\n연령대: {', '.join(age_groups())} · 채널: "
+            f"{', '.join(channel_table()['channels'])}\n관리자: `/copy status` · `/copy retrain` · `/copy rollback [버전]`")  # fmt: skip
     return {"text": body, "blocks": [_section(body)]}
 
 

@@ -174,13 +174,18 @@ def on_reaction(deps: BotDeps, body: dict[str, Any], event: dict[str, Any], cont
         return
     candidate = deps.store.candidate_by_message(item.get("channel", ""), item.get("ts", ""))
     if candidate is None:
+        log.info("reaction :%s: on %s/%s ignored: no candidate there (not a copybot candidate, or deleted)",
+                 event.get("reaction"), item.get("channel"), item.get("ts"))  # fmt: skip
         return
-    deps.store.record_feedback(
-        event_id=body.get("event_id") or f"{event['type']}:{event.get('event_ts')}:{event.get('user')}",
-        candidate_id=int(candidate["id"]),
-        user_id=event.get("user", ""),
-        action="added" if event["type"] == "reaction_added" else "removed",
-        signal=signal,
-        reaction=event.get("reaction", ""),
-        event_ts=event.get("event_ts", ""),
-    )
+    try:
+        deps.store.record_feedback(
+            event_id=body.get("event_id") or f"{event['type']}:{event.get('event_ts')}:{event.get('user')}",
+            candidate_id=int(candidate["id"]),
+            user_id=event.get("user", ""),
+            action="added" if event["type"] == "reaction_added" else "removed",
+            signal=signal,
+            reaction=event.get("reaction", ""),
+            event_ts=event.get("event_ts", ""),
+        )
+    except StoreError as exc:  # the candidate vanished between the lookup and the write, or the database is locked
+        log.warning("reaction :%s: on candidate %s not recorded: %s", event.get("reaction"), candidate["id"], exc)

@@ -93,6 +93,8 @@ def _classify(part: str) -> str | None:
 
 def _positional(text: str) -> dict[str, str]:
     parts = [p for p in _SPLIT_RE.split(text) if p]
+    if not parts:  # only separators, such as "/" or ", ,"
+        raise CommandParseError("제품을 찾지 못했어요. 맨 앞에 제품을 적어 주세요.")
     fields: dict[str, str] = {"product": parts[0]}
     for part in parts[1:]:
         kind = _classify(part)

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -18,7 +19,8 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.settings import Settings
+from bot.locks import LockHeld, ProcessLock
+from bot.settings import Settings, SettingsError
 from bot.slack.app import create_app, web_client
 from bot.slack.jobs import BotDeps, fail_unfinished
 from bot.slack.pool import GenerationPool
@@ -72,7 +74,8 @@ class HttpRunner:
         log.info("listening for Slack on http://%s:%s%s", self.server.server_address[0], self.port, EVENTS_PATH)
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which never ran if start() did not
+            self.server.shutdown()
         self.server.server_close()
 
 
@@ -118,6 +121,7 @@ class Bot:
     deps: BotDeps
     client: WebClient
     runner: Runner
+    lock: ProcessLock | None = None  # one `copybot serve` per database (released at shutdown, or by the OS)
 
     def recover(self) -> None:
         """Requests left pending or running by a crash or kill are marked failed, and their messages say so."""
@@ -132,6 +136,8 @@ class Bot:
         unfinished = self.deps.pool.shutdown(timeout=grace_s)
         fail_unfinished(self.deps, self.client, unfinished, SHUT_DOWN)
         self.runner.stop()
+        if self.lock is not None:
+            self.lock.release()
         log.info("stopped (%d request(s) failed at shutdown)", len(unfinished))
         return unfinished
 
@@ -148,6 +154,15 @@ def build_bot(
     settings.require_slack(http=http)
     client = web_client(settings)
     check_identity(client)
+    # A second bot on the same database would mark the first one's live requests as interrupted (recover) and
+    # double the scheduler; refuse it, naming the first.
+    lock = ProcessLock(Path(f"{settings.db_path}.serve.lock"), f"copybot serve on {settings.db_path}")
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise SettingsError(
+            "COPYBOT_DB", str(exc), "Stop the other bot first, or give this one its own COPYBOT_HOME."
+        ) from exc
     store = Store.open(settings.db_path)
     writer = make_writer(store)
     warm_up()  # load the Korean analyser now, not on the first request
@@ -162,7 +177,7 @@ def build_bot(
                    schedule=schedule, weekly=weekly)  # fmt: skip
     app = create_app(deps, client=client, http=http)
     runner: Runner = HttpRunner(app, host, port) if http else SocketRunner(app, settings.slack_app_token or "", client)
-    return Bot(deps, client, runner)
+    return Bot(deps, client, runner, lock)
 
 
 def run_until_signalled(bot: Bot) -> None:

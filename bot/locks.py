@@ -1,0 +1,53 @@
+"""Process locks on files (flock): held while a process lives, released by the OS even after `kill -9`.
+
+`ProcessLock.acquire()` refuses at once, naming the holder (its pid and start time are written into the file).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+
+class LockHeld(RuntimeError):
+    """Someone else holds the lock; the message names them."""
+
+
+class ProcessLock:
+    """An exclusive lock on `path`; `what` names the work in the refusal ("a retrain", "copybot serve")."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path, self.what = path, what
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise LockHeld(f"{self.what} is already running ({holder})") from exc
+        handle.truncate(0)
+        handle.write(f"pid {os.getpid()}, started {datetime.now(UTC).isoformat(timespec='seconds')}")
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.truncate(0)
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> ProcessLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
