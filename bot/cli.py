@@ -131,6 +131,25 @@ def model_server(host: str, port: int, no_jobs: bool) -> None:
 
 
 @cli.command()
+@click.argument("destination", type=click.Path(dir_okay=False))
+def backup(destination: str) -> None:
+    """Copy the database to DESTINATION with SQLite's online backup API (safe while the bot runs).
+
+    Example: copybot backup /backups/copybot-$(date +%F).db
+    """
+    from storage import Store
+
+    settings = _settings()
+    try:
+        path = Store.open(settings.db_path).backup_to(destination)
+        counts = Store.open(path, migrate=False).counts()
+    except StoreError as exc:
+        _fail(str(exc))
+    click.echo(f"backed up {settings.db_path} to {path} ({counts['requests']} requests, {counts['feedback_events']} "
+               "feedback events); to restore, stop the bot and copy it over COPYBOT_DB")  # fmt: skip
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats(as_json: bool) -> None:
     """Count requests (by status), candidates, feedback events, current reactions and edits.

@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from model.brief import Brief
+from model.diversity import SiblingBigramPenalty
 from model.errors import AdapterError, ModelUnavailableError
 from model.prompt import build_prompt
 
 log = logging.getLogger(__name__)
+
+DIVERSITY_PENALTY = 2.0  # logit penalty on repeating a sibling candidate's bigram (model/diversity.py)
 
 
 def pick_device() -> str:
@@ -33,6 +36,7 @@ class LocalEngine:
         device: str | None = None,
         top_k: int = 0,
         repetition_penalty: float = 1.0,
+        diversity_penalty: float = DIVERSITY_PENALTY,
         max_time_s: float = 60.0,
     ) -> None:
         import torch
@@ -60,6 +64,7 @@ class LocalEngine:
         # Sampling settings that the OpenAI completions API does not carry; they belong to the model host.
         self.top_k = top_k
         self.repetition_penalty = repetition_penalty
+        self.diversity_penalty = diversity_penalty  # see model/diversity.py
         self.max_time_s = max_time_s  # a stuck or overloaded generate call stops here with what it has
         self._lock = threading.Lock()
 
@@ -99,13 +104,18 @@ class LocalEngine:
     ) -> list[str]:
         """One completion per prompt, all prompts in one batched `generate` call."""
         import torch
+        from transformers import LogitsProcessorList
 
         with self._lock, torch.inference_mode():
             if seed is not None:
                 torch.manual_seed(seed)
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+            processors = LogitsProcessorList()
+            if temperature > 0 and self.diversity_penalty > 0 and len(prompts) > 1:
+                processors.append(SiblingBigramPenalty(batch["input_ids"].shape[1] - 1, self.diversity_penalty))
             output = self.model.generate(
                 **batch,
+                logits_processor=processors,
                 do_sample=temperature > 0,
                 temperature=temperature if temperature > 0 else None,
                 top_p=top_p if temperature > 0 else None,

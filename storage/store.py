@@ -336,6 +336,24 @@ class Store(TrainingRecords, ReportQueries, ScheduleRecords):
             "edits": self.db.table("edits").count,
         }
 
+    def backup_to(self, destination: str | Path) -> Path:
+        """A consistent copy of the live database through SQLite's online backup API (safe while the bot runs;
+        writers wait only for the moments each page batch is copied). Refuses to overwrite an existing file."""
+        target = Path(destination)
+        if target.exists():
+            raise StoreError(f"{target} already exists; choose a new file name (backups are never overwritten)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy = sqlite3.connect(str(target))
+        try:
+            with self._lock:
+                self.db.conn.backup(copy, pages=1024)
+        except sqlite3.Error as exc:
+            copy.close()
+            target.unlink(missing_ok=True)
+            raise StoreError(f"backup to {target} failed: {exc}") from exc
+        copy.close()
+        return target
+
     def counts(self) -> dict[str, int]:
         """Row counts of every copybot table."""
         tables = ("requests", "candidates", "feedback_events", "edits", "corpus", "model_versions", "training_runs",

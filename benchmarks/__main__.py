@@ -1,0 +1,96 @@
+"""Run every benchmark and write BENCHMARKS.md: machine facts, then each benchmark's figures beside its target.
+
+Run: python -m benchmarks [--only e2e report ...] [--skip learning ...] [--out BENCHMARKS.md]
+Each benchmark runs in its own process, one after another (two at once on a small machine distort each other).
+The whole set takes about 40 minutes on 2 CPU cores, most of it the learning simulation and the retrain curve.
+`bash benchmarks/gpu_check.sh` is separate: it needs a CUDA machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+# (module, what it measures, its target)
+BENCHMARKS = [
+    ("e2e", "`/copy` to the last candidate posted (starter model, CPU, HTTP mode, fake Slack API)",
+     "ack under 3 s; last of 5 candidates within 10 s (median)"),
+    ("generate", "5 candidates in one batched call against 5 sequential calls", "batched at least 3x faster"),
+    ("slack_load", "ack latency with 20 concurrent `/copy`; reaction ingestion", "ack p99 under 100 ms; 500+ events/s"),
+    ("corpus_import", "importing 10,000 copies (cleaning, registers, de-duplication, split, SQLite)", "at most 15 s"),
+    ("db_growth", "SQLite file growth per 10,000 requests, written as the bot writes them", "at most 50 MB"),
+    ("report", "the weekly report with charts from 20,000 requests and 100,000 feedback events", "under 5 s"),
+    ("server", "the model server against the in-process engine (n=5, concurrency 1/4/16)",
+     "reported as a ratio (no target set)"),
+    ("retrain", "retrain wall time and peak memory for 1,000 / 5,000 / 10,000 SFT examples",
+     "reported; cost should grow at most linearly"),
+    ("learning", "`copybot simulate`: liked share before and after 3 rounds, both example raters",
+     "+20 points for each rater"),
+]  # fmt: skip
+NOISE = ("Loading weights", "it/s]", "s/it]")
+
+
+def machine_facts() -> list[str]:
+    import torch
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"  # fmt: skip
+    memory = ""
+    if Path("/proc/meminfo").exists():
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GiB memory"
+    return [f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            f"- CPU: {cpu}, {os.cpu_count()} cores{memory}; GPU: "
+            f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}",
+            f"- Python {platform.python_version()}, torch {torch.__version__}, {platform.system()} {platform.release()}",
+            "- Figures are medians (or single runs where noted) on a shared machine: compare ratios, not absolutes."]  # fmt: skip
+
+
+def run(module: str) -> tuple[int, float, str]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-W", "ignore", "-m", f"benchmarks.{module}"], capture_output=True,
+                          text=True, check=False, env={**os.environ, "TQDM_DISABLE": "1"})  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if not any(n in line for n in NOISE)]
+    if done.returncode:
+        lines += [
+            "",
+            f"FAILED with exit code {done.returncode}:",
+            "```",
+            *done.stderr.strip().splitlines()[-15:],
+            "```",
+        ]
+    return done.returncode, time.perf_counter() - started, "\n".join(lines).strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    names = [b[0] for b in BENCHMARKS]
+    parser.add_argument("--only", nargs="+", choices=names, default=None)
+    parser.add_argument("--skip", nargs="+", choices=names, default=[])
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    args = parser.parse_args()
+    chosen = [b for b in BENCHMARKS if (args.only is None or b[0] in args.only) and b[0] not in args.skip]
+    sections, failed = [], []
+    for module, what, target in chosen:
+        print(f"== {module}: {what}", flush=True)
+        code, seconds, output = run(module)
+        print(output + "\n", flush=True)
+        if code:
+            failed.append(module)
+        sections += [f"## {module}", "", f"{what}. **Target:** {target}.", "",
+                     f"`python -m benchmarks.{module}` ({seconds:.0f} s)", "", output, ""]  # fmt: skip
+    text = "\n".join(["# Benchmarks", "", "Written by `python -m benchmarks`. GPU figures: `bash benchmarks/gpu_check.sh`"
+                      " on a CUDA machine (docs/gpu-host.md).", "", *machine_facts(), "", *sections])  # fmt: skip
+    args.out.write_text(text.rstrip() + "\n", "utf-8")
+    print(f"wrote {args.out}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
