@@ -52,6 +52,20 @@ def machine_facts() -> list[str]:
             "- Figures are medians (or single runs where noted) on a shared machine: compare ratios, not absolutes."]  # fmt: skip
 
 
+def with_headers(text: str) -> str:
+    """Give a header to each run of table rows printed without one (several benchmarks print bare rows)."""
+    lines, out = text.splitlines(), []
+    for i, line in enumerate(lines):
+        starts = line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|"))
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if starts and not following.startswith("|---"):
+            columns = line.count("|") - 1
+            names = (["measure", "value", "target", "notes"] + [""] * columns)[:columns]
+            out += ["| " + " | ".join(names) + " |", "|---" * columns + "|"]
+        out.append(line)
+    return "\n".join(out)
+
+
 def run(module: str) -> tuple[int, float, str]:
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-W", "ignore", "-m", f"benchmarks.{module}"], capture_output=True,
@@ -65,7 +79,7 @@ def run(module: str) -> tuple[int, float, str]:
             *done.stderr.strip().splitlines()[-15:],
             "```",
         ]
-    return done.returncode, time.perf_counter() - started, "\n".join(lines).strip()
+    return done.returncode, time.perf_counter() - started, with_headers("\n".join(lines).strip())
 
 
 def main() -> None:
