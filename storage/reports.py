@@ -34,11 +34,7 @@ class ReportQueries(StoreBase):
             candidates = self.db.execute(
                 "select c.id, c.request_id, c.text, c.register_ok, c.flags from candidates c join requests r "
                 "on r.id = c.request_id where r.created_at >= ? and r.created_at < ?", [start, end]).fetchall()  # fmt: skip
-            events = [dict(zip(("id", "candidate_id", "request_id", "user_id", "action", "signal", "event_ts"), row,
-                                strict=True)) for row in self.db.execute(
-                "select f.id, f.candidate_id, f.request_id, f.user_id, f.action, f.signal, f.event_ts "
-                "from feedback_events f join requests r on r.id = f.request_id "
-                "where r.created_at >= ? and r.created_at < ?", [start, end])]  # fmt: skip
+            events = self._events(start, end)
             edits = self.db.execute(
                 "select e.original_text, e.edited_text, r.product, r.age_group from edits e "
                 "join requests r on r.id = e.request_id where e.created_at >= ? and e.created_at < ? "
@@ -85,14 +81,19 @@ class ReportQueries(StoreBase):
         with self._lock:
             total = self.db.execute("select count(*) from requests where created_at >= ? and created_at < ?",
                                     [start, end]).fetchone()[0]  # fmt: skip
-            events = [dict(zip(("id", "candidate_id", "request_id", "user_id", "action", "signal", "event_ts"), row,
-                                strict=True)) for row in self.db.execute(
-                "select f.id, f.candidate_id, f.request_id, f.user_id, f.action, f.signal, f.event_ts "
-                "from feedback_events f join requests r on r.id = f.request_id "
-                "where f.signal = 'win' and r.created_at >= ? and r.created_at < ?", [start, end])]  # fmt: skip
+            events = self._events(start, end, wins_only=True)
         request_of = {int(e["candidate_id"]): int(e["request_id"]) for e in events}
         won = {request_of[c] for c, s in scores(events).items() if s.win}
         return {"requests": int(total), "win_rate": _share(len(won), int(total))}
+
+    def _events(self, start: str, end: str, *, wins_only: bool = False) -> list[Row]:
+        """Feedback events on requests created in [start, end), in the shape `storage.scores` replays."""
+        columns = ("id", "candidate_id", "request_id", "user_id", "action", "signal", "event_ts")
+        only = "f.signal = 'win' and " if wins_only else ""
+        rows = self.db.execute(
+            f"select {', '.join('f.' + c for c in columns)} from feedback_events f join requests r "
+            f"on r.id = f.request_id where {only}r.created_at >= ? and r.created_at < ?", [start, end])  # fmt: skip
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     def training_run_between(self, start: str, end: str) -> Row | None:
         """The latest training run started in [start, end), with its JSON fields decoded."""
