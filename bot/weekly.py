@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,8 @@ from storage import Store
 log = logging.getLogger(__name__)
 
 
-def report_dir(settings: Settings, week: Week) -> Any:
+def report_dir(settings: Settings, week: Week) -> Path:
+    """Where a week's report is written: COPYBOT_HOME/reports/<week>."""
     return settings.home / "reports" / week.label
 
 

@@ -97,9 +97,15 @@ class ReportQueries(StoreBase):
 
     def training_run_between(self, start: str, end: str) -> Row | None:
         """The latest training run started in [start, end), with its JSON fields decoded."""
+        return self._latest_run("started_at >= ? and started_at < ?", [start, end])
+
+    def latest_training_run(self) -> Row | None:
+        """The most recent training run of any kind, with its JSON fields decoded."""
+        return self._latest_run(None, [])
+
+    def _latest_run(self, where: str | None, args: list[str]) -> Row | None:
         with self._lock:
-            rows = list(self.db.table("training_runs").rows_where("started_at >= ? and started_at < ?", [start, end],
-                                                                  order_by="id desc", limit=1))  # fmt: skip
+            rows = list(self.db.table("training_runs").rows_where(where, args, order_by="id desc", limit=1))
         if not rows:
             return None
         run = dict(rows[0])

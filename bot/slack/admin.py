@@ -37,9 +37,8 @@ def status_text(deps: BotDeps) -> str:
     """The active model, the last and next retrain, and the generation queue."""
     store, tz = deps.store, deps.settings.timezone
     active = store.active_model_version()
-    runs = list(store.db.table("training_runs").rows_where(order_by="id desc", limit=1))
-    if runs:
-        run = runs[0]
+    run = store.latest_training_run()
+    if run is not None:
         outcome = {"promoted": "새 모델 적용", "kept": "기존 모델 유지"}.get(
             run.get("gate_decision") or "", run["status"]
         )

@@ -67,12 +67,18 @@ def _schedule(store: Store, clock: Clock, tmp_path: Path, ran: list[datetime], f
 MONDAY_0800_KST = datetime(2026, 11, 29, 23, 0, tzinfo=UTC)
 
 
-def test_a_missed_run_runs_once_after_start_never_twice(tmp_path: Path) -> None:
+def _started(tmp_path: Path, fail: bool = False) -> tuple[Clock, Store, list[datetime], WeeklySchedule]:
+    """A store and a schedule at Monday 08:00 in Seoul whose first start recorded its baseline."""
     clock = Clock(MONDAY_0800_KST)
     store = Store.open(tmp_path / "db.sqlite", clock=clock)
     ran: list[datetime] = []
-    schedule = _schedule(store, clock, tmp_path, ran)
+    schedule = _schedule(store, clock, tmp_path, ran, fail=fail)
     schedule.baseline()  # first start ever: nothing before it is owed
+    return clock, store, ran, schedule
+
+
+def test_a_missed_run_runs_once_after_start_never_twice(tmp_path: Path) -> None:
+    clock, store, ran, schedule = _started(tmp_path)
     assert schedule.due() is None and schedule.run_due() is None and ran == []
 
     clock.now += timedelta(hours=1, minutes=30)  # 09:30: this Monday's slot has come
@@ -90,11 +96,7 @@ def test_a_missed_run_runs_once_after_start_never_twice(tmp_path: Path) -> None:
 
 
 def test_two_runners_racing_for_one_slot_run_it_once(tmp_path: Path) -> None:
-    clock = Clock(MONDAY_0800_KST)
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    ran: list[datetime] = []
-    first = _schedule(store, clock, tmp_path, ran)
-    first.baseline()
+    clock, _, ran, first = _started(tmp_path)
     clock.now += timedelta(hours=2)
     other = _schedule(Store.open(tmp_path / "db.sqlite", clock=clock), clock, tmp_path, ran)
     threads = [threading.Thread(target=s.run_due) for s in (first, other, first, other)]
@@ -106,11 +108,7 @@ def test_two_runners_racing_for_one_slot_run_it_once(tmp_path: Path) -> None:
 
 
 def test_a_failed_run_is_recorded_and_the_next_slot_still_runs(tmp_path: Path) -> None:
-    clock = Clock(MONDAY_0800_KST)
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    ran: list[datetime] = []
-    failing = _schedule(store, clock, tmp_path, ran, fail=True)
-    failing.baseline()
+    clock, store, ran, failing = _started(tmp_path, fail=True)
     clock.now += timedelta(hours=2)
     assert failing.run_due() == {"status": "failed", "error": "RuntimeError('disk full')"}
     assert store.last_scheduled_run(JOB)["status"] == "failed"
@@ -124,11 +122,7 @@ def test_latest_slot_is_none_before_the_first_fire(tmp_path: Path) -> None:
 
 
 def test_apscheduler_fires_the_catch_up_and_registers_the_weekly_job(tmp_path: Path) -> None:
-    clock = Clock(MONDAY_0800_KST)
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    ran: list[datetime] = []
-    schedule = _schedule(store, clock, tmp_path, ran)
-    schedule.baseline()
+    clock, _, ran, schedule = _started(tmp_path)
     clock.now += timedelta(days=2)  # Wednesday: Monday's slot was missed
     schedule.start()
     try:
