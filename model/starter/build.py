@@ -7,6 +7,7 @@ and the learning loop then has nothing to learn from.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import shutil
@@ -178,7 +179,7 @@ def _train(
     *,
     progress: bool,
 ) -> dict[str, Any]:
-    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
     from model.starter.callbacks import TimeBudgetCallback
 
@@ -220,6 +221,8 @@ def _train(
             TimeBudgetCallback(recipe.time_budget_s),
         ],
     )
+    # Without progress bars the Trainer prints each log dict to stdout, which would corrupt `--json` output.
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     logs = trainer.state.log_history
     eval_losses = [round(e["eval_loss"], 4) for e in logs if "eval_loss" in e]
@@ -263,7 +266,13 @@ def starter_info(model_dir: str | Path) -> dict[str, Any] | None:
 def ensure_starter(model_dir: str | Path, *, progress: bool = True, recipe: StarterRecipe | None = None) -> Path:
     """Return the starter model folder, building it first (with a progress bar) when it is missing."""
     model_dir = Path(model_dir)
-    if starter_info(model_dir) is None:
-        log.info("starter model not found at %s; building it now (about 2 minutes on 2 CPU cores)", model_dir)
-        build_starter(model_dir, recipe=recipe, progress=progress)
+    if starter_info(model_dir) is not None:
+        return model_dir
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Two processes starting on a fresh home (a bot and a simulation, say) build it once: the second waits.
+    with open(model_dir.parent / f".{model_dir.name}.build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if starter_info(model_dir) is None:
+            log.info("starter model not found at %s; building it now (about 2 minutes on 2 CPU cores)", model_dir)
+            build_starter(model_dir, recipe=recipe, progress=progress)
     return model_dir

@@ -56,10 +56,27 @@ def test_the_recipe_is_deterministic_for_a_seed(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ensure_starter_builds_only_when_missing(tmp_path: Path) -> None:
+def test_ensure_starter_builds_only_when_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    import model.starter.build as build
+
+    builds = []
+    real_build = build.build_starter
+    monkeypatch.setattr(build, "build_starter", lambda *a, **k: builds.append(1) or real_build(*a, **k))
     target = tmp_path / "models" / "starter"
     assert starter_info(target) is None
-    ensure_starter(target, progress=False, recipe=TINY)
+    # two processes starting on a fresh home at once (here two threads): one builds, the other waits for it
+    threads = [threading.Thread(target=ensure_starter, args=(target,), kwargs={"progress": False, "recipe": TINY})
+               for _ in range(2)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert len(builds) == 1 and starter_info(target) is not None
+    assert capsys.readouterr().out == ""  # no Trainer log lines on stdout, where `--json` output goes
     built = (target / "copybot.json").stat().st_mtime_ns
     ensure_starter(target, progress=False, recipe=TINY)
     assert (target / "copybot.json").stat().st_mtime_ns == built
