@@ -1,6 +1,7 @@
 """Run every benchmark and write BENCHMARKS.md: machine facts, then each benchmark's figures beside its target.
 
 Run: python -m benchmarks [--only e2e report ...] [--skip learning ...] [--out BENCHMARKS.md]
+`--only` rewrites just those sections of an existing file and keeps the others.
 Each benchmark runs in its own process, one after another (two at once on a small machine distort each other).
 The whole set takes about 40 minutes on 2 CPU cores, most of it the learning simulation and the retrain curve.
 `bash benchmarks/gpu_check.sh` is separate: it needs a CUDA machine.
@@ -82,6 +83,12 @@ def run(module: str) -> tuple[int, float, str]:
     return done.returncode, time.perf_counter() - started, with_headers("\n".join(lines).strip())
 
 
+def old_sections(path: Path) -> dict[str, str]:
+    """The sections of an existing BENCHMARKS.md by benchmark name."""
+    parts = path.read_text("utf-8").split("\n## ")[1:]
+    return {part.split("\n", 1)[0].strip(): "## " + part.rstrip() + "\n" for part in parts}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     names = [b[0] for b in BENCHMARKS]
@@ -90,17 +97,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     args = parser.parse_args()
     chosen = [b for b in BENCHMARKS if (args.only is None or b[0] in args.only) and b[0] not in args.skip]
-    sections, failed = [], []
+    sections: dict[str, str] = {}
+    failed = []
     for module, what, target in chosen:
         print(f"== {module}: {what}", flush=True)
         code, seconds, output = run(module)
         print(output + "\n", flush=True)
         if code:
             failed.append(module)
-        sections += [f"## {module}", "", f"{what}. **Target:** {target}.", "",
-                     f"`python -m benchmarks.{module}` ({seconds:.0f} s)", "", output, ""]  # fmt: skip
+        ran = f"{datetime.now(UTC):%Y-%m-%d}"
+        sections[module] = "\n".join([f"## {module}", "", f"{what}. **Target:** {target}.", "",
+                                      f"`python -m benchmarks.{module}` ({seconds:.0f} s, {ran})", "", output, ""])  # fmt: skip
+    # With --only, the other sections of an existing file are kept as they were (each says when it ran).
+    kept = old_sections(args.out) if args.only and args.out.exists() else {}
+    body = [sections.get(name) or kept.get(name, "") for name in names]
     text = "\n".join(["# Benchmarks", "", "Written by `python -m benchmarks`. GPU figures: `bash benchmarks/gpu_check.sh`"
-                      " on a CUDA machine (docs/gpu-host.md).", "", *machine_facts(), "", *sections])  # fmt: skip
+                      " on a CUDA machine (docs/gpu-host.md).", "", *machine_facts(), "", *filter(None, body)])  # fmt: skip
     args.out.write_text(text.rstrip() + "\n", "utf-8")
     print(f"wrote {args.out}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)
