@@ -42,6 +42,11 @@ class TrainConfig:
     preference_learning_rate: float = field(default=5e-4, metadata={"help": "learning rate of DPO/KTO"})
     preference_epochs: int = field(default=1, metadata={"help": "epochs of DPO/KTO"})
     beta: float = field(default=0.1, metadata={"help": "DPO/KTO beta (strength of the KL anchor)"})
+    anchor_weight: float = field(
+        default=1.0,
+        metadata={"help": "weight of KL(base || adapter) on SFT tokens: learn the taste, keep the base model's spread"
+                  " (model/anchor.py; 0 turns it off)"},
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.preference not in PREFERENCE_MODES:
@@ -50,6 +55,8 @@ class TrainConfig:
             raise ValueError("learning_rate must be in (0, 1) and warmup_ratio in [0, 1)")
         if min(self.epochs, self.batch_size, self.grad_accum, self.lora_r, self.max_length) < 1:
             raise ValueError("epochs, batch_size, grad_accum, lora_r and max_length must be at least 1")
+        if not 0 <= self.anchor_weight <= 100:
+            raise ValueError("anchor_weight must be between 0 (off) and 100")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for the registry and the training-run row."""
@@ -123,7 +130,9 @@ def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[float, float]]
 def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, scratch: str, progress: bool) -> Any:
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+
+    from model.anchor import anchored_sft_trainer
 
     has_eval = bool(data.eval_sft)
     args = SFTConfig(
@@ -138,7 +147,8 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
         metric_for_best_model="eval_loss",
         greater_is_better=False,
     )
-    trainer = SFTTrainer(
+    trainer = anchored_sft_trainer(
+        config.anchor_weight,
         model=model,
         args=args,
         train_dataset=Dataset.from_list(data.sft),

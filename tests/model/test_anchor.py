@@ -1,0 +1,135 @@
+"""The base-model anchor of the SFT stage (model/anchor.py), on the real starter model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model.anchor import anchored_sft_trainer
+from model.brief import Brief
+from model.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset
+from model.prompt import plain_prompt
+from model.train import TrainConfig, train_adapter
+
+pytestmark = pytest.mark.slow
+BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "20대", "channel": "sns"}
+LIKED = "린넨 셔츠 20% 할인이에요 ✨"
+
+
+def _peft_model(starter_dir: Path, *, random_adapter: bool) -> tuple[Any, Any]:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(starter_dir))
+    tokenizer.padding_side = "right"
+    # init_lora_weights=False: a random adapter that visibly changes the model; True: B = 0, identical to the base
+    lora = LoraConfig(r=4, target_modules="all-linear", lora_dropout=0.0, init_lora_weights=not random_adapter,
+                      task_type="CAUSAL_LM")  # fmt: skip
+    return get_peft_model(AutoModelForCausalLM.from_pretrained(str(starter_dir)), lora), tokenizer
+
+
+def _losses(starter_dir: Path, tmp_path: Path, weights: list[float], *, random_adapter: bool) -> list[float]:
+    """The training loss of one batch under each anchor weight (0: TRL's own loss)."""
+    from datasets import Dataset
+    from trl import SFTConfig
+
+    model, tokenizer = _peft_model(starter_dir, random_adapter=random_adapter)
+    rows = [{"prompt": plain_prompt(Brief(**BRIEF), "polite"), "completion": f"{LIKED} {i}"} for i in range(4)]
+    args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, use_cpu=True, bf16=False,
+                     report_to=[], completion_only_loss=True, max_length=64)  # fmt: skip
+    out = []
+    for weight in weights:
+        trainer = anchored_sft_trainer(weight, model=model, args=args, train_dataset=Dataset.from_list(rows),
+                                       processing_class=tokenizer)  # fmt: skip
+        batch = next(iter(trainer.get_train_dataloader()))
+        model.train()
+        out.append(float(trainer.compute_loss(model, dict(batch))))
+    return out
+
+
+def test_an_adapter_equal_to_the_base_adds_nothing_to_the_loss(starter_dir: Path, tmp_path: Path) -> None:
+    plain, anchored = _losses(starter_dir, tmp_path, [0.0, 1.0], random_adapter=False)
+    assert plain > 0
+    assert anchored == pytest.approx(plain, abs=1e-5)  # KL(base || base) = 0, and the same normalisation as TRL
+
+
+def test_the_anchor_adds_weight_times_a_positive_divergence(starter_dir: Path, tmp_path: Path) -> None:
+    plain, one, two = _losses(starter_dir, tmp_path, [0.0, 1.0, 2.0], random_adapter=True)
+    kl = one - plain
+    assert kl > 0.01
+    assert two - plain == pytest.approx(2 * kl, rel=1e-4)
+
+
+def _divergence_and_entropy(model: Any, tokenizer: Any, prompts: list[str], texts: list[str]) -> tuple[float, float]:
+    """Mean KL(base || model) and mean entropy of the model's next-token distribution over each text's tokens."""
+    import torch
+
+    kls, entropies = [], []
+    with torch.no_grad():
+        for prompt, text in zip(prompts, texts, strict=True):
+            ids = tokenizer(prompt + text, return_tensors="pt", add_special_tokens=False)
+            start = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) - 1
+            logp = model(**ids).logits[0, start:-1].log_softmax(-1)
+            with model.disable_adapter():
+                base = model(**ids).logits[0, start:-1].log_softmax(-1)
+            kls.append(float((base.exp() * (base - logp)).sum(-1).mean()))
+            entropies.append(float(-(logp.exp() * logp).sum(-1).mean()))
+    return sum(kls) / len(kls), sum(entropies) / len(entropies)
+
+
+def test_an_anchored_adapter_learns_the_copy_but_stays_closer_to_the_base(starter_dir: Path) -> None:
+    """The same narrow feedback (one liked copy, over and over) with and without the anchor."""
+    from transformers import AutoTokenizer
+
+    requests = [RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(LIKED, "polite", up=2),))
+                for i in range(12)]  # fmt: skip
+    corpus = [{"text": f"새 시즌 니트를 만나 보세요 {i}", "product": "니트", "event": "시즌", "age_group": "30대",
+               "channel": "sns", "register_detected": "polite"} for i in range(12)]  # fmt: skip
+    data = build_dataset(requests, corpus, corpus[:2], DatasetConfig(min_liked=1, min_requests=1, replay_ratio=0.0))
+    # copies the feedback never mentions: how does the adapter write everything else?
+    prompts = [plain_prompt(Brief.create(product=p, event="세일", age="30대", channel="sns"), "polite")
+               for p in ("니트", "운동화", "향수")]  # fmt: skip
+    texts = [
+        "가을 니트 신상, 지금 만나 보세요",
+        "운동화 특가가 시작됐어요 확인해 보세요",
+        "향수 선물 세트 준비했습니다",
+    ]
+    tokenizer = AutoTokenizer.from_pretrained(str(starter_dir))
+    results = {}
+    for weight in (0.0, 3.0):
+        config = TrainConfig(epochs=3, learning_rate=5e-3, preference="none", anchor_weight=weight)
+        model, _ = train_adapter(starter_dir, data, config=config)
+        model.eval()
+        results[weight] = (*_divergence_and_entropy(model, tokenizer, prompts, texts), *_copy_nll(model, tokenizer))
+    (kl_plain, entropy_plain, nll_plain, base_nll), (kl_anchor, entropy_anchor, nll_anchor, _) = results.values()
+    assert kl_anchor < kl_plain / 2  # measured: 0.04 against 0.13
+    assert entropy_anchor > entropy_plain
+    # both learned the liked copy: its loss fell well below the base model's
+    assert nll_plain < base_nll - 0.5 and nll_anchor < base_nll - 0.5
+
+
+def _copy_nll(model: Any, tokenizer: Any) -> tuple[float, float]:
+    """Mean negative log-likelihood per token of the liked copy after its prompt: (the adapter's, the base's)."""
+    import torch
+
+    prompt_ids = tokenizer(plain_prompt(Brief(**BRIEF), "polite"), add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + tokenizer(LIKED, add_special_tokens=False)["input_ids"]])
+    targets = ids[0, 1:].unsqueeze(-1)
+
+    def nll() -> float:
+        logp = model(input_ids=ids).logits[0, :-1].log_softmax(-1)
+        return float(-logp.gather(-1, targets).squeeze(-1)[len(prompt_ids) - 1 :].mean())
+
+    with torch.no_grad():
+        adapted = nll()
+        with model.disable_adapter():
+            return adapted, nll()
+
+
+def test_the_weight_is_checked() -> None:
+    assert TrainConfig().anchor_weight == 1.0  # on by default: it is what keeps distinct-2 from falling
+    assert TrainConfig(anchor_weight=0).anchor_weight == 0
+    with pytest.raises(ValueError, match="anchor_weight"):
+        TrainConfig(anchor_weight=-0.5)
