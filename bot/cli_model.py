@@ -52,8 +52,10 @@ def model_list() -> None:
         click.echo("no adapters yet: the base model serves alone (run `copybot retrain`)")
     for v in versions:
         new = v.info.get("metrics", {}).get("new", {})
+        scale = v.info.get("decoding", {}).get("temperature_scale", 1.0)
         click.echo(f"{v.version}  {status.get(v.version, 'unregistered'):<11} parent {v.info.get('parent') or '-':<6} "
-                   f"val_loss {new.get('val_loss', '-')}  pref_acc {new.get('preference_accuracy', '-')}")  # fmt: skip
+                   f"val_loss {new.get('val_loss', '-')}  pref_acc {new.get('preference_accuracy', '-')}  "
+                   f"distinct-2 {new.get('distinct_2', '-')}  temperature x{scale:g}")  # fmt: skip
 
 
 @model.command("promote")

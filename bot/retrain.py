@@ -40,7 +40,7 @@ from storage.corpus import prepare_import
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted: the process stopped before the run finished; the active model was not changed"
-MAX_EVAL_BRIEFS = 4  # held-out briefs generated for at every age group, per model
+MAX_EVAL_BRIEFS = 8  # held-out briefs generated for at every age group, per model (8 x 6 batches of 5)
 
 
 class RetrainBusy(LockHeld):

@@ -16,11 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from model.dataset import RetrainDataset
-from model.evaluate import GateConfig, Metrics, corpus_spans, evaluate_engine, gate, preference_gain
+from model.evaluate import (
+    GateConfig,
+    Metrics,
+    corpus_spans,
+    evaluate_engine,
+    gate,
+    generation_metrics,
+    preference_gain,
+)
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
+from model.writer import CopyWriter
 
 DEFAULT_BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}
+# Factors tried on the sampling temperature, smallest first (0.8 -> 0.85 ... 1.0 at the writer's default).
+TEMPERATURE_STEPS = (1.0625, 1.125, 1.1875, 1.25)
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,7 @@ class CandidateSpec:
     parent_version: str = ""
     config: TrainConfig = field(default_factory=TrainConfig)
     gate_config: GateConfig = field(default_factory=GateConfig)
-    eval_briefs: int = 4  # held-out briefs generated for at every age group, per model
+    eval_briefs: int = 8  # held-out briefs generated for at every age group, per model
 
 
 @dataclass(frozen=True)
@@ -87,9 +98,10 @@ def train_candidate(
     with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
         model.save_pretrained(scratch)
         old, old_margins = score(spec.parent, spec.parent_version or "the base model (active)")
+        base = score(None, "the base model")[0] if spec.parent is not None else old
         new, new_margins = score(Path(scratch), "the new adapter")
         new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
-        base = score(None, "the base model")[0] if spec.parent is not None else old
+        new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event)
         decision = gate(old, new, spec.gate_config, base=base)
         version = registry.next_version()
         info: dict[str, Any] = {
@@ -99,6 +111,7 @@ def train_candidate(
             "hyperparameters": spec.config.as_dict(),
             "metrics": {"old": old.as_dict(), "new": new.as_dict(), "base": base.as_dict()},
             "gate": {"promote": decision.promote, "reasons": decision.reasons},
+            "decoding": {"temperature_scale": new.temperature_scale},  # every engine serving it applies this
             "timings": {"train_seconds": result.seconds},
             "losses": {"train": result.train_losses, "eval": result.eval_losses,
                        "preference": result.preference_losses, "preference_stage": result.preference},
@@ -107,6 +120,35 @@ def train_candidate(
     on_event(f"saved {version}; the gate says {'promote' if decision.promote else 'keep the active model'}")
     return CandidateResult(version, saved.path, decision.promote, decision.reasons, old.as_dict(), new.as_dict(),
                            base.as_dict(), info)  # fmt: skip
+
+
+def calibrate_temperature(
+    engine: Any,
+    new: Metrics,
+    target: float,
+    briefs: list[dict[str, Any]],
+    spans: set[str],
+    on_event: Callable[[str], None] = lambda _: None,
+) -> Metrics:
+    """Raise the new adapter's sampling temperature, a step at a time, until its candidates are as varied as the
+    base model's (distinct-2 at least `target`); return its generation metrics at the chosen factor.
+
+    Learning a taste from the model's own samples sharpens its distribution, so the five candidates of a brief
+    start to share phrasing even when the taste itself is not a phrase. A slightly hotter temperature undoes the
+    sharpening while keeping what was learned (the liked property moves far less than the spread). The factor is
+    saved with the version, and the gate judges register match, compliance and length at that temperature."""
+    scale = 1.0
+    for step in TEMPERATURE_STEPS:
+        if new.distinct_2 >= target:
+            break
+        scale = step
+        engine.temperature_scale = step
+        generated = generation_metrics(CopyWriter(engine, max_extra_rounds=0), briefs, spans)
+        new = dataclasses.replace(new, temperature_scale=step, **generated)
+        on_event(f"temperature x{step:g}: distinct-2 {new.distinct_2:.3f} (base model {target:.3f})")
+    if scale != 1.0:
+        engine.temperature_scale = 1.0
+    return new
 
 
 def _copy_files(src: Path, dst: Path) -> None:

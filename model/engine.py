@@ -11,10 +11,12 @@ from model.brief import Brief
 from model.diversity import SiblingBigramPenalty
 from model.errors import AdapterError, ModelUnavailableError
 from model.prompt import build_prompt
+from model.registry import temperature_scale
 
 log = logging.getLogger(__name__)
 
 DIVERSITY_PENALTY = 2.0  # logit penalty on repeating a sibling candidate's bigram (model/diversity.py)
+MAX_TEMPERATURE = 2.0  # the OpenAI API's ceiling; a calibrated adapter never samples hotter
 
 
 def pick_device() -> str:
@@ -52,8 +54,11 @@ class LocalEngine:
                 f"cannot load the base model from {model_path}: {exc}; check COPYBOT_BASE_MODEL",
                 user_message="모델을 불러오지 못했어요. 운영자에게 알려 주세요.",
             ) from exc
+        # The adapter's calibrated temperature factor (model/candidate.py); 1.0 for the base model.
+        self.temperature_scale = 1.0
         if adapter_path is not None:
             model = self._attach_adapter(model, Path(adapter_path))
+            self.temperature_scale = temperature_scale(adapter_path)
         self.tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -86,7 +91,9 @@ class LocalEngine:
             model = self._attach_adapter(base, Path(adapter_path)) if adapter_path is not None else base
             self.model = model.to(self.device).eval()
             self.version = version
-        log.info("now serving %s", version)
+            self.temperature_scale = temperature_scale(adapter_path) if adapter_path is not None else 1.0
+        log.info("now serving %s%s", version,
+                 f" (temperature x{self.temperature_scale:g})" if self.temperature_scale != 1 else "")  # fmt: skip
 
     def prompt_for(self, brief: Brief, register: str) -> str:
         """The prompt this engine's model expects for one candidate."""
@@ -107,6 +114,7 @@ class LocalEngine:
         from transformers import LogitsProcessorList
 
         with self._lock, torch.inference_mode():
+            temperature = min(MAX_TEMPERATURE, temperature * self.temperature_scale)
             if seed is not None:
                 torch.manual_seed(seed)
             batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)

@@ -38,6 +38,8 @@ class Metrics:
     # Share of held-out pairs whose chosen copy gained log-probability over the rejected one relative to the
     # active model (DPO's implicit-reward accuracy); set on the new model's metrics only.
     preference_gain: float = float("nan")
+    # The factor on the sampling temperature the copies were generated with (model/candidate.py calibrates it).
+    temperature_scale: float = 1.0
 
     def as_dict(self) -> dict[str, float]:
         """Plain values for JSON."""
@@ -103,7 +105,8 @@ def gate(old: Metrics, new: Metrics, config: GateConfig | None = None, *, base: 
         (new.compliance_flag_rate <= old.compliance_flag_rate + c.compliance_tolerance,
          f"compliance-flag rate {old.compliance_flag_rate:.3f} -> {new.compliance_flag_rate:.3f}"),
         (new.distinct_2 >= root.distinct_2 - c.diversity_tolerance,
-         f"distinct-2 {root.distinct_2:.3f} ({root_name}) -> {new.distinct_2:.3f}"),
+         f"distinct-2 {root.distinct_2:.3f} ({root_name}) -> {new.distinct_2:.3f}"
+         + (f" (sampled at temperature x{new.temperature_scale:g})" if new.temperature_scale != 1 else "")),
     ]  # fmt: skip
     reasons = [f"{'ok' if ok else 'not met'}: {text}" for ok, text in checks]
     return GateDecision(all(ok for ok, _ in checks), reasons)
@@ -228,6 +231,7 @@ def evaluate_engine(
         corpus_loss=validation_loss(model, tokenizer, heldout_corpus or []),
         preference_accuracy=accuracy,
         preference_margin=margin,
+        temperature_scale=getattr(engine, "temperature_scale", 1.0),
         **generated,
     )
     return metrics, margins

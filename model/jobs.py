@@ -202,7 +202,7 @@ class FineTuningJobs:
                 AdapterRegistry(self.host.registry_root).load(parent)
             except AdapterError as exc:
                 raise JobError(404, f"parent adapter: {exc}", param="parent") from exc
-        eval_briefs = body.get("eval_briefs", 4)
+        eval_briefs = body.get("eval_briefs", 8)
         if not isinstance(eval_briefs, int) or not 1 <= eval_briefs <= 16:
             raise JobError(400, "eval_briefs must be an integer from 1 to 16", param="eval_briefs")
         spec = {"base_path": self.host.base_path, "base_model": self.host.base_model,

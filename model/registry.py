@@ -112,6 +112,18 @@ class AdapterRegistry:
         return [p.name for p in leftovers]
 
 
+def temperature_scale(folder: str | Path) -> float:
+    """The sampling-temperature factor recorded with an adapter (1.0 when it has none, or no copybot.json yet).
+
+    A retrain calibrates it so that the adapter's candidates are as varied as the base model's (model/candidate.py);
+    every engine that serves the adapter multiplies the requested temperature by it."""
+    try:
+        info = json.loads((Path(folder) / INFO_FILE).read_text("utf-8"))
+        return float(info.get("decoding", {}).get("temperature_scale", 1.0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1.0
+
+
 def _checked_info(folder: Path, version: str) -> dict[str, Any]:
     """The version's copybot.json after checking the folder is a complete, servable PEFT adapter."""
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]

@@ -16,6 +16,7 @@ import pytest
 from bot.generation import ActiveAdapterBackend
 from bot.retrain import RetrainBusy, Retrainer, retrain_lock
 from bot.settings import Settings
+from model.candidate import TEMPERATURE_STEPS
 from model.dataset import DatasetConfig
 from model.engine import LocalEngine
 from model.evaluate import GateConfig
@@ -68,8 +69,12 @@ def test_retrain_records_everything_and_a_promotion_is_hot_swapped_and_rolled_ba
     assert set(outcome.old) == set(outcome.new) >= {"val_loss", "corpus_loss", "preference_accuracy", "distinct_2"}
     assert 0 <= outcome.new["preference_gain"] <= 1 and math.isnan(outcome.old["preference_gain"])
     info = AdapterRegistry(retrainer.settings.home / "adapters").load("v0001").info
-    for key in ("version", "parent", "dataset", "hyperparameters", "metrics", "gate", "timings", "losses"):
+    for key in ("version", "parent", "dataset", "hyperparameters", "metrics", "gate", "timings", "losses", "decoding"):
         assert key in info
+    # the temperature factor the gate judged the copies at is the one saved, and the one served
+    scale = info["decoding"]["temperature_scale"]
+    assert scale == outcome.new["temperature_scale"] and (scale == 1.0 or scale in TEMPERATURE_STEPS)
+    assert info["hyperparameters"]["anchor_weight"] == 1.0
     assert info["dataset"]["counts"]["sft_replay"] > 0 and info["gate"]["promote"] is True
     run = retrainer.store.db.table("training_runs").get(1)
     assert (run["status"], run["result_version"], run["gate_decision"]) == ("succeeded", "v0001", "promoted")
@@ -79,10 +84,12 @@ def test_retrain_records_everything_and_a_promotion_is_hot_swapped_and_rolled_ba
 
     backend = ActiveAdapterBackend(LocalEngine(starter_dir, version="starter"), retrainer.store)
     backend.sync(force=True)
-    assert backend.version == "v0001"
+    assert backend.version == "v0001" and backend.engine.temperature_scale == scale
     generated = subprocess.run([sys.executable, "-m", "bot", "generate", "--product", "셔츠", "--age", "30대", "-n", "2"],
                                capture_output=True, text=True, check=True)  # fmt: skip
     assert "(model v0001" in generated.stdout  # the CLI writes with the active adapter too
+    listed = subprocess.run([sys.executable, "-m", "bot", "model", "list"], capture_output=True, text=True, check=True)
+    assert listed.stdout.startswith("v0001  active") and f"temperature x{scale:g}" in listed.stdout
     assert {row[0] for row in retrainer.store.db.execute("select model_version from candidates where "
                                                          "request_id = (select max(id) from requests)")} == {"v0001"}  # fmt: skip
     assert retrainer.store.rollback_model_version() is None  # back to the base model
