@@ -75,12 +75,20 @@ def tune(
     "--rater", required=True, help="module:function that reacts to candidates, e.g. bot.raters:emoji_for_young"
 )
 @click.option("--eval-briefs", default=24, show_default=True, help="Fixed briefs the liked share is measured on.")
+@click.option("--eval-seeds", default=3, show_default=True, help="Fixed seeds per evaluation brief.")
 @click.option("--seed", default=7, show_default=True, help="Seed for briefs and generation.")
 @click.option("--home", "sim_home", type=click.Path(path_type=Path), default=None,
               help="Scratch folder for the simulation's store and adapters [COPYBOT_HOME/simulations/<time>].")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help='Print {"rounds": [{"round": 0, "liked_share": …}, …]}.')
 def simulate(
-    rounds: int, requests_per_round: int, rater: str, eval_briefs: int, seed: int, sim_home: Path | None, as_json: bool
+    rounds: int,
+    requests_per_round: int,
+    rater: str,
+    eval_briefs: int,
+    eval_seeds: int,
+    seed: int,
+    sim_home: Path | None,
+    as_json: bool,
 ) -> None:
     """Run the learning loop without Slack: generate, let a rater react, retrain (gate included), measure.
 
@@ -101,7 +109,7 @@ def simulate(
     try:
         rate = load_rater(rater)
         config = SimulationConfig(rounds=rounds, requests_per_round=requests_per_round, eval_briefs=eval_briefs,
-                                  seed=seed)  # fmt: skip
+                                  eval_seeds=eval_seeds, seed=seed)  # fmt: skip
     except SimulationError as exc:
         fail(str(exc), EXIT_USAGE)
     home = sim_home or settings.home / "simulations" / datetime.now(UTC).strftime("sim-%Y%m%dT%H%M%S")

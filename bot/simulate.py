@@ -43,11 +43,14 @@ class SimulationConfig:
     rounds: int = field(default=3, metadata={"help": "feedback-and-retrain rounds"})
     requests_per_round: int = field(default=32, metadata={"help": "briefs generated and rated per round"})
     eval_briefs: int = field(default=24, metadata={"help": "fixed briefs the liked share is measured on"})
+    # One seed per brief leaves distinct-2 at the mercy of the draw (a median over 24 briefs moved by up to 0.04
+    # between seeds on the same model); three seeds per brief triple the sample the curve is measured on.
+    eval_seeds: int = field(default=3, metadata={"help": "fixed seeds per evaluation brief"})
     seed: int = field(default=7, metadata={"help": "seed for brief sampling and generation"})
 
     def __post_init__(self) -> None:
-        if self.rounds < 0 or self.requests_per_round < 1 or self.eval_briefs < 1:
-            raise SimulationError("rounds must be 0 or more; requests per round and eval briefs at least 1")
+        if self.rounds < 0 or min(self.requests_per_round, self.eval_briefs, self.eval_seeds) < 1:
+            raise SimulationError("rounds must be 0 or more; requests per round, eval briefs and eval seeds at least 1")
 
 
 @dataclass
@@ -109,15 +112,17 @@ def _brief(fields: dict[str, str]) -> Brief:
                         channel=fields["channel"])  # fmt: skip
 
 
-def liked_share(writer: CopyWriter, rater: Rater, briefs: list[dict[str, str]]) -> tuple[float, float]:
-    """(share of candidates the rater gives +1 or trophy, median distinct-2) on fixed briefs and seeds."""
+def liked_share(writer: CopyWriter, rater: Rater, briefs: list[dict[str, str]], seeds: int = 1) -> tuple[float, float]:
+    """(share of candidates the rater gives +1 or trophy, median distinct-2 of a brief's batch) on fixed briefs,
+    each written with `seeds` fixed seeds."""
     liked = total = 0
     distincts = []
-    for i, fields in enumerate(briefs):
-        texts = [c.text for c in writer.write(_brief(fields), seed=EVAL_SEED + i).candidates]
-        liked += sum(r in LIKED for r in rate(rater, fields, texts))
-        total += len(texts)
-        distincts.append(distinct_2(texts))
+    for k in range(seeds):
+        for i, fields in enumerate(briefs):
+            texts = [c.text for c in writer.write(_brief(fields), seed=EVAL_SEED + 1000 * k + i).candidates]
+            liked += sum(r in LIKED for r in rate(rater, fields, texts))
+            total += len(texts)
+            distincts.append(distinct_2(texts))
     distincts.sort()
     return round(liked / max(1, total), 4), round(distincts[len(distincts) // 2], 4)
 
@@ -169,7 +174,7 @@ def run_simulation(
 
         def measure(number: int, started: float, retrain: dict[str, Any] | None) -> None:
             writer.backend.sync(force=True)  # type: ignore[attr-defined]
-            share, distinct = liked_share(writer, rater, eval_set)
+            share, distinct = liked_share(writer, rater, eval_set, config.eval_seeds)
             result = RoundResult(number, share, distinct, writer.backend.version, retrain,
                                  round(time.perf_counter() - started, 1))  # fmt: skip
             results.append(result)

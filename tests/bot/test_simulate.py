@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.raters import concrete_discount, emoji_for_young, react
-from bot.simulate import SimulationError, brief_pool, load_rater, rate
+from bot.simulate import SimulationConfig, SimulationError, brief_pool, liked_share, load_rater, rate
 from storage import Store
 from tests.bot.test_cli import run
 
@@ -49,10 +49,33 @@ def test_the_brief_pool_follows_the_raters_filter() -> None:
         brief_pool([r for r in rows if r["age_group"] == "50대"], emoji_for_young)
 
 
+def test_every_evaluation_brief_is_written_with_each_fixed_seed(starter_dir: Path) -> None:
+    from model.engine import LocalEngine
+    from model.writer import CopyWriter
+
+    seen: list[tuple[str, tuple[str, ...]]] = []
+
+    def recording_rater(brief: dict[str, str], candidates: list[str]) -> list[str | None]:
+        seen.append((brief["product"], tuple(candidates)))
+        return ["+1" if "%" in c else None for c in candidates]
+
+    writer = CopyWriter(LocalEngine(starter_dir, version="starter"))
+    briefs = [{"product": p, "event": "세일", "age_group": "20대", "channel": "sns"} for p in ("셔츠", "향수")]
+    share, distinct = liked_share(writer, recording_rater, briefs, seeds=2)
+    assert [product for product, _ in seen] == ["셔츠", "향수", "셔츠", "향수"]
+    assert seen[0][1] != seen[2][1]  # a second seed is a second sample of the same brief
+    assert share == sum("%" in c for _, texts in seen for c in texts) / sum(len(t) for _, t in seen)
+    assert 0 < distinct <= 1
+    assert liked_share(writer, recording_rater, briefs, seeds=2) == (share, distinct)  # fixed seeds: the same
+    assert SimulationConfig().eval_seeds == 3
+    with pytest.raises(SimulationError, match="eval seeds"):
+        SimulationConfig(eval_seeds=0)
+
+
 @pytest.mark.slow
 def test_a_round_goes_through_the_bots_store_paths_and_the_gate(home_with_starter: Path, tmp_path: Path) -> None:
     sim_home = tmp_path / "sim"
-    result = run("simulate", "--rounds", "1", "--requests-per-round", "6", "--eval-briefs", "2", "--json",
+    result = run("simulate", "--rounds", "1", "--requests-per-round", "6", "--eval-briefs", "2", "--eval-seeds", "2", "--json",
                  "--rater", "bot.raters:concrete_discount", "--home", str(sim_home), env_home=home_with_starter)  # fmt: skip
     assert result.returncode == 0, result.stderr
     rounds = json.loads(result.stdout)["rounds"]
