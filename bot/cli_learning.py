@@ -112,7 +112,10 @@ def simulate(
                                   eval_seeds=eval_seeds, seed=seed)  # fmt: skip
     except SimulationError as exc:
         fail(str(exc), EXIT_USAGE)
-    home = sim_home or settings.home / "simulations" / datetime.now(UTC).strftime("sim-%Y%m%dT%H%M%S")
+    # named for the rater too: two simulations started in the same second (a benchmark runs them side by side)
+    # must not share a home
+    stamp = datetime.now(UTC).strftime("sim-%Y%m%dT%H%M%S")
+    home = sim_home or settings.home / "simulations" / f"{stamp}-{rater.rpartition(':')[2] or 'rater'}"
     if home.exists() and any(home.iterdir()):
         fail(f"{home} is not empty; give --home a new folder so earlier results are kept", EXIT_USAGE)
 

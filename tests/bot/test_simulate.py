@@ -102,3 +102,12 @@ def test_a_round_goes_through_the_bots_store_paths_and_the_gate(home_with_starte
     assert again.returncode == 2 and "is not empty" in again.stderr
     bad = run("simulate", "--rater", "bot.raters", env_home=home_with_starter)
     assert bad.returncode == 2 and "is not 'module:function'" in bad.stderr
+
+    # without --home, each run gets its own folder named for the time and the rater, so two raters started in the
+    # same second (the learning benchmark runs them side by side) never share one
+    measured = run("simulate", "--rounds", "0", "--eval-briefs", "1", "--eval-seeds", "1", "--json",
+                   "--rater", "bot.raters:emoji_for_young", env_home=home_with_starter)  # fmt: skip
+    assert measured.returncode == 0, measured.stderr
+    [folder] = (home_with_starter / "simulations").iterdir()
+    assert folder.name.startswith("sim-") and folder.name.endswith("-emoji_for_young")
+    assert json.loads(measured.stdout)["home"] == str(folder)
