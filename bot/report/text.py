@@ -24,6 +24,7 @@ METRIC_ROWS = [
     ("register_match", "말투 일치율"),
     ("distinct_2", "다양성 (distinct-2)"),
     ("compliance_flag_rate", "주의 표현 비율"),
+    ("temperature_scale", "샘플링 온도 배율 (다양성 보정)"),
 ]
 GROUP_NAMES = {"age_group": "연령대", "event": "행사", "channel": "채널"}
 

@@ -35,8 +35,9 @@ def seeded(tmp_path: Path) -> Store:
     store.finish_training_run(run_id, status="succeeded", result_version="v0002", gate_decision="promoted",
                               gate_reasons=["ok: preference: the chosen copy gained on 80% of held-out pairs"],
                               dataset_summary={"counts": {"sft_feedback": 12, "sft_replay": 12, "pairs": 9}},
-                              metrics={"old": {"val_loss": 2.5, "distinct_2": 0.8}, "new": {"val_loss": 2.3,
-                                       "distinct_2": 0.79}, "losses": {"train": [[1.0, 2.9], [2.0, 2.4]],
+                              metrics={"old": {"val_loss": 2.5, "distinct_2": 0.8, "temperature_scale": 1.0},
+                                       "new": {"val_loss": 2.3, "distinct_2": 0.79, "temperature_scale": 1.125},
+                                       "losses": {"train": [[1.0, 2.9], [2.0, 2.4]],
                                        "eval": [[1.0, 2.6], [2.0, 2.5]]}})  # fmt: skip
     return store
 
@@ -93,6 +94,7 @@ def test_markdown_report_and_the_cli(seeded: Store, tmp_path: Path, home: Path) 
     text = path.read_text("utf-8")
     for expected in ("# copybot 주간 리포트 2026-W48", "| 요청 | 4 | 2 | +2 |", "| 우승 비율 (우승작이 나온 요청) | 50% | 50% | +0%p |",
                      "새 모델 v0002이(가) 검증을 통과해 적용됐어요.", "| 피드백 검증 손실 (낮을수록 좋음) | 2.500 | 2.300 | -0.200 |",
+                     "| 샘플링 온도 배율 (다양성 보정) | 1.000 | 1.125 | +0.125 |",
                      "학습 데이터: sft_feedback 12", "## 연령대별 우승 비율", "1. 정성을 담았습니다.",
                      "오늘만 20% 할인해요 → **오늘 하루, 20% 할인해요**", "](trend.png)", "](loss_curves.png)"):  # fmt: skip
         assert expected in text, expected
