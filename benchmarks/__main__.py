@@ -32,7 +32,7 @@ BENCHMARKS = [
     ("retrain", "retrain wall time and peak memory for 1,000 / 5,000 / 10,000 SFT examples",
      "reported; cost should grow at most linearly"),
     ("learning", "`copybot simulate`: liked share before and after 3 rounds, both example raters",
-     "+20 points for each rater"),
+     "+20 points for each rater, and distinct-2 no lower than before"),
 ]  # fmt: skip
 NOISE = ("Loading weights", "it/s]", "s/it]")
 
