@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +43,31 @@ log = logging.getLogger(__name__)
 
 INTERRUPTED = "interrupted: the process stopped before the run finished; the active model was not changed"
 MAX_EVAL_BRIEFS = 8  # held-out briefs generated for at every age group, per model (8 x 6 batches of 5)
+
+
+@contextmanager
+def _ctrl_c_caught() -> Iterator[Callable[[], bool]]:
+    """Remember a Ctrl-C (SIGINT) while the block runs; yields 'was one pressed?'.
+
+    The KeyboardInterrupt a Ctrl-C raises is lost when it lands inside a finaliser (`__del__`, a weakref callback:
+    Python prints "Exception ignored" and goes on), and training runs many of those. The flag lets the retrain stop
+    at its next stage anyway, before anything is saved. Outside the main thread (the scheduler's) signals cannot be
+    handled, and nothing changes."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed.is_set
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        pressed.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield pressed.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class RetrainBusy(LockHeld):
@@ -181,7 +208,14 @@ class Retrainer:
                              parent=parent, parent_version=parent_version, config=self.config,
                              gate_config=self.gate_config, eval_briefs=self.eval_briefs)  # fmt: skip
         corpus = [r["text"] for r in self.store.corpus_rows("train")]
-        result = train_candidate(spec, data, corpus, self.registry, on_event=lambda m: log.info("retrain: %s", m))
+        with _ctrl_c_caught() as interrupted:
+
+            def on_event(message: str) -> None:
+                if interrupted():  # a Ctrl-C that a library swallowed stops the run at the next stage
+                    raise KeyboardInterrupt
+                log.info("retrain: %s", message)
+
+            result = train_candidate(spec, data, corpus, self.registry, on_event=on_event)
         return self._record(result, parent_version, data)
 
     def _train_on_host(self, data: RetrainDataset, parent_version: str) -> RetrainOutcome:

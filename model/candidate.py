@@ -103,6 +103,7 @@ def train_candidate(
         new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
         new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event)
         decision = gate(old, new, spec.gate_config, base=base)
+        on_event(f"the gate says {'promote' if decision.promote else 'keep the active model'}; saving")
         version = registry.next_version()
         info: dict[str, Any] = {
             "parent": spec.parent_version,
@@ -117,7 +118,7 @@ def train_candidate(
                        "preference": result.preference_losses, "preference_stage": result.preference},
         }  # fmt: skip
         saved = registry.save(version, lambda staging: _copy_files(Path(scratch), staging), info)
-    on_event(f"saved {version}; the gate says {'promote' if decision.promote else 'keep the active model'}")
+    on_event(f"saved {version}")
     return CandidateResult(version, saved.path, decision.promote, decision.reasons, old.as_dict(), new.as_dict(),
                            base.as_dict(), info)  # fmt: skip
 

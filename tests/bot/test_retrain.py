@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def test_a_retrain_killed_mid_run_leaves_the_active_model_alone(home_with_starte
         time.sleep(0.2)
     time.sleep(1.5)  # well inside training: loading, SFT, evaluation
     proc.send_signal(sig)
-    assert proc.wait(timeout=60) != 0
+    assert proc.wait(timeout=60) != 0, proc.communicate()[0].decode(errors="replace")[-3000:]
     assert store.active_model_version() is None and store.model_versions() == []
     assert AdapterRegistry(settings.home / "adapters").versions() == []
     [(status, error)] = store.db.execute("select status, error from training_runs").fetchall()
@@ -124,3 +125,29 @@ def test_a_retrain_killed_mid_run_leaves_the_active_model_alone(home_with_starte
         outcome = Retrainer(settings, store).run(trigger="cli", dry_run=True)
         assert outcome.status == "dry-run"
         assert store.db.execute("select status, error from training_runs").fetchone()[1].startswith("interrupted")
+
+
+def test_a_ctrl_c_that_a_library_swallowed_is_still_remembered() -> None:
+    from bot.retrain import _ctrl_c_caught
+
+    before = signal.getsignal(signal.SIGINT)
+    with _ctrl_c_caught() as interrupted:
+        assert not interrupted()
+        try:  # what a finaliser does to a KeyboardInterrupt: it is printed and dropped
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        assert interrupted()
+    assert signal.getsignal(signal.SIGINT) is before
+
+    seen = []
+
+    def in_a_thread() -> None:  # the scheduler's threads cannot handle signals: nothing is installed there
+        with _ctrl_c_caught() as pressed:
+            seen.append((pressed(), signal.getsignal(signal.SIGINT) is before))
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [(False, True)]
