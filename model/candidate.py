@@ -138,17 +138,14 @@ def calibrate_temperature(
     start to share phrasing even when the taste itself is not a phrase. A slightly hotter temperature undoes the
     sharpening while keeping what was learned (the liked property moves far less than the spread). The factor is
     saved with the version, and the gate judges register match, compliance and length at that temperature."""
-    scale = 1.0
     for step in TEMPERATURE_STEPS:
         if new.distinct_2 >= target:
             break
-        scale = step
         engine.temperature_scale = step
         generated = generation_metrics(CopyWriter(engine, max_extra_rounds=0), briefs, spans)
         new = dataclasses.replace(new, temperature_scale=step, **generated)
         on_event(f"temperature x{step:g}: distinct-2 {new.distinct_2:.3f} (base model {target:.3f})")
-    if scale != 1.0:
-        engine.temperature_scale = 1.0
+    engine.temperature_scale = 1.0  # the evaluation engine serves the unsaved adapter as it was loaded
     return new
 
 
