@@ -126,8 +126,13 @@ def simulate(
         what = f"  retrain: {retrain['status']} {retrain.get('version', '')}".rstrip() if retrain else ""
         click.echo(f"round {result.round}: liked share {result.liked_share:.1%}  distinct-2 {result.distinct_2:.3f}"
                    f"  model {result.model_version}{what}  ({result.seconds:.0f} s)")  # fmt: skip
+        for trial in result.decided:
+            click.echo(f"    trial {trial['id']}: {trial['outcome']} {trial['challenger']}: {trial['reason']}")
         for reason in retrain.get("reasons", []):
             click.echo(f"    {reason}")
+        if result.trial:
+            shares = ", ".join(f"{v} {s:.1%}" for v, s in result.by_version.items())
+            click.echo(f"    on trial now: {result.trial['challenger']} against {result.trial['champion']} ({shares})")
 
     if not as_json:
         click.echo(f"simulation in {home}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from bot.cli_common import EXIT_USAGE
@@ -46,7 +48,8 @@ def model_list() -> None:
     from storage import Store
 
     settings = _settings()
-    status = {r["version"]: r["status"] for r in Store.open(settings.db_path).model_versions()}
+    store = Store.open(settings.db_path)
+    status = {r["version"]: r["status"] for r in store.model_versions()}
     versions = AdapterRegistry(settings.home / "adapters").versions()
     if not versions:
         click.echo("no adapters yet: the base model serves alone (run `copybot retrain`)")
@@ -56,6 +59,55 @@ def model_list() -> None:
         click.echo(f"{v.version}  {status.get(v.version, 'unregistered'):<11} parent {v.info.get('parent') or '-':<6} "
                    f"val_loss {new.get('val_loss', '-')}  pref_acc {new.get('preference_accuracy', '-')}  "
                    f"distinct-2 {new.get('distinct_2', '-')}  temperature x{scale:g}")  # fmt: skip
+    click.echo(_trial_summary(store, settings))
+
+
+def _trial_summary(store: Any, settings: Any) -> str:
+    from bot.trials import Trials
+
+    state = Trials(store, settings.trial_rule).running()
+    if state is not None:
+        return state.line()
+    latest = store.trials(limit=1)
+    if not latest:
+        return "no live trial yet"
+    t = latest[0]
+    return f"last trial {t['id']}: {t['challenger_version']} {t['status']} ({t['reason']})"
+
+
+@model.command("trial")
+@click.option("--stop", "action", flag_value="stop", help="End the trial; the challenger is set aside.")
+@click.option("--promote", "action", flag_value="promote", help="Adopt the challenger now, without the rule.")
+@click.option("--json", "as_json", is_flag=True, help="Print the running trial as JSON (null when none runs).")
+def model_trial(action: str | None, as_json: bool) -> None:
+    """Show the live champion/challenger trial: requests so far, each side's liked share, P(better), what next.
+
+    Example: copybot model trial            (or: copybot model trial --stop)
+    """
+    import json
+
+    from bot.trials import Trials
+    from storage import Store
+
+    settings = _settings()
+    store = Store.open(settings.db_path)
+    trials = Trials(store, settings.trial_rule)
+    state = trials.check()  # the rule takes any look that is due before anything is shown
+    state = trials.running()
+    if action and state is None:
+        _fail("no live trial is running; `copybot model list` shows the versions", EXIT_USAGE)
+    if action == "stop":
+        trials.stop(f"stopped from the command line after {state.evidence.rated} rated requests")  # type: ignore[union-attr]
+        click.echo(f"trial ended; {state.challenger} is set aside and the champion serves alone")  # type: ignore[union-attr]
+        return
+    if action == "promote":
+        store.promote_model_version(state.challenger)  # type: ignore[union-attr]
+        click.echo(f"{state.challenger} is now active; the trial is over")  # type: ignore[union-attr]
+        return
+    if as_json:
+        click.echo(json.dumps(state.as_dict() if state else None, ensure_ascii=False))
+        return
+    click.echo(state.line() if state else _trial_summary(store, settings))
 
 
 @model.command("promote")
@@ -78,8 +130,10 @@ def model_promote(version: str) -> None:
     if version not in {r["version"] for r in store.model_versions()}:
         store.add_model_version(version=version, base_model=settings.base_model, adapter_path=str(adapter.path),
                                 parent_version=str(adapter.info.get("parent", "")))  # fmt: skip
-    store.promote_model_version(version)
-    click.echo(f"{version} is now active")
+    trial = store.running_trial()
+    store.promote_model_version(version)  # ends a running trial
+    ended = f"; the trial of {trial['challenger_version']} is over" if trial else ""
+    click.echo(f"{version} is now active{ended}")
 
 
 @model.command("rollback")
@@ -90,11 +144,15 @@ def model_rollback() -> None:
     """
     from storage import Store
 
+    store = Store.open(_settings().db_path)
+    trial = store.running_trial()
     try:
-        active = Store.open(_settings().db_path).rollback_model_version()
+        active = store.rollback_model_version()  # ends a running trial
     except StoreError as exc:
         _fail(str(exc))
-    click.echo(f"{active['version']} is now active" if active else "the base model now serves without an adapter")
+    ended = f"; the trial of {trial['challenger_version']} is over" if trial else ""
+    click.echo((f"{active['version']} is now active" if active else "the base model now serves without an adapter")
+               + ended)  # fmt: skip
 
 
 @model.command("info")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
+from bot.trials import CHALLENGER, CHAMPION, Trials, split
 from model.brief import Brief
 from model.compliance import load_rules
 from model.errors import ModelSideError
+from model.rerank import Reranker
 from model.writer import Backend, CopyWriter, Generation
 from storage import Store
 
@@ -57,18 +60,26 @@ def make_writer(settings: Settings, *, store: Store | None = None) -> CopyWriter
     backend = load_backend(settings)
     if store is not None:
         backend = ActiveAdapterBackend(backend, store)
-    return CopyWriter(backend, rules=rules)
+    reranker = Reranker(reward_path(settings), settings.base_model) if settings.rerank else None
+    return CopyWriter(backend, rules=rules, reranker=reranker)
+
+
+def reward_path(settings: Settings) -> Path:
+    """Where the reward model in force lives: COPYBOT_HOME/reward.json (a retrain replaces or removes it)."""
+    return settings.home / "reward.json"
 
 
 class ActiveAdapterBackend:
-    """Wraps the in-process engine and, before a batch, hot-swaps to the store's active adapter when it changed,
-    so `copybot model promote` or a retrain in another process takes effect without a restart."""
+    """Wraps the in-process engine (or the remote backend) and, before a batch, hot-swaps to the store's active
+    adapter when it changed, so `copybot model promote` or a retrain in another process takes effect without a
+    restart; during a live trial it also holds the challenger, so that a call naming it writes with it."""
 
     def __init__(self, engine: Any, store: Store, *, check_every_s: float = 5.0) -> None:
         self.engine = engine
         self.store = store
         self.check_every_s = check_every_s
         self._checked = float("-inf")
+        self.challenger: str | None = None  # the running trial's challenger, once loaded
 
     @property
     def version(self) -> str:
@@ -88,12 +99,47 @@ class ActiveAdapterBackend:
         path, version = (active["adapter_path"], active["version"]) if active else (None, self.engine.base_version)
         if version != self.engine.version:
             self.engine.use_adapter(path, version)
+        trial = self.store.running_trial()
+        challenger = trial["challenger_version"] if trial else None
+        if challenger and challenger != self.challenger:
+            row = next((r for r in self.store.model_versions() if r["version"] == challenger), None)
+            if row is not None and row["adapter_path"]:
+                self.engine.add_adapter(row["adapter_path"], challenger)
+            else:
+                challenger = None
+        self.challenger = challenger
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "features" and hasattr(self.engine, "features"):  # the reranker's features, where the engine
+            return self.engine.features  # can give them (the in-process engine; not a remote host)
+        raise AttributeError(name)
 
     def complete(self, prompts: list[str], **kwargs: Any) -> list[str]:
         """Sync, then generate."""
         self.sync()
         result: list[str] = self.engine.complete(prompts, **kwargs)
         return result
+
+
+def write_brief(store: Store, writer: CopyWriter, brief: Brief, *, seed: int | None = None,
+                ordinal: int = 0) -> tuple[Generation, int | None]:  # fmt: skip
+    """Write a brief as the bot serves it now: during a live trial, the champion and the challenger each write part
+    of the candidates (the larger part alternating by `ordinal`, e.g. the request id). Returns the generation and
+    the trial's id (None when no trial took part)."""
+    backend = writer.backend
+    if store.running_trial() is not None:
+        Trials(store).check()  # reactions that have settled since the last one may make a look due
+    trial = store.running_trial()
+    if trial is None or not isinstance(backend, ActiveAdapterBackend):
+        return writer.write(brief, seed=seed), None
+    backend.sync(force=True)  # a trial's versions must be exactly the store's: champion and challenger
+    if backend.challenger != trial["challenger_version"]:
+        log.warning("trial %s: challenger %s could not be loaded; writing with the champion alone", trial["id"],
+                    trial["challenger_version"])  # fmt: skip
+        return writer.write(brief, seed=seed), None
+    names = {CHAMPION: backend.version, CHALLENGER: trial["challenger_version"]}
+    versions = [names[side] for side in split(brief.n, ordinal)]
+    return writer.write(brief, seed=seed, versions=versions), int(trial["id"])
 
 
 @dataclass(frozen=True)
@@ -118,7 +164,7 @@ def generate_and_store(
     request_id = store.record_request(brief.as_dict(), source=source, user_id=user_id)
     store.mark_request_running(request_id)
     try:
-        generation = writer.write(brief, seed=seed)
+        generation, trial_id = write_brief(store, writer, brief, seed=seed, ordinal=request_id)
     except ModelSideError as exc:
         store.fail_request(request_id, error=str(exc))
         raise
@@ -127,5 +173,6 @@ def generate_and_store(
         [c.as_dict() for c in generation.candidates],
         model_version=generation.model_version,
         generate_ms=generation.elapsed_ms,
+        trial_id=trial_id,
     )
     return StoredGeneration(request_id, generation, ids)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import shutil
 import signal
 import threading
 import time
@@ -19,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
-from bot.generation import base_model_path, model_client
+from bot.generation import base_model_path, model_client, reward_path
 from bot.locks import LockHeld, ProcessLock
 from bot.settings import Settings
+from bot.trials import WAITING, Trials, TrialState
 from bot.tune import load_train_config
-from model.candidate import CandidateResult, CandidateSpec, train_candidate
+from model.candidate import REWARD_FILE, CandidateResult, CandidateSpec, train_candidate
 from model.dataset import (
     DatasetConfig,
     NotEnoughFeedback,
@@ -78,7 +81,7 @@ class RetrainBusy(LockHeld):
 class RetrainOutcome:
     """What a retrain did and why."""
 
-    status: str  # skipped | dry-run | kept | promoted | failed
+    status: str  # skipped | dry-run | kept | trial (a live trial started) | promoted (trials off) | failed
     message: str
     version: str = ""
     reasons: list[str] = field(default_factory=list)
@@ -87,6 +90,8 @@ class RetrainOutcome:
     dataset: dict[str, Any] = field(default_factory=dict)
     run_id: int | None = None
     losses: dict[str, Any] = field(default_factory=dict)  # the loss curves, for the report's chart
+    trial: dict[str, Any] | None = None  # the live trial this run started, or the one it waited for
+    reward: dict[str, Any] = field(default_factory=dict)  # the reranker's reward: its AUROC and whether it serves
 
 
 @contextmanager
@@ -138,9 +143,16 @@ class Retrainer:
     on_promote: Callable[[Path, str], None] | None = None
     poll_s: float = 5.0  # how often a retrain on the GPU host asks how its job is doing
     config: TrainConfig = field(init=False)  # the training settings this retrainer uses
+    trials: Trials = field(init=False)
 
     def __post_init__(self, train_config: TrainConfig | None) -> None:
         self.config = train_config or load_train_config(self.settings.home)
+        self.trials = Trials(self.store, self.settings.trial_rule)
+
+    def effective_gate(self) -> GateConfig:
+        """The gate as configured; without live trials its preference check must show a gain on its own."""
+        return self.gate_config if self.settings.live_trials else dataclasses.replace(self.gate_config,
+                                                                                       preference="gain")  # fmt: skip
 
     def active_adapter(self) -> tuple[Path | None, str]:
         """(folder, version) of the active adapter, or (None, "") while the base model serves alone."""
@@ -165,6 +177,13 @@ class Retrainer:
             closed = self.store.fail_unfinished_training_runs(error=INTERRUPTED)
             if closed:
                 log.warning("marked %d training run(s) left running by a stopped process as failed", closed)
+            waiting = self._running_trial()
+            if waiting is not None:
+                message = f"{WAITING} ({waiting.line()}); the retrain waits for it"
+                if not dry_run:
+                    run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model)
+                    self.store.finish_training_run(run, status="skipped", error=message)
+                return RetrainOutcome("skipped", message, trial=waiting.as_dict())
             try:
                 data = self.dataset(force=force)
             except NotEnoughFeedback as exc:
@@ -177,13 +196,18 @@ class Retrainer:
                                       dataset=data.summary)  # fmt: skip
             return self._train_and_gate(data, trigger)
 
+    def _running_trial(self) -> TrialState | None:
+        """The live trial still running after its rule had its say (one trial at a time: a retrain waits)."""
+        state = self.trials.check()
+        return None if state is None or state.decision.action != "continue" else state
+
     def _train_and_gate(self, data: RetrainDataset, trigger: str) -> RetrainOutcome:
         parent, parent_version = self.active_adapter()
         run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model,
                                             parent_version=parent_version,
                                             hyperparameters=self.config.as_dict())  # fmt: skip
         try:
-            outcome = self._train_evaluate_save(data, parent, parent_version)
+            outcome = self._train_evaluate_save(data, parent, parent_version, run)
         except KeyboardInterrupt:
             self.store.finish_training_run(
                 run, status="failed", error="interrupted (Ctrl-C)", dataset_summary=data.summary
@@ -195,18 +219,22 @@ class Retrainer:
             return RetrainOutcome("failed", f"retrain failed: {exc!r}; the active model is unchanged", run_id=run)
         self.store.finish_training_run(
             run, status="succeeded", result_version=outcome.version, dataset_summary=data.summary,
-            metrics={"old": outcome.old, "new": outcome.new, "losses": outcome.losses},
-            gate_decision="promoted" if outcome.status == "promoted" else "kept", gate_reasons=outcome.reasons,
+            metrics={"old": outcome.old, "new": outcome.new, "losses": outcome.losses, "reward": outcome.reward},
+            gate_decision=outcome.status if outcome.status in ("promoted", "trial") else "kept",
+            gate_reasons=outcome.reasons,
         )  # fmt: skip
         outcome.run_id = run
         return outcome
 
-    def _train_evaluate_save(self, data: RetrainDataset, parent: Path | None, parent_version: str) -> RetrainOutcome:
+    def _train_evaluate_save(
+        self, data: RetrainDataset, parent: Path | None, parent_version: str, run: int
+    ) -> RetrainOutcome:
         if self.settings.model_url:
-            return self._train_on_host(data, parent_version)
+            return self._train_on_host(data, parent_version, run)
         spec = CandidateSpec(base_path=base_model_path(self.settings), base_model=self.settings.base_model,
                              parent=parent, parent_version=parent_version, config=self.config,
-                             gate_config=self.gate_config, eval_briefs=self.eval_briefs)  # fmt: skip
+                             gate_config=self.effective_gate(), eval_briefs=self.eval_briefs,
+                             reward=self.settings.rerank, current_reward=reward_path(self.settings))  # fmt: skip
         corpus = [r["text"] for r in self.store.corpus_rows("train")]
         with _ctrl_c_caught() as interrupted:
 
@@ -216,16 +244,16 @@ class Retrainer:
                 log.info("retrain: %s", message)
 
             result = train_candidate(spec, data, corpus, self.registry, on_event=on_event)
-        return self._record(result, parent_version, data)
+        return self._record(result, parent_version, data, run)
 
-    def _train_on_host(self, data: RetrainDataset, parent_version: str) -> RetrainOutcome:
+    def _train_on_host(self, data: RetrainDataset, parent_version: str, run: int) -> RetrainOutcome:
         """The same work as a fine-tuning job on the GPU host: upload, poll (logging its events), and, if the gate
         promotes, load the new adapter on the host before the store makes it active."""
         from model.jobs import TERMINAL
 
         client = model_client(self.settings, timeout_s=300)  # the upload of a large dataset can take a while
         body = {"dataset": dataset_to_json(data), "corpus_texts": [r["text"] for r in self.store.corpus_rows("train")],
-                "hyperparameters": self.config.as_dict(), "gate": dataclasses.asdict(self.gate_config),
+                "hyperparameters": self.config.as_dict(), "gate": dataclasses.asdict(self.effective_gate()),
                 "parent": parent_version or None, "eval_briefs": self.eval_briefs}  # fmt: skip
         job = client.create_job(body)
         log.info("retrain: fine-tuning job %s on %s is %s", job["id"], client.root, job["status"])
@@ -249,24 +277,46 @@ class Retrainer:
         raw = job["result"]
         result = CandidateResult(raw["version"], Path(raw["path"]), raw["promote"], raw["reasons"], raw["old"],
                                  raw["new"], raw["base"], raw["info"])  # fmt: skip
-        if result.promote:
+        if result.promote:  # served before it is recorded: promoted, or a challenger that writes in its trial
             client.load_adapter(result.version, str(result.path))
-        return self._record(result, parent_version, data)
+        return self._record(result, parent_version, data, run)
 
-    def _record(self, result: CandidateResult, parent_version: str, data: RetrainDataset) -> RetrainOutcome:
-        """Record the trained version in the store and promote it if the gate said so."""
+    def _put_reward_in_force(self, result: CandidateResult) -> dict[str, Any]:
+        """The reward the retrain chose reranks from now on (whatever becomes of the adapter: it scores with the
+        base model alone); when none was good enough, reranking stops until one is."""
+        info: dict[str, Any] = dict(result.info.get("reward") or {})
+        target = reward_path(self.settings)
+        saved = result.path / REWARD_FILE
+        if info.get("chosen") in ("new", "current") and saved.is_file():
+            shutil.copyfile(saved, target.with_suffix(".tmp"))
+            os.replace(target.with_suffix(".tmp"), target)
+        elif info.get("chosen") == "none" and not self.settings.model_url:
+            target.unlink(missing_ok=True)
+        return info
+
+    def _record(self, result: CandidateResult, parent_version: str, data: RetrainDataset, run: int) -> RetrainOutcome:
+        """Record the trained version in the store; if it passed the gate, start its live trial (or, with trials
+        off, promote it)."""
         self.store.add_model_version(version=result.version, base_model=self.settings.base_model,
                                      adapter_path=str(result.path), parent_version=parent_version,
                                      status="candidate" if result.promote else "rejected",
                                      metrics=result.info["metrics"])  # fmt: skip
-        if result.promote:
-            self.store.promote_model_version(result.version)
-            if self.on_promote:
-                self.on_promote(result.path, result.version)
-        verdict = "promoted" if result.promote else "kept the active model"
-        return RetrainOutcome("promoted" if result.promote else "kept", f"trained {result.version}; {verdict}",
-                              version=result.version, reasons=result.reasons, old=result.old, new=result.new,
-                              dataset=data.summary, losses=result.info.get("losses", {}))  # fmt: skip
+        reward = self._put_reward_in_force(result)
+        common = {"version": result.version, "reasons": result.reasons, "old": result.old, "new": result.new,
+                  "dataset": data.summary, "losses": result.info.get("losses", {}), "reward": reward}  # fmt: skip
+        if not result.promote:
+            return RetrainOutcome("kept", f"trained {result.version}; kept the active model", **common)
+        if self.settings.live_trials:
+            self.trials.start(result.version, parent_version, training_run_id=run)
+            state = self.trials.running()
+            against = parent_version or "the base model"
+            return RetrainOutcome("trial", f"trained {result.version}; it passed the safety checks and is now on "
+                                           f"trial against {against} in live requests", **common,
+                                  trial=state.as_dict() if state else None)  # fmt: skip
+        self.store.promote_model_version(result.version)
+        if self.on_promote:
+            self.on_promote(result.path, result.version)
+        return RetrainOutcome("promoted", f"trained {result.version}; promoted", **common)
 
 
 def outcome_json(outcome: RetrainOutcome) -> str:

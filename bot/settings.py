@@ -7,8 +7,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.trial_rule import TrialRule, TrialRuleError
 
 DEFAULT_CRON = "0 9 * * MON"
 DEFAULT_TIMEZONE = "Asia/Seoul"
@@ -27,6 +30,39 @@ class SettingsError(ValueError):
     def __init__(self, variable: str, problem: str, fix: str) -> None:
         super().__init__(f"{variable}: {problem}. {fix}")
         self.variable = variable
+
+
+_ON, _OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no")
+# COPYBOT_TRIAL_<FIELD> sets that field of the trial rule (bot/trial_rule.py)
+TRIAL_VARIABLES = {"COPYBOT_TRIAL_MIN_REQUESTS": ("min_requests", int), "COPYBOT_TRIAL_LOOK_EVERY": ("look_every", int),
+                   "COPYBOT_TRIAL_MAX_REQUESTS": ("max_requests", int),
+                   "COPYBOT_TRIAL_PROMOTE_AT": ("promote_at", float), "COPYBOT_TRIAL_RETIRE_AT": ("retire_at", float),
+                   "COPYBOT_TRIAL_SETTLE_MINUTES": ("settle_minutes", float)}  # fmt: skip
+
+
+def _switch(name: str, raw: str | None, *, default: bool) -> bool:
+    if raw is None:
+        return default
+    if raw.lower() in _ON + _OFF:
+        return raw.lower() in _ON
+    raise SettingsError(name, f"{raw!r} is neither on nor off", "Set it to on or off (or unset it).")
+
+
+def _trial_rule(get: Any) -> TrialRule:
+    values: dict[str, Any] = {}
+    for name, (attr, kind) in TRIAL_VARIABLES.items():
+        raw = get(name)
+        if raw is None:
+            continue
+        try:
+            values[attr] = kind(raw)
+        except ValueError as exc:
+            raise SettingsError(name, f"{raw!r} is not a number", "Set a number, or unset it for the default.") from exc
+    try:
+        return TrialRule(**values)
+    except TrialRuleError as exc:
+        raise SettingsError(", ".join(n for n in TRIAL_VARIABLES if get(n) is not None), str(exc),
+                            "See docs/learning-loop.md for what each setting does.") from exc  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,6 +85,9 @@ class Settings:
     compliance_terms: Path | None = None
     allowed_channels: tuple[str, ...] = ()
     reactions_file: Path | None = None
+    live_trials: bool = True  # a retrained adapter earns promotion in a live trial (off: the offline gate decides)
+    trial_rule: TrialRule = field(default_factory=TrialRule)
+    rerank: bool = True  # write 2n candidates and show the n the learned reward model ranks best
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -77,6 +116,9 @@ class Settings:
             compliance_terms=Path(terms).expanduser() if (terms := get("COPYBOT_COMPLIANCE_TERMS")) else None,
             allowed_channels=_split_ids(get("COPYBOT_ALLOWED_CHANNELS")),
             reactions_file=Path(f).expanduser() if (f := get("COPYBOT_REACTIONS")) else None,
+            live_trials=_switch("COPYBOT_LIVE_TRIALS", get("COPYBOT_LIVE_TRIALS"), default=True),
+            trial_rule=_trial_rule(get),
+            rerank=_switch("COPYBOT_RERANK", get("COPYBOT_RERANK"), default=True),
         )
         settings.validate()
         return settings

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import random
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.generation import generate_and_store, make_writer
+from bot.generation import generate_and_store, make_writer, write_brief
 from bot.retrain import Retrainer, ensure_corpus
 from bot.settings import Settings
 from bot.slack.reactions import ReactionMap
@@ -58,11 +59,14 @@ class RoundResult:
     """The liked share after a round (round 0: before any feedback), and what that round's retrain did."""
 
     round: int
-    liked_share: float
+    liked_share: float  # of the candidates as served: during a live trial, both sides together
     distinct_2: float
-    model_version: str
+    model_version: str  # the champion (the active version)
     retrain: dict[str, Any] | None = None
     seconds: float = 0.0
+    by_version: dict[str, float] = field(default_factory=dict)  # each writing version's own liked share
+    trial: dict[str, Any] | None = None  # the live trial running after this round, if any
+    decided: list[dict[str, Any]] = field(default_factory=list)  # trials the round's reactions decided
 
 
 def load_rater(spec: str) -> Rater:
@@ -77,7 +81,21 @@ def load_rater(spec: str) -> Rater:
     rater = getattr(module, attr, None)
     if not callable(rater):
         raise SimulationError(f"{module_name} has no function {attr!r}")
+    if _takes_no_arguments(rater):  # a factory (or class) that makes a rater with state of its own
+        rater = rater()
+        if not callable(rater):
+            raise SimulationError(f"{spec} takes no arguments, so it was called to make a rater, but it returned "
+                                  f"{type(rater).__name__}, which is not callable")  # fmt: skip
     return rater
+
+
+def _takes_no_arguments(fn: Any) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return not any(p.kind in positional and p.default is p.empty for p in params)
 
 
 def rate(rater: Rater, brief: dict[str, Any], texts: list[str]) -> list[str | None]:
@@ -112,25 +130,51 @@ def _brief(fields: dict[str, str]) -> Brief:
                         channel=fields["channel"])  # fmt: skip
 
 
-def liked_share(writer: CopyWriter, rater: Rater, briefs: list[dict[str, str]], seeds: int = 1) -> tuple[float, float]:
-    """(share of candidates the rater gives +1 or trophy, median distinct-2 of a brief's batch) on fixed briefs,
-    each written with `seeds` fixed seeds."""
-    liked = total = 0
+@dataclass(frozen=True)
+class Measurement:
+    """The rater's liked share on the fixed evaluation briefs, as the bot serves them now (during a live trial,
+    champion and challenger together), each version's own share, and the median distinct-2 of a brief's batch."""
+
+    liked_share: float
+    distinct_2: float
+    by_version: dict[str, float]
+
+
+def measure_served(
+    store: Store, writer: CopyWriter, rater: Rater, briefs: list[dict[str, str]], seeds: int = 1
+) -> Measurement:
+    """Write each brief with `seeds` fixed seeds exactly as a request would be written now, and let the rater
+    judge the candidates; nothing is stored."""
+    liked: dict[str, int] = {}
+    shown: dict[str, int] = {}
     distincts = []
     for k in range(seeds):
         for i, fields in enumerate(briefs):
-            texts = [c.text for c in writer.write(_brief(fields), seed=EVAL_SEED + 1000 * k + i).candidates]
-            liked += sum(r in LIKED for r in rate(rater, fields, texts))
-            total += len(texts)
+            generation, _ = write_brief(store, writer, _brief(fields), seed=EVAL_SEED + 1000 * k + i, ordinal=i + k)
+            texts = [c.text for c in generation.candidates]
+            for c, reaction in zip(generation.candidates, rate(rater, fields, texts), strict=True):
+                version = c.model_version or generation.model_version
+                shown[version] = shown.get(version, 0) + 1
+                liked[version] = liked.get(version, 0) + (reaction in LIKED)
             distincts.append(distinct_2(texts))
     distincts.sort()
-    return round(liked / max(1, total), 4), round(distincts[len(distincts) // 2], 4)
+    by_version = {v: round(liked[v] / shown[v], 4) for v in shown}
+    share = round(sum(liked.values()) / max(1, sum(shown.values())), 4)
+    return Measurement(share, round(distincts[len(distincts) // 2], 4), by_version)
+
+
+def _start_round(rater: Rater, number: int) -> None:
+    hook = getattr(rater, "start_round", None)
+    if callable(hook):
+        hook(number)
 
 
 def simulation_settings(settings: Settings, home: Path) -> Settings:
     """Settings for a scratch COPYBOT_HOME whose starter model is the main home's (linked, never rebuilt)."""
     home.mkdir(parents=True, exist_ok=True)
-    sim = dataclasses.replace(settings, home=home, db_path=home / "copybot.db")
+    # a simulated rater's reactions are complete the moment they are given: nothing to wait for to settle
+    rule = dataclasses.replace(settings.trial_rule, settle_minutes=0)
+    sim = dataclasses.replace(settings, home=home, db_path=home / "copybot.db", trial_rule=rule)
     if settings.uses_starter and not sim.starter_dir.exists():
         from model.starter.build import ensure_starter
 
@@ -172,27 +216,38 @@ def run_simulation(
         signals = ReactionMap()
         results: list[RoundResult] = []
 
-        def measure(number: int, started: float, retrain: dict[str, Any] | None) -> None:
+        def measure(number: int, started: float, retrain: dict[str, Any] | None, decided: list[Any]) -> None:
+            _start_round(rater, number + 1)  # judged with the taste the team has from the next round on
             writer.backend.sync(force=True)  # type: ignore[attr-defined]
-            share, distinct = liked_share(writer, rater, eval_set, config.eval_seeds)
-            result = RoundResult(number, share, distinct, writer.backend.version, retrain,
-                                 round(time.perf_counter() - started, 1))  # fmt: skip
+            found = measure_served(store, writer, rater, eval_set, config.eval_seeds)
+            trial = retrainer.trials.running()
+            result = RoundResult(number, found.liked_share, found.distinct_2, writer.backend.version, retrain,
+                                 round(time.perf_counter() - started, 1), found.by_version,
+                                 trial.as_dict() if trial else None, decided)  # fmt: skip
             results.append(result)
             if on_round:
                 on_round(result)
 
-        measure(0, time.perf_counter(), None)
+        measure(0, time.perf_counter(), None, [])
         for number in range(1, config.rounds + 1):
             started = time.perf_counter()
+            _start_round(rater, number)
+            decided: list[dict[str, Any]] = []
             for _ in range(config.requests_per_round):
                 fields = rng.choice(pool)
                 stored = generate_and_store(store, writer, _brief(fields), source="simulate",
                                             user_id="simulator", seed=rng.randrange(1 << 30))  # fmt: skip
                 texts = [c.text for c in stored.generation.candidates]
                 feed_back(store, stored.candidate_ids, rate(rater, fields, texts), signals)
+                state = retrainer.trials.check()  # as after a reaction in Slack
+                if state is not None and state.decision.action != "continue":
+                    decided.append({**state.as_dict(), "outcome": state.decision.action,
+                                    "reason": state.decision.reason})  # fmt: skip
+                    writer.backend.sync(force=True)  # type: ignore[attr-defined]
             outcome = retrainer.run(trigger="simulate", force=True)
             measure(number, started, {"status": outcome.status, "version": outcome.version,
-                                      "reasons": outcome.reasons, "dataset": outcome.dataset.get("counts", {})})  # fmt: skip
+                                      "reasons": outcome.reasons, "dataset": outcome.dataset.get("counts", {}),
+                                      "message": outcome.message, "reward": outcome.reward}, decided)  # fmt: skip
         return results
     finally:
         store.close()

@@ -26,12 +26,14 @@ from model.evaluate import (
     preference_gain,
 )
 from model.registry import AdapterRegistry
+from model.reward import RewardModel, fit_reward
 from model.train import TrainConfig
 from model.writer import CopyWriter
 
 DEFAULT_BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}
 # Factors tried on the sampling temperature, smallest first (0.8 -> 0.85 ... 1.0 at the writer's default).
 TEMPERATURE_STEPS = (1.0625, 1.125, 1.1875, 1.25)
+REWARD_FILE = "reward.json"  # the reward model trained with a version, when one was chosen
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class CandidateSpec:
     config: TrainConfig = field(default_factory=TrainConfig)
     gate_config: GateConfig = field(default_factory=GateConfig)
     eval_briefs: int = 8  # held-out briefs generated for at every age group, per model
+    reward: bool = True  # also train a reward model for reranking (model/reward.py)
+    current_reward: Path | None = None  # the reward in force, to compare the new one with
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,8 @@ def train_candidate(
         new, new_margins = score(Path(scratch), "the new adapter")
         new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
         new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event)
-        decision = gate(old, new, spec.gate_config, base=base)
+        decision = gate(old, new, spec.gate_config, base=base, pairs=len(data.heldout_pairs))
+        reward, reward_info = _reward(engine, data, spec, on_event)
         on_event(f"the gate says {'promote' if decision.promote else 'keep the active model'}; saving")
         version = registry.next_version()
         info: dict[str, Any] = {
@@ -113,14 +118,37 @@ def train_candidate(
             "metrics": {"old": old.as_dict(), "new": new.as_dict(), "base": base.as_dict()},
             "gate": {"promote": decision.promote, "reasons": decision.reasons},
             "decoding": {"temperature_scale": new.temperature_scale},  # every engine serving it applies this
+            "reward": reward_info,
             "timings": {"train_seconds": result.seconds},
             "losses": {"train": result.train_losses, "eval": result.eval_losses,
                        "preference": result.preference_losses, "preference_stage": result.preference},
         }  # fmt: skip
-        saved = registry.save(version, lambda staging: _copy_files(Path(scratch), staging), info)
+
+        def write(staging: Path) -> None:
+            _copy_files(Path(scratch), staging)
+            if reward is not None:
+                reward.save(staging / REWARD_FILE)
+
+        saved = registry.save(version, write, info)
     on_event(f"saved {version}")
     return CandidateResult(version, saved.path, decision.promote, decision.reasons, old.as_dict(), new.as_dict(),
                            base.as_dict(), info)  # fmt: skip
+
+
+def _reward(
+    engine: Any, data: RetrainDataset, spec: CandidateSpec, on_event: Callable[[str], None]
+) -> tuple[RewardModel | None, dict[str, Any]]:
+    """Train the reranker's reward on the training reactions and judge it (and the one in force) on the held-out
+    ones; the reward chosen is saved with the version, and the caller puts it in force."""
+    if not spec.reward:
+        return None, {"chosen": "none", "why": "reranking is off"}
+    engine.use_adapter(None, "eval")  # features come from the bare base model either way
+    current = RewardModel.load(spec.current_reward) if spec.current_reward else None
+    reward, info = fit_reward(engine.features, data.kto, data.heldout_kto, base_model=spec.base_model,
+                              current=current)  # fmt: skip
+    on_event(f"reward model: AUROC {info['auroc_new']} on {info['heldout']} held-out reactions "
+             f"(the one in force: {info['auroc_current']}); reranking with: {info['chosen']}")  # fmt: skip
+    return reward, info
 
 
 def calibrate_temperature(

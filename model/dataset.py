@@ -19,8 +19,8 @@ from typing import Any
 
 from model.brief import Brief
 from model.errors import ModelSideError
-from model.prompt import plain_prompt
-from model.tone import detect_register, profile_for
+from model.prompt import plain_prompt, prompt_register
+from model.tone import detect_register
 
 Example = dict[str, Any]
 
@@ -101,6 +101,7 @@ class RetrainDataset:
     heldout_briefs: list[dict[str, Any]]
     summary: dict[str, Any]
     heldout_corpus: list[Example] = field(default_factory=list)
+    heldout_kto: list[Example] = field(default_factory=list)  # held-out rated candidates: the reward's test set
 
     @property
     def eval_sft(self) -> list[Example]:
@@ -110,9 +111,7 @@ class RetrainDataset:
 
 
 def _prompt(brief: dict[str, Any], text: str, register: str | None = None) -> str:
-    profile = profile_for(brief["age_group"])
-    register = register or detect_register(text)
-    fitting = register if register in profile.registers else profile.preferred
+    fitting = prompt_register(brief["age_group"], register or detect_register(text))
     return plain_prompt(
         Brief(product=brief["product"], event=brief.get("event", ""), age_group=brief["age_group"],
               channel=brief.get("channel") or "sns"),
@@ -208,6 +207,7 @@ def build_dataset(
         heldout_briefs=[r.brief for r in heldout_requests],
         summary={},
         heldout_corpus=[_corpus_example(row) for row in corpus_validation if row.get("age_group")],
+        heldout_kto=[e for r in heldout_requests for e in _kto_from(r)],
     )
     dataset.summary = _summary(dataset, config, train_requests, heldout_requests, len(feedback_sft), len(replay))
     return dataset
@@ -232,6 +232,7 @@ def _summary(
         "heldout_sft": len(d.heldout_sft),
         "heldout_pairs": len(d.heldout_pairs),
         "heldout_corpus": len(d.heldout_corpus),
+        "heldout_kto": len(d.heldout_kto),
     }
     blob = json.dumps([d.sft, d.pairs, d.kto], ensure_ascii=False, sort_keys=True).encode("utf-8")
     return {"hash": hashlib.sha256(blob).hexdigest()[:16], "counts": counts, "config": asdict(config),
@@ -239,7 +240,8 @@ def _summary(
 
 
 DATASET_FIELDS = ("sft", "pairs", "kto", "kto_weights", "heldout_sft", "heldout_pairs", "heldout_briefs", "summary",
-                  "heldout_corpus")  # fmt: skip
+                  "heldout_corpus", "heldout_kto")  # fmt: skip
+OPTIONAL_FIELDS = ("heldout_corpus", "heldout_kto")  # older clients do not send them
 
 
 def dataset_to_json(data: RetrainDataset) -> dict[str, Any]:
@@ -251,11 +253,11 @@ def dataset_from_json(raw: Any) -> RetrainDataset:
     """Rebuild a dataset sent as JSON; a missing or mistyped part raises ValueError naming it."""
     if not isinstance(raw, dict):
         raise ValueError("the dataset must be a JSON object with the fields of RetrainDataset")
-    missing = [name for name in DATASET_FIELDS if name not in raw and name != "heldout_corpus"]
+    missing = [name for name in DATASET_FIELDS if name not in raw and name not in OPTIONAL_FIELDS]
     if missing:
         raise ValueError(f"the dataset lacks {', '.join(missing)}")
     for name in DATASET_FIELDS:
-        value = raw.get(name, [] if name == "heldout_corpus" else None)
+        value = raw.get(name, [] if name in OPTIONAL_FIELDS else None)
         expected = dict if name in ("kto_weights", "summary") else list
         if not isinstance(value, expected) or (expected is list and not all(isinstance(x, dict) for x in value)):
             raise ValueError(f"dataset field {name!r} must be a {'object' if expected is dict else 'list of objects'}")

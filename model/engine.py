@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 DIVERSITY_PENALTY = 2.0  # logit penalty on repeating a sibling candidate's bigram (model/diversity.py)
 MAX_TEMPERATURE = 2.0  # the OpenAI API's ceiling; a calibrated adapter never samples hotter
+MAX_ADAPTERS = 8  # adapters held in memory at once; the least recently used beyond this is dropped
 
 
 def pick_device() -> str:
@@ -27,7 +28,8 @@ def pick_device() -> str:
 
 
 class LocalEngine:
-    """Loads a model once and serves batched completions from it; safe to share between threads."""
+    """Loads a base model once and serves batched completions from it, with any number of LoRA adapters loaded by
+    version name (a live trial writes with two); safe to share between threads."""
 
     def __init__(
         self,
@@ -54,46 +56,137 @@ class LocalEngine:
                 f"cannot load the base model from {model_path}: {exc}; check COPYBOT_BASE_MODEL",
                 user_message="모델을 불러오지 못했어요. 운영자에게 알려 주세요.",
             ) from exc
-        # The adapter's calibrated temperature factor (model/candidate.py); 1.0 for the base model.
-        self.temperature_scale = 1.0
-        if adapter_path is not None:
-            model = self._attach_adapter(model, Path(adapter_path))
-            self.temperature_scale = temperature_scale(adapter_path)
         self.tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = model.to(self.device).eval()
-        self.version = version or (Path(adapter_path).name if adapter_path else f"base:{Path(str(model_path)).name}")
+        self._model: Any = model.to(self.device).eval()  # a PeftModel once the first adapter is loaded
+        self._adapters: dict[str, Path] = {}  # loaded adapter name -> its folder, least recently used first
+        # PEFT keys adapters by attribute name, so a version called "eval" would clash with Module.eval: each
+        # loaded version gets a neutral key of its own.
+        self._keys: dict[str, str] = {}
+        self._loads = 0
+        self._scales: dict[str, float] = {}  # name -> calibrated temperature factor (model/candidate.py)
         # what `use_adapter(None, …)` returns to; named by the caller when it starts on the bare base
-        self.base_version = self.version if adapter_path is None else f"base:{Path(str(model_path)).name}"
+        self.base_version = version if adapter_path is None and version else f"base:{Path(str(model_path)).name}"
+        self.version = self.base_version
+        self._default: str | None = None  # the adapter that serves when a call names none (None: the base)
         # Sampling settings that the OpenAI completions API does not carry; they belong to the model host.
         self.top_k = top_k
         self.repetition_penalty = repetition_penalty
         self.diversity_penalty = diversity_penalty  # see model/diversity.py
         self.max_time_s = max_time_s  # a stuck or overloaded generate call stops here with what it has
         self._lock = threading.Lock()
+        if adapter_path is not None:
+            self.use_adapter(adapter_path, version or Path(adapter_path).name)
 
-    @staticmethod
-    def _attach_adapter(model: Any, adapter_path: Path) -> Any:
+    @property
+    def model(self) -> Any:
+        """The model as the default version sees it (evaluation reads log-probabilities from it)."""
+        return self._model
+
+    @property
+    def temperature_scale(self) -> float:
+        """The default version's factor on the sampling temperature (1.0 unless calibrated)."""
+        return self._scales.get(self._default or "", 1.0)
+
+    @temperature_scale.setter
+    def temperature_scale(self, value: float) -> None:
+        self._scales[self._default or ""] = value  # "" is the bare base model
+
+    def loaded_adapters(self) -> list[str]:
+        """Names of the adapters held in memory."""
+        return list(self._adapters)
+
+    def _load(self, adapter_path: Path, name: str) -> None:
+        """Load a PEFT adapter under `name` (again if its folder changed), evicting the least recently used one
+        beyond MAX_ADAPTERS. Called with the lock held."""
         from peft import PeftModel
 
         if not (adapter_path / "adapter_config.json").is_file():
             raise AdapterError(f"adapter folder {adapter_path} has no adapter_config.json; it is not a PEFT adapter")
+        if self._adapters.get(name) == adapter_path:
+            self._adapters[name] = self._adapters.pop(name)  # most recently used now
+            self._scales[name] = temperature_scale(adapter_path)  # re-read: a hot swap takes the recorded factor
+            return
+        if name in self._adapters:
+            self._drop(name)
+        self._loads += 1
+        key = f"copybot_adapter_{self._loads}"
         try:
-            return PeftModel.from_pretrained(model, str(adapter_path))
+            if isinstance(self._model, PeftModel):
+                self._model.load_adapter(str(adapter_path), adapter_name=key)
+            else:
+                self._model = PeftModel.from_pretrained(self._model, str(adapter_path), adapter_name=key)
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise AdapterError(f"adapter at {adapter_path} could not be loaded: {exc}") from exc
+        self._model = self._model.to(self.device).eval()
+        self._adapters[name] = adapter_path
+        self._keys[name] = key
+        self._scales[name] = temperature_scale(adapter_path)
+        for old in [n for n in self._adapters if n not in (name, self._default)][
+            : max(0, len(self._adapters) - MAX_ADAPTERS)
+        ]:
+            self._drop(old)
+
+    def _drop(self, name: str) -> None:
+        """Remove a loaded adapter; the last one gone, the LoRA layers are stripped and the bare base remains."""
+        self._adapters.pop(name, None)
+        self._scales.pop(name, None)
+        key = self._keys.pop(name)
+        if self._adapters:
+            self._model.delete_adapter(key)
+        else:
+            self._model = self._model.unload()
+
+    def _select(self, name: str | None) -> float:
+        """Make `name` (an adapter, or None for the base) the one the model computes with; its temperature factor."""
+        if name is None:
+            if self._adapters:
+                self._model.base_model.disable_adapter_layers()
+            return self._scales.get("", 1.0)
+        self._model.base_model.enable_adapter_layers()
+        self._model.set_adapter(self._keys[name])
+        return self._scales.get(name, 1.0)
+
+    def _resolve(self, model: str | None) -> str | None:
+        """A call's model name as an adapter name (None: the base model)."""
+        if model is None:
+            return self._default
+        if model in self._adapters:
+            return model
+        if model in (self.base_version, self.version):  # the base model, by either of its names
+            return None
+        raise AdapterError(f"model {model!r} is not loaded here; loaded: {[self.base_version, *self._adapters]}")
+
+    def add_adapter(self, adapter_path: str | Path, version: str) -> None:
+        """Load an adapter so that calls naming `version` use it, without changing what serves by default."""
+        with self._lock:
+            self._load(Path(adapter_path), version)
+            self._select(self._default)
 
     def use_adapter(self, adapter_path: str | Path | None, version: str) -> None:
-        """Hot-swap the adapter (None: the bare base model) without reloading the base or restarting."""
+        """Hot-swap the default adapter (None: the bare base model) without reloading the base or restarting."""
         with self._lock:
-            base = self.model.unload() if hasattr(self.model, "unload") else self.model  # strip the LoRA layers
-            model = self._attach_adapter(base, Path(adapter_path)) if adapter_path is not None else base
-            self.model = model.to(self.device).eval()
+            if adapter_path is not None:
+                self._load(Path(adapter_path), version)
+            else:
+                self._scales[""] = 1.0  # the bare base model is never calibrated
+            self._default = version if adapter_path is not None else None
             self.version = version
-            self.temperature_scale = temperature_scale(adapter_path) if adapter_path is not None else 1.0
+            self._select(self._default)
         log.info("now serving %s%s", version,
                  f" (temperature x{self.temperature_scale:g})" if self.temperature_scale != 1 else "")  # fmt: skip
+
+    def features(self, prompts: list[str], texts: list[str]) -> list[list[float]]:
+        """The reward model's features of each copy (model/reward.py), from the bare base model."""
+        from model.reward import copy_features
+
+        with self._lock:
+            try:
+                self._select(None)
+                return copy_features(self._model, self.tokenizer, prompts, texts)
+            finally:
+                self._select(self._default)
 
     def prompt_for(self, brief: Brief, register: str) -> str:
         """The prompt this engine's model expects for one candidate."""
@@ -108,32 +201,41 @@ class LocalEngine:
         top_p: float = 0.95,
         seed: int | None = None,
         stop: list[str] | None = None,
+        model: str | None = None,
     ) -> list[str]:
-        """One completion per prompt, all prompts in one batched `generate` call."""
+        """One completion per prompt, all prompts in one batched `generate` call, by `model` (a loaded adapter's
+        version, the base model's, or None for the default)."""
         import torch
         from transformers import LogitsProcessorList
 
         with self._lock, torch.inference_mode():
-            temperature = min(MAX_TEMPERATURE, temperature * self.temperature_scale)
-            if seed is not None:
-                torch.manual_seed(seed)
-            batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-            processors = LogitsProcessorList()
-            if temperature > 0 and self.diversity_penalty > 0 and len(prompts) > 1:
-                processors.append(SiblingBigramPenalty(batch["input_ids"].shape[1] - 1, self.diversity_penalty))
-            output = self.model.generate(
-                **batch,
-                logits_processor=processors,
-                do_sample=temperature > 0,
-                temperature=temperature if temperature > 0 else None,
-                top_p=top_p if temperature > 0 else None,
-                top_k=self.top_k or None,
-                repetition_penalty=self.repetition_penalty,
-                max_time=self.max_time_s,
-                max_new_tokens=max_tokens,
-                pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self.tokenizer.eos_token_id,
-            )
+            name = self._resolve(model)
+            try:
+                scale = self._select(name)
+                temperature = min(MAX_TEMPERATURE, temperature * scale)
+                if seed is not None:
+                    torch.manual_seed(seed)
+                batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+                    self.device
+                )
+                processors = LogitsProcessorList()
+                if temperature > 0 and self.diversity_penalty > 0 and len(prompts) > 1:
+                    processors.append(SiblingBigramPenalty(batch["input_ids"].shape[1] - 1, self.diversity_penalty))
+                output = self._model.generate(
+                    **batch,
+                    logits_processor=processors,
+                    do_sample=temperature > 0,
+                    temperature=temperature if temperature > 0 else None,
+                    top_p=top_p if temperature > 0 else None,
+                    top_k=self.top_k or None,
+                    repetition_penalty=self.repetition_penalty,
+                    max_time=self.max_time_s,
+                    max_new_tokens=max_tokens,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    eos_token_id=self.tokenizer.eos_token_id,
+                )
+            finally:
+                self._select(self._default)  # the model attribute always shows the default version
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         return [_cut_at_stop(t, stop) for t in texts]

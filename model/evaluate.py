@@ -46,17 +46,25 @@ class Metrics:
         return asdict(self)
 
 
+PREFERENCE_MODES = ("floor", "gain")
+Z_95 = 1.96
+
+
 @dataclass(frozen=True)
 class GateConfig:
-    """How much better (or how much worse at most) a new adapter must be. Each field has a help text.
+    """How much worse at most (or, in "gain" mode, how much better) a new adapter must be. Each field has a help
+    text. The defaults allow for the noise of small held-out sets: a few dozen pairs and ~240 generated copies."""
 
-    The defaults allow for the noise of small held-out sets: a few dozen pairs and ~120 generated copies."""
-
+    preference: str = field(
+        default="floor",
+        metadata={"help": "floor: refuse only a clear loss on held-out pairs (a live trial decides preference); "
+                          "gain: the held-out pairs must show a gain (no live trial)"},
+    )  # fmt: skip
     min_preference_gain: float = field(
-        default=0.0, metadata={"help": "share of held-out pairs whose margin grew must exceed 0.5 by more than this"}
+        default=0.0, metadata={"help": "gain mode: share of held-out pairs whose margin grew must exceed 0.5 by this"}
     )
     loss_tolerance: float = field(
-        default=0.05, metadata={"help": "allowed rise of the held-out feedback loss (negative: it must fall)"}
+        default=0.05, metadata={"help": "gain mode: allowed rise of the held-out feedback loss (negative: must fall)"}
     )
     forgetting_tolerance: float = field(default=0.1, metadata={"help": "allowed rise of the corpus validation loss"})
     register_tolerance: float = field(default=0.03, metadata={"help": "allowed drop in register match"})
@@ -64,40 +72,67 @@ class GateConfig:
     diversity_tolerance: float = field(
         default=0.1, metadata={"help": "allowed drop in distinct-2 below the base model"}
     )
+    length_tolerance: float = field(default=0.03, metadata={"help": "allowed drop in the share within length limits"})
+
+    def __post_init__(self) -> None:
+        if self.preference not in PREFERENCE_MODES:
+            raise ValueError(f"preference must be one of {PREFERENCE_MODES}")
 
 
 @dataclass(frozen=True)
 class GateDecision:
-    """Promote or keep, with every reason."""
+    """Promote (or, with live trials, start a trial) or keep, with every reason."""
 
     promote: bool
     reasons: list[str]
 
 
-def _preference_check(old: Metrics, new: Metrics, c: GateConfig) -> tuple[bool, str]:
+def wilson_interval(share: float, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a share observed on n trials (95 % by default)."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _preference_check(old: Metrics, new: Metrics, c: GateConfig, pairs: int) -> tuple[bool, str]:
     if math.isnan(new.preference_gain):
+        if c.preference == "floor":
+            return True, "preference: no held-out pairs; the live trial decides"
         return False, "no held-out preference pairs to compare on (needs rated requests with a winner or ratings)"
-    text = (f"preference: the chosen copy gained on {new.preference_gain:.0%} of held-out pairs; accuracy "
-            f"{old.preference_accuracy:.3f} -> {new.preference_accuracy:.3f}")  # fmt: skip
+    low, high = wilson_interval(new.preference_gain, pairs)
+    text = (f"preference: the chosen copy gained on {new.preference_gain:.0%} of {pairs} held-out pairs (95% interval "
+            f"{low:.0%}-{high:.0%}); accuracy {old.preference_accuracy:.3f} -> {new.preference_accuracy:.3f}")  # fmt: skip
+    if c.preference == "floor":  # with a few dozen pairs a coin flip looks like 35-65 %: refuse only a clear loss
+        return high >= 0.5, text + ("; the live trial decides" if high >= 0.5 else "; a clear loss")
     return new.preference_gain > 0.5 + c.min_preference_gain, text
 
 
 def _loss_check(old: Metrics, new: Metrics, c: GateConfig) -> tuple[bool, str]:
     if math.isnan(new.val_loss) or math.isnan(old.val_loss):
+        if c.preference == "floor":
+            return True, "validation loss: no held-out liked copies or edits (for information)"
         return False, "no held-out liked copies or edits to compare validation loss on"
-    return new.val_loss - old.val_loss <= c.loss_tolerance, f"validation loss {old.val_loss:.4f} -> {new.val_loss:.4f}"
+    text = f"validation loss {old.val_loss:.4f} -> {new.val_loss:.4f}"
+    if c.preference == "floor":  # a few held-out liked copies: information, not a test (the trial decides)
+        return True, text + " (for information)"
+    return new.val_loss - old.val_loss <= c.loss_tolerance, text
 
 
-def gate(old: Metrics, new: Metrics, config: GateConfig | None = None, *, base: Metrics | None = None) -> GateDecision:
-    """Promote only if the held-out preference margins improve against the active model, and the held-out feedback
-    loss, the corpus loss (forgetting), register match, compliance and diversity stay within their tolerances."""
+def gate(
+    old: Metrics, new: Metrics, config: GateConfig | None = None, *, base: Metrics | None = None, pairs: int = 0
+) -> GateDecision:
+    """The offline gate: the corpus loss (forgetting), register match, compliance, diversity and length must stay
+    within their tolerances; preference on `pairs` held-out pairs must show no clear loss ("floor" mode, where a
+    live trial decides) or a gain, with the held-out feedback loss within its tolerance ("gain" mode)."""
     c = config or GateConfig()
     # Diversity is held against the base model, not just the active adapter, so that small per-round losses
     # cannot add up across a lineage of adapters.
     root, root_name = (base, "base model") if base is not None else (old, "active")
     forgetting = math.isnan(old.corpus_loss) or new.corpus_loss <= old.corpus_loss + c.forgetting_tolerance
     checks = [
-        _preference_check(old, new, c),
+        _preference_check(old, new, c, pairs),
         _loss_check(old, new, c),
         (forgetting, f"corpus validation loss {old.corpus_loss:.4f} -> {new.corpus_loss:.4f}"),
         (new.register_match >= old.register_match - c.register_tolerance,
@@ -107,6 +142,8 @@ def gate(old: Metrics, new: Metrics, config: GateConfig | None = None, *, base: 
         (new.distinct_2 >= root.distinct_2 - c.diversity_tolerance,
          f"distinct-2 {root.distinct_2:.3f} ({root_name}) -> {new.distinct_2:.3f}"
          + (f" (sampled at temperature x{new.temperature_scale:g})" if new.temperature_scale != 1 else "")),
+        (new.length_ok >= old.length_ok - c.length_tolerance, f"within length limits {old.length_ok:.3f} -> "
+                                                               f"{new.length_ok:.3f}"),
     ]  # fmt: skip
     reasons = [f"{'ok' if ok else 'not met'}: {text}" for ok, text in checks]
     return GateDecision(all(ok for ok, _ in checks), reasons)

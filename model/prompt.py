@@ -35,6 +35,13 @@ def registers_for(brief: Brief) -> list[str]:
     return [order[i % len(order)] for i in range(brief.n)]
 
 
+def prompt_register(age_group: str, register: str) -> str:
+    """The register a copy is prompted under when it is learned from: its own when the audience's profile lists
+    it, else the profile's preferred one (a noun-ending copy for 50대 trains under the formal prompt)."""
+    profile = profile_for(age_group)
+    return register if register in profile.registers else profile.preferred
+
+
 def plain_prompt(brief: Brief, register: str) -> str:
     """The one-line plain prompt for a base model; the copy follows it."""
     notes = f"<메모>{brief.notes}" if brief.notes else ""

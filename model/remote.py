@@ -49,15 +49,22 @@ class RemoteBackend:
         """The same prompt the in-process engine would build for this base model."""
         return build_prompt(brief, register, self.tokenizer)
 
-    def complete(self, prompts: list[str], **kwargs: Any) -> list[str]:
-        """Completions from the model now selected."""
+    def complete(self, prompts: list[str], *, model: str | None = None, **kwargs: Any) -> list[str]:
+        """Completions from `model` (an adapter version the host serves), or from the model now selected."""
+        name = model or self.version
         try:
-            return self.client.complete(prompts, model=self.version, **kwargs)
+            return self.client.complete(prompts, model=name, **kwargs)
         except ModelHostError as exc:
             if exc.kind == "not_found":
-                exc.args = (f"{exc}; the host does not serve {self.version!r}: check that the adapter was loaded (copybot model promote VERSION loads "
+                exc.args = (f"{exc}; the host does not serve {name!r}: check that the adapter was loaded (copybot model promote VERSION loads "
                             "it again)",)  # fmt: skip
             raise
+
+    def add_adapter(self, adapter_path: str | Path, version: str) -> None:
+        """Make sure the host serves `version` (loading it by its path there if not), without selecting it."""
+        with self._lock:
+            if version not in {m["id"] for m in self.client.models()}:
+                self.client.load_adapter(version, str(adapter_path))
 
     def use_adapter(self, adapter_path: str | Path | None, version: str) -> None:
         """Select an adapter by version (loading it on the host, by its path there, if the host lacks it), or the

@@ -7,6 +7,7 @@ vLLM can serve it. Saving goes through the registry's atomic write.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,11 @@ class TrainConfig:
     preference_learning_rate: float = field(default=5e-4, metadata={"help": "learning rate of DPO/KTO"})
     preference_epochs: int = field(default=1, metadata={"help": "epochs of DPO/KTO"})
     beta: float = field(default=0.1, metadata={"help": "DPO/KTO beta (strength of the KL anchor)"})
+    min_steps: int = field(default=0, metadata={"help": "SFT optimiser steps at least (more epochs on small data)"})
+    min_preference_steps: int = field(default=0, metadata={"help": "DPO/KTO optimiser steps at least"})
+    min_eval_examples: int = field(
+        default=0, metadata={"help": "early stopping only with at least this many held-out examples"}
+    )
     anchor_weight: float = field(
         default=1.0,
         metadata={"help": "weight of KL(base || adapter) on SFT tokens: learn the taste, keep the base model's spread"
@@ -134,11 +140,11 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
 
     from model.anchor import anchored_sft_trainer
 
-    has_eval = bool(data.eval_sft)
+    has_eval = len(data.eval_sft) >= max(1, config.min_eval_examples)
     args = SFTConfig(
         **_common_args(config, scratch, progress),
         learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
+        num_train_epochs=_epochs(config.epochs, config.min_steps, len(data.sft), config),
         completion_only_loss=True,  # the prompt is the brief; only the copy is learned
         eval_strategy="epoch" if has_eval else "no",
         save_strategy="epoch" if has_eval else "no",
@@ -161,6 +167,12 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
     return trainer
 
 
+def _epochs(epochs: int, min_steps: int, examples: int, config: TrainConfig) -> int:
+    """At least `epochs`, and enough epochs over `examples` to take `min_steps` optimiser steps."""
+    per_epoch = max(1, math.ceil(examples / (config.batch_size * config.grad_accum)))
+    return max(epochs, math.ceil(min_steps / per_epoch))
+
+
 def _quiet(trainer: Any, progress: bool) -> None:
     """Without progress bars the Trainer prints each log dict to stdout, which would corrupt `--json` output."""
     if not progress:
@@ -181,7 +193,8 @@ def _preference(
     if mode == "none" or (mode == "dpo" and not data.pairs) or (mode == "kto" and not data.kto):
         return "none", None
     common = {**_common_args(config, scratch, progress), "learning_rate": config.preference_learning_rate,
-              "num_train_epochs": config.preference_epochs, "beta": config.beta, "save_strategy": "no"}  # fmt: skip
+              "num_train_epochs": _epochs(config.preference_epochs, config.min_preference_steps,
+                                          len(data.pairs) if mode == "dpo" else len(data.kto), config), "beta": config.beta, "save_strategy": "no"}  # fmt: skip
     if mode == "dpo":
         trainer: Any = DPOTrainer(model=model, args=DPOConfig(**common), train_dataset=Dataset.from_list(data.pairs),
                                   processing_class=tokenizer)  # fmt: skip

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -11,6 +14,7 @@ from model.compliance import ComplianceRule, load_rules, screen
 from model.errors import ModelSideError
 from model.postprocess import channel_limit, dedupe, fit_channel, length_flag, measure, normalize
 from model.prompt import registers_for
+from model.rerank import Option, Reranker, choose
 from model.tone import detect_register, profile_for, register_name
 
 MAX_EXTRA_ROUNDS = 2
@@ -36,6 +40,7 @@ class Backend(Protocol):
         top_p: float,
         seed: int | None,
         stop: list[str] | None,
+        model: str | None = None,
     ) -> list[str]: ...
 
 
@@ -48,6 +53,7 @@ class Candidate:
     register_ok: bool
     flags: list[str] = field(default_factory=list)
     length: int = 0
+    model_version: str = ""  # the version that wrote it
 
     def as_dict(self) -> dict[str, Any]:
         """Plain fields for JSON and storage."""
@@ -74,38 +80,82 @@ class CopyWriter:
     temperature: float = 0.8
     top_p: float = 0.95
     max_extra_rounds: int = MAX_EXTRA_ROUNDS
+    reranker: Reranker | None = None  # with a reward model in force: write 2n, show the best n (model/rerank.py)
 
-    def write(self, brief: Brief, *, seed: int | None = None) -> Generation:
-        """Generate `brief.n` candidates; mismatches that survive every retry are kept, marked and flagged."""
+    def write(self, brief: Brief, *, seed: int | None = None, versions: Sequence[str] | None = None) -> Generation:
+        """Generate `brief.n` candidates; mismatches that survive every retry are kept, marked and flagged.
+
+        `versions` names the model version that writes each candidate (a live trial's split); then each version's
+        candidates are written by it, and the whole set is shuffled so that the order says nothing about who wrote
+        what."""
         started = time.perf_counter()
-        profile = profile_for(brief.age_group)
-        wanted = registers_for(brief)
-        matched: list[tuple[str, str]] = []
-        mismatched: list[tuple[str, str]] = []
+        plan = list(versions) if versions is not None else [self.backend.version] * brief.n
+        if len(plan) != brief.n:
+            raise ValueError(f"versions names {len(plan)} writers for {brief.n} candidates")
+        groups = list(dict.fromkeys(plan))
+        candidates: list[Candidate] = []
         rounds = generated = 0
-        while len(matched) < brief.n and rounds <= self.max_extra_rounds:
-            missing = brief.n - len(matched)
-            # retries ask for extra copies, since some come back as duplicates or in the wrong register
-            registers = wanted[:missing] if rounds == 0 else [wanted[i % len(wanted)] for i in range(missing * 2)]
-            texts = self._generate(brief, registers, seed=None if seed is None else seed + rounds)
-            rounds += 1
-            generated += len(texts)
-            seen = [t for t, _ in matched + mismatched]
-            for text in dedupe(texts, keep=seen):
-                register = detect_register(text)
-                (matched if profile.accepts(register) else mismatched).append((text, register))
-        chosen = [(t, r, True) for t, r in matched[: brief.n]]
-        chosen += [(t, r, False) for t, r in mismatched[: brief.n - len(chosen)]]
-        if not chosen:
+        for g, version in enumerate(groups):
+            group_seed = None if seed is None else seed + 7919 * g  # sides must not share their samples
+            model = None if versions is None else version
+            written, r, made = self._write_group(brief, plan.count(version), model, version, group_seed, candidates)
+            candidates += written
+            rounds, generated = max(rounds, r), generated + made
+        if not candidates:
             raise ModelSideError(
                 f"the model returned no usable text in {rounds} rounds for {brief.as_dict()}",
                 user_message="모델이 쓸 만한 문장을 만들지 못했어요. 제품이나 행사를 조금 바꿔 다시 요청해 주세요.",
             )
-        candidates = [self._finish(text, register, ok, brief) for text, register, ok in chosen]
+        if len(groups) > 1:
+            (random.Random(seed) if seed is not None else random.SystemRandom()).shuffle(candidates)
         elapsed = int((time.perf_counter() - started) * 1000)
         return Generation(candidates, self.backend.version, rounds, generated, elapsed)
 
-    def _generate(self, brief: Brief, registers: list[str], *, seed: int | None) -> list[str]:
+    def _write_group(
+        self, brief: Brief, n: int, model: str | None, version: str, seed: int | None, others: list[Candidate]
+    ) -> tuple[list[Candidate], int, int]:
+        """n candidates by one model, retrying register mismatches; (candidates, rounds, texts generated)."""
+        profile = profile_for(brief.age_group)
+        factor = self._pool_factor()
+        wanted = registers_for(dataclasses.replace(brief, n=n))
+        pool_registers = registers_for(dataclasses.replace(brief, n=n * factor)) if factor > 1 else wanted
+        matched: list[tuple[str, str]] = []
+        mismatched: list[tuple[str, str]] = []
+        rounds = generated = 0
+        while len(matched) < n and rounds <= self.max_extra_rounds:
+            missing = n - len(matched)
+            # the first round writes the whole pool; retries ask for extra copies, since some come back as
+            # duplicates or in the wrong register
+            registers = pool_registers if rounds == 0 else [wanted[i % len(wanted)] for i in range(missing * 2)]
+            texts = self._generate(brief, registers, seed=None if seed is None else seed + rounds, model=model)
+            rounds += 1
+            generated += len(texts)
+            seen = [c.text for c in others] + [t for t, _ in matched + mismatched]
+            for text in dedupe(texts, keep=seen):
+                register = detect_register(text)
+                (matched if profile.accepts(register) else mismatched).append((text, register))
+        written = [self._finish(t, r, True, brief, version) for t, r in matched]
+        written += [self._finish(t, r, False, brief, version) for t, r in mismatched]
+        return self._shown(brief, written, n), rounds, generated
+
+    def _pool_factor(self) -> int:
+        if self.reranker is None or self.reranker.current() is None or not hasattr(self.backend, "features"):
+            return 1
+        return self.reranker.factor
+
+    def _shown(self, brief: Brief, written: list[Candidate], n: int) -> list[Candidate]:
+        """The n candidates to show: the first n in the audience's register (then mismatches), or, with a reward
+        in force and more written than shown, the best n by tier and reward."""
+        scores = None
+        if self.reranker is not None and len(written) > n:
+            scores = self.reranker.scores(self.backend, brief, [c.text for c in written],
+                                          [c.register for c in written])  # fmt: skip
+        if scores is None:
+            return written[:n]
+        options = [Option(c.text, _tier(c), s) for c, s in zip(written, scores, strict=True)]
+        return [written[i] for i in choose(options, n)]
+
+    def _generate(self, brief: Brief, registers: list[str], *, seed: int | None, model: str | None = None) -> list[str]:
         allow_emoji = profile_for(brief.age_group).emoji
         prompts = [self.backend.prompt_for(brief, r) for r in registers]
         raw = self.backend.complete(
@@ -115,15 +165,23 @@ class CopyWriter:
             top_p=self.top_p,
             seed=seed,
             stop=STOP_MARKERS,
+            **({"model": model} if model is not None else {}),
         )
         return [fit_channel(normalize(t), brief.channel, allow_emoji=allow_emoji) for t in raw]
 
-    def _finish(self, text: str, register: str, ok: bool, brief: Brief) -> Candidate:
+    def _finish(self, text: str, register: str, ok: bool, brief: Brief, version: str) -> Candidate:
         flags = screen(text, self.rules) + length_flag(text, brief.channel)
         if not ok:
             expected = "/".join(register_name(r) for r in profile_for(brief.age_group).registers)
             flags.append(f"register_mismatch: {register_name(register)}, {brief.age_group} expects {expected}")
-        return Candidate(text, register, ok, flags, measure(text, brief.channel))
+        return Candidate(text, register, ok, flags, measure(text, brief.channel), version)
+
+
+def _tier(candidate: Candidate) -> int:
+    """0: in register, no flag; 1: in register, flagged (a claim to check, too long); 2: register mismatch."""
+    if not candidate.register_ok:
+        return 2
+    return 1 if candidate.flags else 0
 
 
 def _max_tokens(channel: str) -> int:

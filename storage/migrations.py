@@ -18,6 +18,7 @@ def build_migrations() -> Migrations:
         m004_create_model_versions_and_training_runs,
         m005_create_tuning_trials,
         m006_create_schedule_runs,
+        m007_create_trials,
     ):
         migrations()(fn)
     return migrations
@@ -221,3 +222,29 @@ def m006_create_schedule_runs(db: Database) -> None:
         not_null={"job", "slot", "status", "started_at"},
     )
     db.table("schedule_runs").create_index(["job", "slot"], unique=True)
+
+
+def m007_create_trials(db: Database) -> None:
+    """Live champion/challenger trials (at most one running), and which trial each request was written for."""
+    db.table("trials").create(
+        {
+            "id": int,
+            "challenger_version": str,
+            "champion_version": str,  # "" while the base model is the champion
+            "status": str,  # running | promoted | retired | ended
+            "started_at": str,
+            "ended_at": str,
+            "reason": str,  # why it ended, in English
+            "rule": str,  # JSON: the decision rule's settings, fixed when the trial starts
+            "training_run_id": int,
+            "looked_at": int,  # rated requests at the rule's last look (looks happen at fixed counts)
+            "tally": str,  # JSON: the counts and P(better) when it ended
+        },
+        pk="id",
+        not_null={"challenger_version", "champion_version", "status", "started_at", "rule"},
+        defaults={"looked_at": 0},
+    )
+    # One trial at a time, enforced by the database itself.
+    db.execute("create unique index trials_one_running on trials(status) where status = 'running'")
+    db.table("requests").add_column("trial_id", int)
+    db.table("requests").create_index(["trial_id"])

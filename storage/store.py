@@ -21,14 +21,15 @@ from storage.reports import ReportQueries
 from storage.schedule import ScheduleRecords
 from storage.scores import Score, scores
 from storage.training import TrainingRecords
+from storage.trials import TrialRecords
 
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 
-class Store(TrainingRecords, ReportQueries, ScheduleRecords):
+class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
     """Typed access to the copybot database; methods are named for what they record or return.
-    Model versions, training runs and tuning trials live in `TrainingRecords`, the weekly report's aggregates in
-    `ReportQueries`, scheduled runs in `ScheduleRecords`."""
+    Model versions, training runs and tuning trials live in `TrainingRecords`, live champion/challenger trials in
+    `TrialRecords`, the weekly report's aggregates in `ReportQueries`, scheduled runs in `ScheduleRecords`."""
 
     @classmethod
     def open(
@@ -117,8 +118,11 @@ class Store(TrainingRecords, ReportQueries, ScheduleRecords):
         *,
         model_version: str,
         generate_ms: int | None = None,
+        trial_id: int | None = None,
     ) -> list[int]:
-        """Store a request's candidates and mark it done, in one transaction; return the candidate ids."""
+        """Store a request's candidates and mark it done, in one transaction; return the candidate ids. Each
+        candidate records the version that wrote it (its own `model_version`, else the request's); `trial_id` marks
+        a request written for a live trial."""
         now = self.now()
         rows = [
             {
@@ -129,17 +133,17 @@ class Store(TrainingRecords, ReportQueries, ScheduleRecords):
                 "register_ok": int(bool(c.get("register_ok", True))),
                 "flags": json.dumps(list(c.get("flags", [])), ensure_ascii=False),
                 "length": int(c.get("length", len(c["text"]))),
-                "model_version": model_version,
+                "model_version": c.get("model_version") or model_version,
                 "created_at": now,
             }
             for rank, c in enumerate(candidates, start=1)
         ]
+        done = {"status": "done", "finished_at": now, "model_version": model_version, "generate_ms": generate_ms}
+        if trial_id is not None:
+            done["trial_id"] = trial_id
         with self._atomic() as db:
             ids = [insert_row(db, "candidates", row) for row in rows]
-            db.table("requests").update(
-                request_id,
-                {"status": "done", "finished_at": now, "model_version": model_version, "generate_ms": generate_ms},
-            )
+            db.table("requests").update(request_id, done)
         return ids
 
     def fail_request(self, request_id: int, *, error: str) -> None:
@@ -357,7 +361,7 @@ class Store(TrainingRecords, ReportQueries, ScheduleRecords):
     def counts(self) -> dict[str, int]:
         """Row counts of every copybot table."""
         tables = ("requests", "candidates", "feedback_events", "edits", "corpus", "model_versions", "training_runs",
-                  "tuning_trials")  # fmt: skip
+                  "tuning_trials", "trials")  # fmt: skip
         with self._lock:
             return {t: self.db.table(t).count for t in tables}
 

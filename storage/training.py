@@ -8,6 +8,7 @@ from typing import Any
 
 from storage.base import Row, StoreBase, insert_row
 from storage.errors import StoreError
+from storage.trials import end_running_trial
 
 
 class TrainingRecords(StoreBase):
@@ -37,10 +38,12 @@ class TrainingRecords(StoreBase):
             return insert_row(db, "model_versions", row)
 
     def promote_model_version(self, version: str) -> None:
-        """Make `version` the only active version; the previously active one becomes retired."""
+        """Make `version` the only active version; the previously active one becomes retired. A person choosing the
+        version ends any running trial (its challenger is 'stopped', unless it is the version promoted)."""
         with self._atomic() as db:
             if db.execute("select 1 from model_versions where version = ?", [version]).fetchone() is None:
                 raise StoreError(f"model version {version!r} is not registered")
+            end_running_trial(db, now=self.now(), reason=f"{version} was promoted by hand")
             db.execute("update model_versions set status = 'retired' where status = 'active'")
             db.execute(
                 "update model_versions set status = 'active', promoted_at = ? where version = ?", [self.now(), version]
@@ -52,13 +55,17 @@ class TrainingRecords(StoreBase):
             return list(self.db.table("model_versions").rows_where(order_by="id"))
 
     def rollback_model_version(self) -> Row | None:
-        """Re-activate the version that was active before the current one; None means back to the base model."""
+        """Re-activate the version that was active before the current one; None means back to the base model.
+        A rollback ends any running trial."""
         with self._atomic() as db:
             rows = [dict(zip(("version", "status"), r, strict=True)) for r in db.execute(
                 "select version, status from model_versions where promoted_at is not null order by promoted_at desc, id desc"
             ).fetchall()]  # fmt: skip
             if not rows or rows[0]["status"] != "active":
+                if end_running_trial(db, now=self.now(), reason="rolled back while the base model served") is not None:
+                    return None  # the base model serves on; the trial of a new version is over
                 raise StoreError("no active model version to roll back from")
+            end_running_trial(db, now=self.now(), reason=f"rolled back from {rows[0]['version']}")
             db.execute("update model_versions set status = 'rolled_back' where version = ?", [rows[0]["version"]])
             previous = next((r for r in rows[1:] if r["status"] == "retired"), None)
             if previous is not None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.report.weeks import Week
+from bot.trials import Trials, describe_ko, outcome_ko
 from storage import Store
 from storage.base import Row, iso
 
@@ -24,6 +25,7 @@ class WeeklyReport:
     run: Row | None  # the training run that learned from this week (or ran during it)
     active_version: str
     charts: dict[str, Any] = field(default_factory=dict)  # name -> path, filled when drawn
+    trial: str | None = None  # the live trial, running or ended during the week, in a Korean sentence
 
     @property
     def title(self) -> str:
@@ -54,4 +56,14 @@ def build_report(store: Store, week: Week, *, run: Row | None = None) -> WeeklyR
         trend=trend,
         run=run if run is not None else training_run_for(store, week),
         active_version=active["version"] if active else "기본 모델",
+        trial=trial_sentence(store, week),
     )
+
+
+def trial_sentence(store: Store, week: Week) -> str | None:
+    """The running trial (its evidence now), else the trial that ran during the week (how it ended)."""
+    running = Trials(store).running()
+    if running is not None:
+        return describe_ko(running.as_dict())
+    ended = store.trial_during(*week.bounds())
+    return outcome_ko(ended) if ended else None

@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.report.build import WeeklyReport
 from bot.report.charts import draw_charts
-from bot.report.text import SUMMARY_ROWS, change, retrain_sentence, to_markdown, value
+from bot.report.text import SUMMARY_ROWS, change, retrain_sentence, reward_sentence, to_markdown, value
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,19 @@ def report_blocks(report: WeeklyReport) -> list[dict[str, Any]]:
             ],
         },
         {"type": "section", "fields": fields},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*재학습*\n{retrain_sentence(report)}"}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": f"*재학습*\n{retrain_sentence(report)}"
+                + (f"\n{reward_sentence(report)}" if reward_sentence(report) else ""),
+            },
+        },
+        *(
+            [{"type": "section", "text": {"type": "mrkdwn", "text": f"*새 모델 시험*\n{report.trial}"}}]
+            if report.trial
+            else []
+        ),
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*이번 주 우승작*\n{top}"}},
         {
             "type": "context",

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.report.build import WeeklyReport
+from bot.trials import WAITING
 
 SUMMARY_ROWS = [
     ("requests", "요청", "count"),
@@ -48,6 +49,8 @@ def retrain_sentence(report: WeeklyReport) -> str:
     if run is None:
         return "이번 주에는 재학습이 없었어요."
     status, version = run["status"], run.get("result_version") or ""
+    if status == "skipped" and str(run.get("error") or "").startswith(WAITING):
+        return "새 모델 시험이 아직 진행 중이라 재학습은 시험이 끝난 뒤로 미뤘어요."
     if status == "skipped":
         return f"피드백이 부족해 재학습을 건너뛰었어요. ({run.get('error') or ''})"
     if status == "failed":
@@ -56,8 +59,28 @@ def retrain_sentence(report: WeeklyReport) -> str:
         return "재학습이 아직 진행 중이에요."
     if run.get("gate_decision") == "promoted":
         return f"새 모델 {version}이(가) 검증을 통과해 적용됐어요."
+    if run.get("gate_decision") == "trial":
+        return (f"새 모델 {version}이(가) 안전 검사를 통과해, 실제 요청에서 지금 모델과 나눠 쓰며 비교하는 시험을 "
+                "시작했어요. 후보에 달린 반응으로 적용 여부를 정해요.")  # fmt: skip
     parent = run.get("parent_version") or "기본 모델"
     return f"새 모델 {version}은(는) 검증을 통과하지 못해, {parent}을(를) 계속 써요."
+
+
+def reward_sentence(report: WeeklyReport) -> str | None:
+    """What the run did with the reranker's reward model (its AUROC on held-out reactions), or None."""
+    reward = ((report.run or {}).get("metrics") or {}).get("reward") or {}
+    if not reward:
+        return None
+    new, current = reward.get("auroc_new"), reward.get("auroc_current")
+    judged = f"보류한 반응 {reward.get('heldout', 0)}개 기준 AUROC {new:.2f}" if new is not None else "평가할 반응 부족"
+    if current is not None:
+        judged += f" (지금 쓰던 보상 모델 {current:.2f})"
+    chosen = {
+        "new": "새 보상 모델로 후보 2배수 중 나은 것을 골라 보여 줘요",
+        "current": "지금 쓰던 보상 모델을 계속 써요",
+        "none": "믿을 만한 보상 모델이 없어 후보를 고르지 않고 그대로 보여 줘요",
+    }.get(reward.get("chosen", "none"), "")
+    return f"보상 모델(반응 예측): {judged} → {chosen}."
 
 
 def metric_rows(report: WeeklyReport) -> list[tuple[str, str, str, str]]:
@@ -87,6 +110,8 @@ def to_markdown(report: WeeklyReport, out_dir: Path) -> str:
             f"| {label} | {value(t[key], kind)} | {value(last[key], kind)} | {change(t[key], last[key], kind)} |"
         )
     lines += ["", "## 재학습 결과", "", retrain_sentence(report), ""]
+    if reward_sentence(report):
+        lines += [str(reward_sentence(report)), ""]
     rows = metric_rows(report)
     if rows:
         lines += ["| 지표 (보류한 피드백 기준) | 지금 모델 | 새 모델 | 변화 |", "|---|---|---|---|"]
@@ -95,6 +120,8 @@ def to_markdown(report: WeeklyReport, out_dir: Path) -> str:
     reasons = (report.run or {}).get("gate_reasons") or []
     if reasons:
         lines += ["판단 근거:", "", *[f"- {r}" for r in reasons], ""]
+    if report.trial:
+        lines += ["## 새 모델 시험", "", report.trial, ""]
     counts = data_counts(report)
     if counts:
         lines += ["학습 데이터: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()), ""]

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.jobs import BotDeps
+from bot.trials import describe_ko, outcome_ko
 from storage import StoreError
 from storage.base import utc_now
 
@@ -39,7 +40,7 @@ def status_text(deps: BotDeps) -> str:
     active = store.active_model_version()
     run = store.latest_training_run()
     if run is not None:
-        outcome = {"promoted": "새 모델 적용", "kept": "기존 모델 유지"}.get(
+        outcome = {"promoted": "새 모델 적용", "trial": "새 모델 시험 시작", "kept": "기존 모델 유지"}.get(
             run.get("gate_decision") or "", run["status"]
         )
         last = f"{_local(run['started_at'], tz)} ({outcome}{', ' + run['result_version'] if run.get('result_version') else ''})"
@@ -49,7 +50,40 @@ def status_text(deps: BotDeps) -> str:
     nxt = _local(upcoming[0], tz) if upcoming else "예약 없음"
     model = active["version"] if active else "기본 모델 (재학습한 어댑터 없음)"
     return (f"*copybot 상태*\n• 지금 쓰는 모델: {model}\n• 마지막 재학습: {last}\n• 다음 재학습: {nxt} ({tz})\n"
-            f"• 생성 대기열: {deps.pool.depth()}건")  # fmt: skip
+            f"• 생성 대기열: {deps.pool.depth()}건\n• 새 모델 시험: {trial_text(deps)}")  # fmt: skip
+
+
+def trial_text(deps: BotDeps) -> str:
+    """The running trial in Korean, or the latest one's outcome."""
+    assert deps.trials is not None
+    state = deps.trials.check()  # any look that is due is taken before the trial is shown
+    if state is not None and state.decision.action == "continue":
+        return describe_ko(state.as_dict())
+    latest = deps.store.trials(limit=1)
+    return outcome_ko(latest[0]) if latest else "진행 중인 시험이 없어요."
+
+
+TRIAL_STOP = ("stop", "end", "retire", "중단", "종료", "끝")
+TRIAL_PROMOTE = ("promote", "adopt", "적용", "채택")
+
+
+def trial_command(deps: BotDeps, arg: str) -> str:
+    """`/copy trial` shows the live trial; `stop` ends it (the challenger is set aside); `promote` adopts the
+    challenger now, without waiting for the rule."""
+    assert deps.trials is not None
+    word = arg.split()[0].lower() if arg.split() else ""
+    state = deps.trials.running()
+    if not word:
+        return trial_text(deps)
+    if state is None:
+        return "진행 중인 시험이 없어요. `/copy status`로 상태를 확인해 주세요."
+    if word in TRIAL_STOP:
+        deps.trials.stop(f"stopped by an admin in Slack after {state.evidence.rated} rated requests")
+        return f"시험을 끝냈어요. 새 모델 {state.challenger}은(는) 쓰지 않고, 지금 모델을 계속 써요."
+    if word in TRIAL_PROMOTE:
+        deps.store.promote_model_version(state.challenger)  # a manual promote ends the trial
+        return f"새 모델 {state.challenger}을(를) 바로 적용했어요. 몇 초 안에 새 요청부터 적용돼요."
+    return "`/copy trial`, `/copy trial stop`, `/copy trial promote` 중 하나로 입력해 주세요."
 
 
 def start_retrain(deps: BotDeps, client: WebClient, user: str, channel: str) -> str:
@@ -77,21 +111,23 @@ def start_retrain(deps: BotDeps, client: WebClient, user: str, channel: str) -> 
 
 
 def rollback(deps: BotDeps, version: str) -> str:
-    """Go back to the previous version, or to `version`."""
+    """Go back to the previous version, or to `version`; either ends a running trial."""
     store = deps.store
+    running = store.running_trial()
+    ended = f" 진행 중이던 새 모델 {running['challenger_version']}의 시험도 끝냈어요." if running else ""
     try:
         if version:
             known = {r["version"]: r for r in store.model_versions()}
             if version not in known:
                 return f"{version} 버전을 찾지 못했어요. `copybot model list`로 버전을 확인해 주세요."
             store.promote_model_version(version)
-            return f"{version}(으)로 바꿨어요. 몇 초 안에 새 요청부터 적용돼요."
+            return f"{version}(으)로 바꿨어요. 몇 초 안에 새 요청부터 적용돼요.{ended}"
         active = store.rollback_model_version()
     except StoreError as exc:
         log.info("rollback refused: %s", exc)
         return "되돌릴 모델이 없어요. 지금은 기본 모델을 쓰고 있어요."
     now = active["version"] if active else "기본 모델"
-    return f"이전 모델로 되돌렸어요. 이제 {now}을(를) 써요. 몇 초 안에 새 요청부터 적용돼요."
+    return f"이전 모델로 되돌렸어요. 이제 {now}을(를) 써요. 몇 초 안에 새 요청부터 적용돼요.{ended}"
 
 
 def handle(deps: BotDeps, command: dict[str, Any], client: WebClient, word: str, arg: str) -> str:
@@ -104,4 +140,6 @@ def handle(deps: BotDeps, command: dict[str, Any], client: WebClient, word: str,
         return status_text(deps)
     if word == "retrain":
         return start_retrain(deps, client, user, command["channel_id"])
+    if word == "trial":
+        return trial_command(deps, arg)
     return rollback(deps, arg.split()[0] if arg else "")

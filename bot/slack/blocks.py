@@ -57,12 +57,11 @@ def working_status(position: int = 0) -> str:
     return "✍️ 작성 중…" if position <= 0 else f"✍️ 작성 중… (대기 {position}번째)"
 
 
-def done_status(count: int, model_version: str, seconds: float) -> str:
-    """Summary after the candidates are posted."""
-    return (
-        f"✅ 후보 {count}개 · 모델 `{escape(model_version)}` · {seconds:.1f}초 · "
-        "스레드에서 👍/👎로 평가하고 🏆로 최고안을 골라 주세요."
-    )
+def done_status(count: int, model_version: str, seconds: float, *, trial: bool = False) -> str:
+    """Summary after the candidates are posted; during a live trial it says that a new model wrote some of them
+    (never which: the candidates are unlabelled so that reactions judge the copy alone)."""
+    model = f"모델 `{escape(model_version)}`" + (" + 시험 중인 새 모델 (섞어서 보여 드려요)" if trial else "")
+    return f"✅ 후보 {count}개 · {model} · {seconds:.1f}초 · 스레드에서 👍/👎로 평가하고 🏆로 최고안을 골라 주세요."
 
 
 def partial_status(posted: int, total: int) -> str:
@@ -103,7 +102,8 @@ def help_message(problem: str = "") -> dict[str, Any]:
     """Usage with examples; `problem` explains what was wrong with the last command."""
     head = f"⚠️ {escape(problem)}\n\n" if problem else ""
     body = (f"{head}*copybot 사용법*\n{EXAMPLES}\n연령대: {', '.join(age_groups())} · 채널: "
-            f"{', '.join(channel_table()['channels'])}\n관리자: `/copy status` · `/copy retrain` · `/copy rollback [버전]`")  # fmt: skip
+            f"{', '.join(channel_table()['channels'])}\n관리자: `/copy status` · `/copy retrain` · `/copy rollback [버전]` · "
+            "`/copy trial [stop|promote]`")  # fmt: skip
     return {"text": body, "blocks": [_section(body)]}
 
 

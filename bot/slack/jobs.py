@@ -12,10 +12,12 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.generation import write_brief
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.pool import GenerationPool
 from bot.slack.reactions import ReactionMap
+from bot.trials import Trials
 from model.brief import Brief
 from model.errors import ModelSideError
 from model.writer import CopyWriter
@@ -42,6 +44,11 @@ class BotDeps:
     reactions: ReactionMap = field(default_factory=ReactionMap)
     schedule: Any = None  # bot.schedule.WeeklySchedule when the scheduler runs (for /copy status)
     weekly: Callable[[str, datetime], dict[str, Any]] | None = None  # (trigger, now) -> retrain and report
+    trials: Trials | None = None  # the live trial's rule and state; made from the settings when not given
+
+    def __post_init__(self) -> None:
+        if self.trials is None:
+            self.trials = Trials(self.store, self.settings.trial_rule)
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ class GenerationJob:
         store = self.deps.store
         store.mark_request_running(self.request_id, queue_ms=int((time.monotonic() - self.queued_at) * 1000))
         try:
-            generation = self.deps.writer.write(self.brief)
+            generation, trial_id = write_brief(store, self.deps.writer, self.brief, ordinal=self.request_id)
         except ModelSideError as exc:
             log.warning("request %s failed in the model: %s", self.request_id, exc)
             self.fail(exc.user_message, str(exc))
@@ -121,9 +128,8 @@ class GenerationJob:
             self.fail(UNEXPECTED, repr(exc))
             return
         candidates = [c.as_dict() for c in generation.candidates]
-        ids = store.save_candidates(
-            self.request_id, candidates, model_version=generation.model_version, generate_ms=generation.elapsed_ms
-        )
+        ids = store.save_candidates(self.request_id, candidates, model_version=generation.model_version,
+                                    generate_ms=generation.elapsed_ms, trial_id=trial_id)  # fmt: skip
         posted = 0
         try:
             for rank, (candidate, candidate_id) in enumerate(zip(candidates, ids, strict=True), start=1):
@@ -138,7 +144,7 @@ class GenerationJob:
                 exc.response.get("error"),
             )
         seconds = time.monotonic() - self.queued_at
-        status = blocks.done_status(len(ids), generation.model_version, seconds)
+        status = blocks.done_status(len(ids), generation.model_version, seconds, trial=trial_id is not None)
         self.update(status if posted == len(ids) else blocks.partial_status(posted, len(ids)))
 
     def post_candidate(self, candidate: dict[str, object], rank: int, candidate_id: int) -> None:

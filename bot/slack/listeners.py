@@ -189,3 +189,6 @@ def on_reaction(deps: BotDeps, body: dict[str, Any], event: dict[str, Any], cont
         )
     except StoreError as exc:  # the candidate vanished between the lookup and the write, or the database is locked
         log.warning("reaction :%s: on candidate %s not recorded: %s", event.get("reaction"), candidate["id"], exc)
+        return
+    if deps.trials is not None:
+        deps.trials.check()  # the live trial's rule looks when enough requests are rated

@@ -19,7 +19,8 @@ KEYS = {
 }
 HELP_WORDS = {"help", "도움말", "도움", "사용법", "?", "-h", "--help"}
 ADMIN_WORDS = {"status": "status", "상태": "status", "retrain": "retrain", "재학습": "retrain",
-               "rollback": "rollback", "롤백": "rollback", "되돌리기": "rollback"}  # fmt: skip
+               "rollback": "rollback", "롤백": "rollback", "되돌리기": "rollback", "trial": "trial", "시험": "trial",
+               "비교": "trial"}  # fmt: skip
 _KEY_RE = re.compile(
     r"(?:^|(?<=[\s,/|]))(" + "|".join(re.escape(k) for keys in KEYS.values() for k in keys) + r")\s*[:=：]",
     re.IGNORECASE,

@@ -15,14 +15,14 @@ from storage import Store
 
 
 def run(
-    *args: str, env_home: Path | None = None, extra_env: dict[str, str] | None = None
+    *args: str, env_home: Path | None = None, extra_env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYBOT_", "SLACK_"))}
     if env_home is not None:
         env["COPYBOT_HOME"] = str(env_home)
     env.update(extra_env or {})
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, timeout=300, check=False
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
     )
 
 

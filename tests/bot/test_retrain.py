@@ -17,8 +17,8 @@ import pytest
 from bot.generation import ActiveAdapterBackend
 from bot.retrain import RetrainBusy, Retrainer, retrain_lock
 from bot.settings import Settings
-from model.candidate import TEMPERATURE_STEPS
-from model.dataset import DatasetConfig
+from model.candidate import TEMPERATURE_STEPS, CandidateResult
+from model.dataset import DatasetConfig, build_dataset
 from model.engine import LocalEngine
 from model.evaluate import GateConfig
 from model.registry import AdapterRegistry
@@ -56,21 +56,28 @@ def test_a_second_retrain_is_refused_naming_the_first(retrainer: Retrainer) -> N
         retrainer.run(trigger="cli")
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, check=True)
+
+
 @pytest.mark.slow
-def test_retrain_records_everything_and_a_promotion_is_hot_swapped_and_rolled_back(
+def test_retrain_records_everything_starts_a_trial_and_the_winner_is_hot_swapped_and_rolled_back(
     retrainer: Retrainer, starter_dir: Path
 ) -> None:
     seed_feedback(retrainer.store)
-    # an open gate, so this test sees the promotion path; the gate's own tests cover keeping
-    retrainer.gate_config = GateConfig(min_preference_gain=-1, loss_tolerance=10, forgetting_tolerance=10,
-                                       register_tolerance=1, compliance_tolerance=1, diversity_tolerance=1)  # fmt: skip
+    # an open gate, so this test sees the trial path; the gate's own tests cover keeping
+    retrainer.gate_config = GateConfig(loss_tolerance=10, forgetting_tolerance=10, register_tolerance=1,
+                                       compliance_tolerance=1, diversity_tolerance=1, length_tolerance=1)  # fmt: skip
     outcome = retrainer.run(trigger="cli", force=True)
-    assert outcome.status == "promoted", outcome.message
-    assert outcome.version == "v0001" and len(outcome.reasons) == 6
+    assert outcome.status == "trial", outcome.message
+    assert "now on trial against the base model" in outcome.message and outcome.trial["challenger"] == "v0001"
+    assert outcome.version == "v0001" and len(outcome.reasons) == 7
     assert set(outcome.old) == set(outcome.new) >= {"val_loss", "corpus_loss", "preference_accuracy", "distinct_2"}
     assert 0 <= outcome.new["preference_gain"] <= 1 and math.isnan(outcome.old["preference_gain"])
+    assert {"auroc_new", "auroc_current", "chosen", "heldout"} <= set(outcome.reward)
     info = AdapterRegistry(retrainer.settings.home / "adapters").load("v0001").info
-    for key in ("version", "parent", "dataset", "hyperparameters", "metrics", "gate", "timings", "losses", "decoding"):
+    for key in ("version", "parent", "dataset", "hyperparameters", "metrics", "gate", "timings", "losses", "decoding",
+                "reward"):  # fmt: skip
         assert key in info
     # the temperature factor the gate judged the copies at is the one saved, and the one served
     scale = info["decoding"]["temperature_scale"]
@@ -78,26 +85,62 @@ def test_retrain_records_everything_and_a_promotion_is_hot_swapped_and_rolled_ba
     assert info["hyperparameters"]["anchor_weight"] == 1.0
     assert info["dataset"]["counts"]["sft_replay"] > 0 and info["gate"]["promote"] is True
     run = retrainer.store.db.table("training_runs").get(1)
-    assert (run["status"], run["result_version"], run["gate_decision"]) == ("succeeded", "v0001", "promoted")
-    assert json.loads(run["gate_reasons"]) == outcome.reasons
+    assert (run["status"], run["result_version"], run["gate_decision"]) == ("succeeded", "v0001", "trial")
+    assert json.loads(run["gate_reasons"]) == outcome.reasons and "reward" in json.loads(run["metrics"])
     [version] = retrainer.store.model_versions()
-    assert version["status"] == "active"
+    assert version["status"] == "challenger" and retrainer.store.active_model_version() is None
+
+    # one trial at a time: the next retrain waits for it, and says so
+    waited = retrainer.run(trigger="cli", force=True)
+    assert waited.status == "skipped" and waited.message.startswith("a live trial is still deciding (trial 1: v0001")
+    assert retrainer.store.db.execute("select status from training_runs where id = 2").fetchone()[0] == "skipped"
+
+    # while it runs, the CLI writes with both sides, and `copybot model …` shows and ends it
+    generated = _cli("generate", "--product", "셔츠", "--age", "30대", "-n", "4", "--seed", "3")
+    assert "(model starter" in generated.stdout  # the champion serves; the challenger writes its share
+    assert {row[0] for row in retrainer.store.db.execute("select model_version from candidates where "
+                                                         "request_id = (select max(id) from requests)")} == {"starter", "v0001"}  # fmt: skip
+    listed = _cli("model", "list").stdout
+    assert listed.startswith("v0001  challenger") and f"temperature x{scale:g}" in listed
+    assert "trial 1: v0001 (challenger) vs the base model (champion): 0 rated requests" in listed
+    shown = json.loads(_cli("model", "trial", "--json").stdout)
+    assert shown["challenger"] == "v0001" and shown["rated"] == 0 and shown["next_look"] == 10
+    assert _cli("model", "trial", "--promote").stdout.strip() == "v0001 is now active; the trial is over"
 
     backend = ActiveAdapterBackend(LocalEngine(starter_dir, version="starter"), retrainer.store)
     backend.sync(force=True)
     assert backend.version == "v0001" and backend.engine.temperature_scale == scale
-    generated = subprocess.run([sys.executable, "-m", "bot", "generate", "--product", "셔츠", "--age", "30대", "-n", "2"],
-                               capture_output=True, text=True, check=True)  # fmt: skip
-    assert "(model v0001" in generated.stdout  # the CLI writes with the active adapter too
-    listed = subprocess.run([sys.executable, "-m", "bot", "model", "list"], capture_output=True, text=True, check=True)
-    assert listed.stdout.startswith("v0001  active") and f"temperature x{scale:g}" in listed.stdout
-    assert {row[0] for row in retrainer.store.db.execute("select model_version from candidates where "
-                                                         "request_id = (select max(id) from requests)")} == {"v0001"}  # fmt: skip
+    assert "(model v0001" in _cli("generate", "--product", "셔츠", "--age", "30대", "-n", "2").stdout
     assert retrainer.store.rollback_model_version() is None  # back to the base model
     backend.sync(force=True)
     assert backend.version == "starter"
     with pytest.raises(StoreError, match="no active model version"):
         retrainer.store.rollback_model_version()
+
+
+def _result(tmp_path: Path, version: str, *, promote: bool) -> CandidateResult:
+    folder = tmp_path / version
+    folder.mkdir()
+    return CandidateResult(version, folder, promote, ["ok: …"], {}, {}, {}, {"metrics": {}, "reward": {}})
+
+
+@pytest.mark.parametrize(("live", "promote", "status"), [("on", True, "trial"), ("off", True, "promoted"),
+                                                         ("on", False, "kept"), ("off", False, "kept")])  # fmt: skip
+def test_what_a_passing_adapter_becomes_with_and_without_live_trials(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live: str, promote: bool, status: str
+) -> None:
+    monkeypatch.setenv("COPYBOT_LIVE_TRIALS", live)
+    settings = Settings.from_env()
+    store = Store.open(settings.db_path)
+    retrainer = Retrainer(settings, store, train_config=TrainConfig())
+    # without live trials the offline gate's preference check must show a gain by itself
+    assert retrainer.effective_gate().preference == ("floor" if live == "on" else "gain")
+    data = build_dataset([], [], [], force=True)
+    outcome = retrainer._record(_result(tmp_path, "v0001", promote=promote), "", data, run=1)
+    assert outcome.status == status
+    versions = {r["version"]: r["status"] for r in store.model_versions()}
+    assert versions["v0001"] == {"trial": "challenger", "promoted": "active", "kept": "rejected"}[status]
+    assert (store.running_trial() is not None) == (status == "trial")
 
 
 @pytest.mark.slow

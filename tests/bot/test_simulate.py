@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from bot.raters import concrete_discount, emoji_for_young, react
-from bot.simulate import SimulationConfig, SimulationError, brief_pool, liked_share, load_rater, rate
+from bot.raters import (
+    SUITE,
+    casual_for_young,
+    concrete_discount,
+    emoji_for_young,
+    long_copy,
+    noisy_family,
+    premium,
+    react,
+    seasonal,
+    short_copy,
+)
+from bot.simulate import SimulationConfig, SimulationError, brief_pool, load_rater, measure_served, rate
 from storage import Store
 from tests.bot.test_cli import run
 
@@ -49,7 +61,7 @@ def test_the_brief_pool_follows_the_raters_filter() -> None:
         brief_pool([r for r in rows if r["age_group"] == "50대"], emoji_for_young)
 
 
-def test_every_evaluation_brief_is_written_with_each_fixed_seed(starter_dir: Path) -> None:
+def test_every_evaluation_brief_is_written_with_each_fixed_seed_as_served(starter_dir: Path, store: Store) -> None:
     from model.engine import LocalEngine
     from model.writer import CopyWriter
 
@@ -61,38 +73,104 @@ def test_every_evaluation_brief_is_written_with_each_fixed_seed(starter_dir: Pat
 
     writer = CopyWriter(LocalEngine(starter_dir, version="starter"))
     briefs = [{"product": p, "event": "세일", "age_group": "20대", "channel": "sns"} for p in ("셔츠", "향수")]
-    share, distinct = liked_share(writer, recording_rater, briefs, seeds=2)
+    found = measure_served(store, writer, recording_rater, briefs, seeds=2)
     assert [product for product, _ in seen] == ["셔츠", "향수", "셔츠", "향수"]
     assert seen[0][1] != seen[2][1]  # a second seed is a second sample of the same brief
-    assert share == sum("%" in c for _, texts in seen for c in texts) / sum(len(t) for _, t in seen)
-    assert 0 < distinct <= 1
-    assert liked_share(writer, recording_rater, briefs, seeds=2) == (share, distinct)  # fixed seeds: the same
+    share = sum("%" in c for _, texts in seen for c in texts) / sum(len(t) for _, t in seen)
+    assert found.liked_share == round(share, 4) and found.by_version == {"starter": found.liked_share}
+    assert 0 < found.distinct_2 <= 1
+    assert measure_served(store, writer, recording_rater, briefs, seeds=2) == found  # fixed seeds: the same
+    assert store.counts()["requests"] == 0  # measuring stores nothing
     assert SimulationConfig().eval_seeds == 3
     with pytest.raises(SimulationError, match="eval seeds"):
         SimulationConfig(eval_seeds=0)
 
 
+def test_the_suite_has_every_kind_of_taste_and_each_rater_loads() -> None:
+    assert len(SUITE) >= 8
+    assert {"surface token", "length", "word family", "numbers", "register choice", "rare (under 5 %)", "noisy",
+            "drifting", "no taste"} <= set(SUITE)  # fmt: skip
+    for spec in SUITE.values():
+        rater = load_rater(spec)
+        assert callable(rater) and len(rate(rater, YOUNG, ["여름엔 시원한 린넨이야", "가족과 함께 해요"])) == 2
+
+
+YOUNG = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "20대", "channel": "sns"}
+
+
+def test_the_suite_raters_like_what_they_say() -> None:
+    assert short_copy(YOUNG, ["짧게 입어요", "여름 린넨 셔츠를 가볍고 시원하게 입어 보세요, 지금 만나요"]) == [
+        "trophy",
+        "-1",
+    ]
+    assert long_copy(YOUNG, ["짧아요", "가" * 45]) == ["-1", "trophy"]
+    assert seasonal(YOUNG, ["시원한 여름 셔츠", "셔츠 특가"]) == ["trophy", "-1"]
+    assert premium(YOUNG, ["장인이 만든 셔츠", "특별한 셔츠", "엄선한 원단"]) == ["trophy", "-1", "+1"]
+    assert casual_for_young(YOUNG, ["이거 입어봐", "입어 보세요"]) == ["trophy", "-1"]
+    assert casual_for_young({**YOUNG, "age_group": "40대"}, ["이거 입어봐"]) == [None]
+
+
+def test_the_noisy_rater_follows_its_rule_seven_times_in_ten_and_repeats_itself() -> None:
+    texts = [f"가족과 함께 {i}번째 여름" for i in range(300)] + [f"셔츠 {i}번" for i in range(300)]
+    first = noisy_family(YOUNG, texts)
+    assert first == noisy_family(YOUNG, texts)  # the same brief and copy draw the same way, in any process
+    liked = [r in ("+1", "trophy") for r in first]
+    follows = sum(liked[:300]) + sum(not x for x in liked[300:])
+    assert 0.8 < follows / 600 < 0.9  # 70 % by the rule + half of the other 30 % by chance = 85 %
+
+
+def test_the_drifting_rater_changes_taste_after_its_round_and_no_taste_is_random() -> None:
+    drifting = load_rater("bot.raters:drifting_length")
+    texts = ["짧아요", "가" * 50]
+    drifting.start_round(2)  # type: ignore[attr-defined]
+    assert drifting(YOUNG, texts) == ["trophy", "-1"]
+    drifting.start_round(3)  # type: ignore[attr-defined]
+    assert drifting(YOUNG, texts) == ["-1", "trophy"]
+    random_rater = load_rater("bot.raters:no_taste")
+    reactions = [r for _ in range(200) for r in random_rater(YOUNG, texts)]
+    assert 0.2 < reactions.count("+1") / 400 < 0.3 and 0.2 < reactions.count(None) / 400 < 0.3
+    assert load_rater("bot.raters:no_taste") is not random_rater  # a fresh stream for every simulation
+    fresh = load_rater("bot.raters:no_taste")
+    assert [r for _ in range(200) for r in fresh(YOUNG, texts)] == reactions  # seeded: a simulation repeats
+
+
 @pytest.mark.slow
-def test_a_round_goes_through_the_bots_store_paths_and_the_gate(home_with_starter: Path, tmp_path: Path) -> None:
+def test_rounds_go_through_the_bots_store_paths_and_a_live_trial_decides(
+    home_with_starter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sim_home = tmp_path / "sim"
-    result = run("simulate", "--rounds", "1", "--requests-per-round", "6", "--eval-briefs", "2", "--eval-seeds", "2", "--json",
-                 "--rater", "bot.raters:concrete_discount", "--home", str(sim_home), env_home=home_with_starter)  # fmt: skip
+    for name, value in (("MIN_REQUESTS", "2"), ("LOOK_EVERY", "2"), ("MAX_REQUESTS", "4")):  # a trial fits a round
+        monkeypatch.setenv(f"COPYBOT_TRIAL_{name}", value)
+    result = run("simulate", "--rounds", "2", "--requests-per-round", "6", "--eval-briefs", "2", "--eval-seeds", "2",
+                 "--json", "--rater", "bot.raters:concrete_discount", "--home", str(sim_home),
+                 env_home=home_with_starter, extra_env={k: v for k, v in os.environ.items() if "TRIAL" in k},
+                 timeout=1200)  # fmt: skip
     assert result.returncode == 0, result.stderr
     rounds = json.loads(result.stdout)["rounds"]
-    assert [r["round"] for r in rounds] == [0, 1]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
     assert all(0 <= r["liked_share"] <= 1 and 0 < r["distinct_2"] <= 1 for r in rounds)
-    assert rounds[0]["retrain"] is None and rounds[1]["retrain"]["status"] in ("promoted", "kept")
-    assert rounds[1]["model_version"] == ("v0001" if rounds[1]["retrain"]["status"] == "promoted" else "starter")
-    assert len(rounds[1]["retrain"]["reasons"]) == 6
+    assert rounds[0]["retrain"] is None and rounds[1]["retrain"]["status"] == "trial"
+    assert len(rounds[1]["retrain"]["reasons"]) == 7
+    # after round 1 the challenger writes part of every copy the bot serves, the measurement's included
+    assert rounds[1]["model_version"] == "starter" and set(rounds[1]["by_version"]) == {"starter", "v0001"}
+    assert rounds[1]["trial"]["challenger"] == "v0001" and rounds[1]["decided"] == []
+    # round 2's reactions on the mixed candidates decide it, by the stated rule
+    [decided] = rounds[2]["decided"]
+    assert decided["challenger"] == "v0001" and decided["outcome"] in ("promote", "retire")
+    assert decided["rated"] in (2, 4) and decided["reason"]
+    assert rounds[2]["model_version"] == ("v0001" if decided["outcome"] == "promote" else "starter")
 
     store = Store.open(sim_home / "copybot.db")
     requests = store.db.execute("select source, user_id, status from requests").fetchall()
-    assert len(requests) == 6 and set(requests) == {("simulate", "simulator", "done")}
+    assert len(requests) == 12 and set(requests) == {("simulate", "simulator", "done")}
+    [trial] = store.trials()
+    assert trial["status"] == {"promote": "promoted", "retire": "retired"}[decided["outcome"]]
+    assert {r[0] for r in store.db.execute("select trial_id from requests where id > 6")} == {trial["id"]}
     events = store.db.execute("select user_id, action, signal from feedback_events").fetchall()
     assert len(events) == store.counts()["candidates"]  # the discount rater reacts to every candidate
     assert {e[2] for e in events} <= {"up", "down", "win"} and {e[:2] for e in events} == {("simulator", "added")}
-    [(trigger, status)] = store.db.execute("select trigger, status from training_runs").fetchall()
-    assert (trigger, status) == ("simulate", "succeeded")
+    runs = store.db.execute("select trigger, status from training_runs").fetchall()
+    assert runs == [("simulate", "succeeded"), ("simulate", "succeeded")]
     main = Store.open(home_with_starter / "copybot.db")  # the team's own store is never touched
     assert main.counts()["requests"] == 0 and main.counts()["training_runs"] == 0
 

@@ -55,3 +55,51 @@ class FailingBackend:
 
     def complete(self, prompts: list[str], **_: object) -> list[str]:
         raise self.error
+
+
+CHAMPION_COPIES = [
+    "여름엔 린넨이죠!",
+    "가볍게 입어 보세요.",
+    "시원함을 선물해요.",
+    "주말에 만나 보세요.",
+    "바람이 잘 통해요.",
+]
+CHALLENGER_COPIES = [
+    "새로 나온 셔츠예요.",
+    "오늘 입기 좋아요.",
+    "산뜻하게 골라요.",
+    "출근길도 편해요.",
+    "가족과 함께 입어요.",
+]
+
+
+@dataclass
+class VersionedEngine:
+    """The in-process engine's adapter interface (default version, named adapters loaded on the side) over scripted
+    copy: the base model and each adapter write their own list, so a test can tell who wrote what."""
+
+    copies: dict[str, list[str]] = field(default_factory=dict)  # version -> what it writes (default: base list)
+    base_version: str = "starter"
+    version: str = "starter"
+    loaded: set[str] = field(default_factory=set)
+    calls: list[tuple[str, int]] = field(default_factory=list)  # (version, prompts) per call
+
+    def use_adapter(self, adapter_path: object, version: str) -> None:
+        if adapter_path is not None:
+            self.loaded.add(version)
+        self.version = version
+
+    def add_adapter(self, adapter_path: object, version: str) -> None:
+        self.loaded.add(version)
+
+    def prompt_for(self, brief: Brief, register: str) -> str:
+        return f"{brief.product}|{register}"
+
+    def complete(self, prompts: list[str], *, model: str | None = None, **_: object) -> list[str]:
+        name = model or self.version
+        if name != self.base_version and name not in self.loaded:
+            raise ModelUnavailableError(f"{name} is not loaded", user_message="모델을 불러오지 못했어요.")
+        self.calls.append((name, len(prompts)))
+        texts = self.copies.get(name) or (CHAMPION_COPIES if name == self.base_version else CHALLENGER_COPIES)
+        start = sum(n for v, n in self.calls[:-1] if v == name)  # a retry writes the next copies on the list
+        return [texts[(start + i) % len(texts)] for i in range(len(prompts))]

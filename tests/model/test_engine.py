@@ -79,3 +79,41 @@ def test_a_corrupt_adapter_is_refused_with_a_clear_message(starter_dir: Path, tm
 def test_a_missing_base_model_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailableError, match="COPYBOT_BASE_MODEL"):
         LocalEngine(tmp_path / "no-such-model")
+
+
+def _random_adapter(starter_dir: Path, folder: Path, seed: int) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    base = AutoModelForCausalLM.from_pretrained(starter_dir)
+    # init_lora_weights=False: both LoRA matrices random, so the adapter really changes what the model writes
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=64, target_modules="all-linear", init_lora_weights=False))
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_two_adapters_are_held_at_once_and_chosen_per_call(starter_dir: Path, tmp_path: Path) -> None:
+    a = _random_adapter(starter_dir, tmp_path / "a", 1)
+    b = _random_adapter(starter_dir, tmp_path / "b", 2)
+    prompts = [plain_prompt(BRIEF, "polite")] * 3
+
+    def write(engine: LocalEngine, model: str | None = None) -> list[str]:
+        return engine.complete(prompts, max_tokens=24, temperature=0.9, top_p=0.95, seed=4, model=model)
+
+    alone_a = write(LocalEngine(starter_dir, adapter_path=a, version="v0001"))
+    base = LocalEngine(starter_dir, version="starter")
+    bare = write(base)
+    engine = LocalEngine(starter_dir, adapter_path=b, version="eval")  # a name PEFT itself could not take
+    alone_b = write(engine)
+    engine.add_adapter(a, "v0001")
+    assert len({tuple(alone_a), tuple(alone_b), tuple(bare)}) == 3
+    assert write(engine, "v0001") == alone_a  # the challenger, by name
+    assert write(engine) == alone_b  # the default is untouched
+    assert write(engine, "base:" + starter_dir.name) == bare  # the bare base model, by its name
+    assert engine.version == "eval" and sorted(engine.loaded_adapters()) == ["eval", "v0001"]
+    with pytest.raises(AdapterError, match="not loaded here"):
+        write(engine, "v0009")
+    engine.use_adapter(None, "starter")  # back to the bare base as the default; the adapters stay loaded
+    assert write(engine) == bare and write(engine, "v0001") == alone_a

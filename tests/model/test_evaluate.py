@@ -18,6 +18,7 @@ from model.evaluate import (
     preference_gain,
     preference_scores,
     validation_loss,
+    wilson_interval,
 )
 
 BASE = Metrics(val_loss=3.0, corpus_loss=2.5, preference_accuracy=0.5, preference_margin=0.0, register_match=0.9,
@@ -25,10 +26,22 @@ BASE = Metrics(val_loss=3.0, corpus_loss=2.5, preference_accuracy=0.5, preferenc
 BETTER = {"val_loss": 2.8, "preference_accuracy": 0.7, "preference_gain": 0.8}
 
 
-def test_gate_promotes_only_a_measurably_better_adapter() -> None:
-    decision = gate(BASE, Metrics(**{**BASE.as_dict(), **BETTER}))
+GAIN = GateConfig(preference="gain")
+
+
+def test_gain_mode_promotes_only_a_measurably_better_adapter() -> None:
+    decision = gate(BASE, Metrics(**{**BASE.as_dict(), **BETTER}), GAIN, pairs=20)
     assert decision.promote and all(r.startswith("ok: ") for r in decision.reasons)
-    assert "gained on 80% of held-out pairs; accuracy 0.500 -> 0.700" in decision.reasons[0]
+    assert "gained on 80% of 20 held-out pairs (95% interval 58%-92%); accuracy 0.500 -> 0.700" in decision.reasons[0]
+
+
+SAFETY = [
+    ({"corpus_loss": 2.65}, "corpus validation loss"),
+    ({"register_match": 0.8}, "register match"),
+    ({"compliance_flag_rate": 0.2}, "compliance-flag rate"),
+    ({"distinct_2": 0.65}, "distinct-2"),
+    ({"length_ok": 0.9}, "within length limits"),
+]
 
 
 @pytest.mark.parametrize(
@@ -37,23 +50,50 @@ def test_gate_promotes_only_a_measurably_better_adapter() -> None:
         ({"preference_gain": 0.5}, "preference"),
         ({"preference_gain": float("nan")}, "no held-out preference pairs"),
         ({"val_loss": 3.1}, ": validation loss"),
-        ({"corpus_loss": 2.65}, "corpus validation loss"),
-        ({"register_match": 0.8}, "register match"),
-        ({"compliance_flag_rate": 0.2}, "compliance-flag rate"),
-        ({"distinct_2": 0.65}, "distinct-2"),
+        *SAFETY,
     ],
 )
-def test_gate_keeps_the_active_adapter_and_says_why(change: dict, failing: str) -> None:
-    decision = gate(BASE, Metrics(**{**BASE.as_dict(), **BETTER, **change}))
+def test_gain_mode_keeps_the_active_adapter_and_says_why(change: dict, failing: str) -> None:
+    decision = gate(BASE, Metrics(**{**BASE.as_dict(), **BETTER, **change}), GAIN, pairs=20)
     assert not decision.promote
     assert [r for r in decision.reasons if r.startswith("not met")] == [r for r in decision.reasons if failing in r]
 
 
+@pytest.mark.parametrize(("change", "failing"), SAFETY)
+def test_the_floor_refuses_every_safety_regression(change: dict, failing: str) -> None:
+    decision = gate(BASE, Metrics(**{**BASE.as_dict(), **change}), pairs=20)
+    assert not decision.promote
+    assert [r for r in decision.reasons if r.startswith("not met")] == [r for r in decision.reasons if failing in r]
+
+
+def test_the_floor_does_not_refuse_on_noise_only_on_a_clear_loss() -> None:
+    # 40% of 20 pairs is a coin flip's spread (interval 22%-61%): left to the live trial, as is a rising loss on
+    # a handful of held-out liked copies
+    noisy = gate(BASE, Metrics(**{**BASE.as_dict(), "preference_gain": 0.4, "val_loss": 3.3}), pairs=20)
+    assert noisy.promote
+    assert "22%-61%); accuracy 0.500 -> 0.500; the live trial decides" in noisy.reasons[0]
+    assert noisy.reasons[1] == "ok: validation loss 3.0000 -> 3.3000 (for information)"
+    # 20% of 40 pairs: the interval (11%-35%) excludes a coin flip, a real loss
+    lost = gate(BASE, Metrics(**{**BASE.as_dict(), "preference_gain": 0.2}), pairs=40)
+    assert not lost.promote and lost.reasons[0].endswith("a clear loss")
+    nothing = gate(BASE, Metrics(**{**BASE.as_dict(), "val_loss": float("nan")}), pairs=0)
+    assert nothing.promote and "no held-out pairs; the live trial decides" in nothing.reasons[0]
+
+
+def test_wilson_interval() -> None:
+    assert wilson_interval(0.5, 0) == (0.0, 1.0)
+    low, high = wilson_interval(0.4, 20)
+    assert (round(low, 3), round(high, 3)) == (0.219, 0.613)
+    with pytest.raises(ValueError, match="preference must be one of"):
+        GateConfig(preference="vibes")
+
+
 def test_gate_tolerances_are_configurable() -> None:
     slightly = Metrics(**{**BASE.as_dict(), "val_loss": 3.03, "preference_gain": 0.55})
-    assert gate(BASE, slightly).promote  # the feedback loss may rise within its tolerance
-    assert not gate(BASE, slightly, GateConfig(loss_tolerance=-0.05)).promote  # ... or be required to fall
-    assert not gate(BASE, slightly, GateConfig(min_preference_gain=0.1)).promote
+    assert gate(BASE, slightly, GAIN).promote  # the feedback loss may rise within its tolerance
+    assert not gate(BASE, slightly, GateConfig(preference="gain", loss_tolerance=-0.05)).promote  # ... or must fall
+    assert not gate(BASE, slightly, GateConfig(preference="gain", min_preference_gain=0.1)).promote
+    assert not gate(BASE, Metrics(**{**BASE.as_dict(), "length_ok": 0.98}), GateConfig(length_tolerance=0.01)).promote
 
 
 def test_diversity_is_held_against_the_base_model_across_a_lineage() -> None:

@@ -15,7 +15,7 @@ EXPECTED_COLUMNS = {
     "requests": [
         "id", "created_at", "source", "product", "event", "age_group", "channel", "n", "notes", "user_id", "team_id",
         "slack_channel", "slack_ts", "status", "error", "model_version", "started_at", "finished_at", "queue_ms",
-        "generate_ms",
+        "generate_ms", "trial_id",
     ],
     "candidates": [
         "id", "request_id", "rank", "text", "register", "register_ok", "flags", "length", "model_version",
@@ -42,6 +42,10 @@ EXPECTED_COLUMNS = {
         "id", "study", "trial", "started_at", "finished_at", "status", "params", "val_loss", "seconds", "error",
     ],
     "schedule_runs": ["id", "job", "slot", "status", "started_at", "finished_at", "result", "error"],
+    "trials": [
+        "id", "challenger_version", "champion_version", "status", "started_at", "ended_at", "reason", "rule",
+        "training_run_id", "looked_at", "tally",
+    ],
 }  # fmt: skip
 
 EXPECTED_UNIQUE_INDEXES = {
@@ -52,6 +56,7 @@ EXPECTED_UNIQUE_INDEXES = {
     ("model_versions", ("version",)),
     ("tuning_trials", ("study", "trial")),
     ("schedule_runs", ("job", "slot")),
+    ("trials", ("status",)),  # partial: at most one running trial
     ("_sqlite_migrations", ("migration_set", "name")),
 }
 
