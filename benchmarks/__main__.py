@@ -3,7 +3,7 @@
 Run: python -m benchmarks [--only e2e report ...] [--skip learning ...] [--out BENCHMARKS.md]
 `--only` rewrites just those sections of an existing file and keeps the others.
 Each benchmark runs in its own process, one after another (two at once on a small machine distort each other).
-The whole set takes about 40 minutes on 2 CPU cores, most of it the learning simulation and the retrain curve.
+The whole set takes several hours on 2 CPU cores, most of it the learning suite (about 3 hours) and the retrain curve.
 `bash benchmarks/gpu_check.sh` is separate: it needs a CUDA machine.
 """
 
@@ -31,8 +31,12 @@ BENCHMARKS = [
      "reported as a ratio (no target set)"),
     ("retrain", "retrain wall time and peak memory for 1,000 / 5,000 / 10,000 SFT examples",
      "reported; cost should grow at most linearly"),
-    ("learning", "`copybot simulate`: liked share before and after 3 rounds, both example raters",
-     "+20 points for each rater, and distinct-2 no lower than before"),
+    ("trial_rule", "the live trial's rule under simulated reactions: false promotions and power",
+     "no-better challengers promoted at most 10 % of the time"),
+    ("learning", "`copybot simulate` over the rater suite: liked share before and after 3 rounds of 30 requests, "
+     "with live trials and reranking; the reranker's AUROC and the gain without it",
+     "+20 points for every learnable taste with distinct-2 within 0.02; noisy: no regression; drifting: back "
+     "within 2 rounds; no taste: at most 10 % of 20+ challengers promoted"),
 ]  # fmt: skip
 NOISE = ("Loading weights", "it/s]", "s/it]")
 

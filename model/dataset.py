@@ -23,6 +23,7 @@ from model.prompt import plain_prompt, prompt_register
 from model.tone import detect_register
 
 Example = dict[str, Any]
+REPLAY_ANCHOR_COPIES = 256  # corpus copies the preference stage's anchor draws its batches from
 
 
 class NotEnoughFeedback(ModelSideError):
@@ -102,6 +103,7 @@ class RetrainDataset:
     summary: dict[str, Any]
     heldout_corpus: list[Example] = field(default_factory=list)
     heldout_kto: list[Example] = field(default_factory=list)  # held-out rated candidates: the reward's test set
+    replay: list[Example] = field(default_factory=list)  # the corpus copies replayed (also in `sft`)
 
     @property
     def eval_sft(self) -> list[Example]:
@@ -208,6 +210,7 @@ def build_dataset(
         summary={},
         heldout_corpus=[_corpus_example(row) for row in corpus_validation if row.get("age_group")],
         heldout_kto=[e for r in heldout_requests for e in _kto_from(r)],
+        replay=replay_pool[:REPLAY_ANCHOR_COPIES],
     )
     dataset.summary = _summary(dataset, config, train_requests, heldout_requests, len(feedback_sft), len(replay))
     return dataset
@@ -240,8 +243,8 @@ def _summary(
 
 
 DATASET_FIELDS = ("sft", "pairs", "kto", "kto_weights", "heldout_sft", "heldout_pairs", "heldout_briefs", "summary",
-                  "heldout_corpus", "heldout_kto")  # fmt: skip
-OPTIONAL_FIELDS = ("heldout_corpus", "heldout_kto")  # older clients do not send them
+                  "heldout_corpus", "heldout_kto", "replay")  # fmt: skip
+OPTIONAL_FIELDS = ("heldout_corpus", "heldout_kto", "replay")  # older clients do not send them
 
 
 def dataset_to_json(data: RetrainDataset) -> dict[str, Any]:

@@ -43,10 +43,18 @@ class TrainConfig:
     preference_learning_rate: float = field(default=5e-4, metadata={"help": "learning rate of DPO/KTO"})
     preference_epochs: int = field(default=1, metadata={"help": "epochs of DPO/KTO"})
     beta: float = field(default=0.1, metadata={"help": "DPO/KTO beta (strength of the KL anchor)"})
-    min_steps: int = field(default=0, metadata={"help": "SFT optimiser steps at least (more epochs on small data)"})
-    min_preference_steps: int = field(default=0, metadata={"help": "DPO/KTO optimiser steps at least"})
+    preference_anchor_weight: float = field(
+        default=3.0, metadata={"help": "weight of KL(base || adapter) on corpus copies during DPO (0 turns it off)"}
+    )
+    preference_sft_weight: float = field(
+        default=0.0, metadata={"help": "weight of the chosen copy's NLL added to the DPO loss (RPO; 0: plain DPO)"}
+    )
+    # A week of a small team's reactions is a few dozen examples: a handful of optimiser steps learns nothing from
+    # them, so small data is taken round more epochs (docs/learning-loop.md has the evidence).
+    min_steps: int = field(default=30, metadata={"help": "SFT optimiser steps at least (more epochs on small data)"})
+    min_preference_steps: int = field(default=60, metadata={"help": "DPO/KTO optimiser steps at least"})
     min_eval_examples: int = field(
-        default=0, metadata={"help": "early stopping only with at least this many held-out examples"}
+        default=16, metadata={"help": "early stopping only with at least this many held-out examples"}
     )
     anchor_weight: float = field(
         default=1.0,
@@ -140,16 +148,17 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
 
     from model.anchor import anchored_sft_trainer
 
-    has_eval = len(data.eval_sft) >= max(1, config.min_eval_examples)
+    has_eval = bool(data.eval_sft)  # the curve is always drawn; choosing an epoch by it needs enough examples
+    stops = has_eval and len(data.eval_sft) >= config.min_eval_examples
     args = SFTConfig(
         **_common_args(config, scratch, progress),
         learning_rate=config.learning_rate,
         num_train_epochs=_epochs(config.epochs, config.min_steps, len(data.sft), config),
         completion_only_loss=True,  # the prompt is the brief; only the copy is learned
         eval_strategy="epoch" if has_eval else "no",
-        save_strategy="epoch" if has_eval else "no",
+        save_strategy="epoch" if stops else "no",
         save_total_limit=2,
-        load_best_model_at_end=has_eval,
+        load_best_model_at_end=stops,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
     )
@@ -160,7 +169,7 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
         train_dataset=Dataset.from_list(data.sft),
         eval_dataset=Dataset.from_list(data.eval_sft) if has_eval else None,
         processing_class=tokenizer,
-        callbacks=[EarlyStoppingCallback(config.early_stopping_patience)] if has_eval else [],
+        callbacks=[EarlyStoppingCallback(config.early_stopping_patience)] if stops else [],
     )
     _quiet(trainer, progress)
     trainer.train()
@@ -185,7 +194,9 @@ def _preference(
     model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, scratch: str, progress: bool
 ) -> tuple[str, Any]:
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
+    from trl import DPOConfig, KTOConfig, KTOTrainer
+
+    from model.anchor import replay_anchored_dpo_trainer
 
     mode = config.preference
     if mode == "auto":
@@ -196,8 +207,11 @@ def _preference(
               "num_train_epochs": _epochs(config.preference_epochs, config.min_preference_steps,
                                           len(data.pairs) if mode == "dpo" else len(data.kto), config), "beta": config.beta, "save_strategy": "no"}  # fmt: skip
     if mode == "dpo":
-        trainer: Any = DPOTrainer(model=model, args=DPOConfig(**common), train_dataset=Dataset.from_list(data.pairs),
-                                  processing_class=tokenizer)  # fmt: skip
+        if config.preference_sft_weight > 0:  # DPO plus the chosen copy's NLL, so that both copies cannot sink
+            common |= {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, config.preference_sft_weight]}
+        trainer: Any = replay_anchored_dpo_trainer(config.preference_anchor_weight, data.replay, model=model,
+                                                   args=DPOConfig(**common), train_dataset=Dataset.from_list(data.pairs),
+                                                   processing_class=tokenizer)  # fmt: skip
     else:
         kto_args = KTOConfig(**common, desirable_weight=data.kto_weights["desirable_weight"],
                              undesirable_weight=data.kto_weights["undesirable_weight"])  # fmt: skip

@@ -15,7 +15,9 @@ from slack_sdk import WebClient
 from bot.report.build import build_report
 from bot.report.charts import draw_charts
 from bot.report.publish import post_report, write_report
+from bot.report.text import retrain_sentence
 from bot.report.weeks import Week
+from bot.trial_rule import TrialRule
 from storage import Store
 from tests.bot.report_data import seed_two_weeks
 from tests.bot.test_cli import run
@@ -107,6 +109,43 @@ def test_markdown_report_and_the_cli(seeded: Store, tmp_path: Path, home: Path) 
     assert (tmp_path / "cli" / "win_rate_by_age.png").read_bytes().startswith(PNG)
     bad = run("report", "--week", "week 48", env_home=home)
     assert bad.returncode == 2 and "write it like 2026-W48" in bad.stderr
+
+
+def test_the_report_shows_the_trial_the_retrain_started_and_the_rewards_auroc(seeded: Store, tmp_path: Path) -> None:
+    from bot.report.publish import report_blocks
+
+    run_id = seeded.start_training_run(trigger="schedule", base_model="starter", parent_version="v0002")
+    seeded.add_model_version(version="v0003", base_model="starter", adapter_path="/a/v0003")
+    seeded.finish_training_run(run_id, status="succeeded", result_version="v0003", gate_decision="trial",
+                               metrics={"old": {}, "new": {}, "reward": {"auroc_new": 0.81, "auroc_current": 0.74,
+                                                                         "chosen": "new", "heldout": 40}})  # fmt: skip
+    seeded.start_trial(challenger="v0003", champion="v0002", rule=TrialRule().as_dict(), training_run_id=run_id)
+    report = build_report(seeded, W48)
+    text = write_report(report, tmp_path / "out").read_text("utf-8")
+    assert (
+        "새 모델 v0003이(가) 안전 검사를 통과해, 실제 요청에서 지금 모델과 나눠 쓰며 비교하는 시험을 시작했어요."
+        in text
+    )
+    assert "보상 모델(반응 예측): 보류한 반응 40개 기준 AUROC 0.81 (지금 쓰던 보상 모델 0.74) → 새 보상 모델로" in text
+    assert (
+        "## 새 모델 시험\n\n새 모델 v0003을(를) 지금 모델 v0002과(와) 실제 요청에서 비교하고 있어요. 아직 평가된"
+        in text
+    )
+    sections = [b["text"]["text"] for b in report_blocks(report) if b["type"] == "section" and "text" in b]
+    assert any(t.startswith("*새 모델 시험*\n새 모델 v0003") for t in sections)
+    assert any("AUROC 0.81" in t for t in sections)
+    # once the rule has decided, the week's report says how it ended
+    seeded.finish_trial(seeded.running_trial()["id"], promote=False, reason="no clear difference",
+                        tally={"rated": 30, "p_better": 0.61})  # fmt: skip
+    ended = build_report(seeded, W48.shifted(1))
+    assert (
+        ended.trial
+        == "새 모델 v0003은(는) 실제 요청에서 더 낫다는 근거가 없어 내렸어요 (평가된 요청 30건, 더 나을 확률 61%)."
+    )
+    waited = seeded.start_training_run(trigger="schedule", base_model="starter")
+    seeded.finish_training_run(waited, status="skipped", error="a live trial is still deciding (trial 1: …)")
+    assert "시험이 아직 진행 중이라 재학습은" in retrain_sentence(build_report(seeded, W48.shifted(1),
+                                                                   run=seeded.latest_training_run()))  # fmt: skip
 
 
 def test_posting_uses_the_whole_files_upload_v2_sequence(seeded: Store, tmp_path: Path, fake_slack: FakeSlack) -> None:

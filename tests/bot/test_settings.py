@@ -75,3 +75,24 @@ def test_compliance_terms_must_be_an_existing_file(tmp_path: Path) -> None:
         Settings.from_env({"COPYBOT_HOME": str(tmp_path), "COPYBOT_COMPLIANCE_TERMS": str(terms)}).compliance_terms
         == terms
     )
+
+
+def test_live_trials_reranking_and_the_trial_rule_are_settings() -> None:
+    from bot.trial_rule import TrialRule
+
+    default = Settings.from_env({})
+    assert default.live_trials and default.rerank and default.trial_rule == TrialRule()
+    tuned = Settings.from_env({"COPYBOT_LIVE_TRIALS": "off", "COPYBOT_RERANK": "0", "COPYBOT_TRIAL_MAX_REQUESTS": "40",
+                               "COPYBOT_TRIAL_PROMOTE_AT": "0.99", "COPYBOT_TRIAL_SETTLE_MINUTES": "30"})  # fmt: skip
+    assert not tuned.live_trials and not tuned.rerank
+    assert (tuned.trial_rule.max_requests, tuned.trial_rule.promote_at, tuned.trial_rule.settle_minutes) == (
+        40,
+        0.99,
+        30,
+    )
+    for env, message in [({"COPYBOT_LIVE_TRIALS": "maybe"}, "COPYBOT_LIVE_TRIALS: 'maybe' is neither on nor off"),
+                         ({"COPYBOT_TRIAL_MAX_REQUESTS": "lots"}, "COPYBOT_TRIAL_MAX_REQUESTS: 'lots' is not a number"),
+                         ({"COPYBOT_TRIAL_PROMOTE_AT": "0.3"}, "COPYBOT_TRIAL_PROMOTE_AT: need 0 < retire_at < 0.5"),
+                         ({"COPYBOT_TRIAL_MAX_REQUESTS": "5"}, "max_requests >= min_requests")]:  # fmt: skip
+        with pytest.raises(SettingsError, match=message):
+            Settings.from_env(env)

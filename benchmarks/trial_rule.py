@@ -1,0 +1,79 @@
+"""The live trial's rule under simulated reactions: how often it promotes a challenger that is no better (false
+promotions), and how often it promotes one that is (power), for teams that rate every candidate and teams that pick
+a single winner.
+
+Run: python -m benchmarks.trial_rule [--trials 4000]
+Each simulated trial shows 5 candidates per request, split 3 + 2 alternating, and applies `bot.trial_rule.decide`
+after every rated request, exactly as the bot does, until it promotes or retires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Callable
+
+from bot.trial_rule import Side, TrialRule, decide, tally
+
+Pattern = Callable[[int, int, random.Random], tuple[int, int]]  # (challenger shown, champion shown) -> liked
+
+
+def independent(challenger: float, champion: float) -> Pattern:
+    """Each candidate liked on its own, with its side's rate."""
+
+    def react(kc: int, kh: int, rng: random.Random) -> tuple[int, int]:
+        return sum(rng.random() < challenger for _ in range(kc)), sum(rng.random() < champion for _ in range(kh))
+
+    return react
+
+
+def one_winner(kc: int, kh: int, rng: random.Random) -> tuple[int, int]:
+    """A team that only ever picks one 🏆 per request, at random."""
+    pick = rng.randrange(kc + kh)
+    return int(pick < kc), int(pick >= kc)
+
+
+def run_trial(rule: TrialRule, react: Pattern, rng: random.Random) -> str:
+    rows: list[tuple[Side, Side, bool]] = []
+    looked = 0
+    for r in range(rule.max_requests):
+        kc = 2 if r % 2 else 3
+        liked_c, liked_h = react(kc, 5 - kc, rng)
+        rows.append((Side(kc, liked_c), Side(5 - kc, liked_h), True))
+        decision = decide(rule, tally(rows), looked_at=looked)
+        if decision.action != "continue":
+            return decision.action
+        looked = decision.look or looked
+    return "continue"
+
+
+def share(rule: TrialRule, react: Pattern, trials: int, seed: int) -> float:
+    rng = random.Random(seed)
+    return sum(run_trial(rule, react, rng) == "promote" for _ in range(trials)) / trials
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--trials", type=int, default=4000)
+    args = parser.parse_args()
+    rule = TrialRule()
+    print(f"rule: looks at {rule.looks()} rated requests, promote at P(better) >= {rule.promote_at}, "
+          f"retire at <= {rule.retire_at}")  # fmt: skip
+    print("| reactions | challenger promoted |")
+    print("|---|---|")
+    cases: list[tuple[str, Pattern]] = [
+        ("no better: every candidate liked at 25 %", independent(0.25, 0.25)),
+        ("no better: every candidate liked at 8 %", independent(0.08, 0.08)),
+        ("no better: every candidate liked at 40 %", independent(0.40, 0.40)),
+        ("no better: one 🏆 per request, at random", one_winner),
+        ("better: 8 % → 20 %", independent(0.20, 0.08)),
+        ("better: 8 % → 30 %", independent(0.30, 0.08)),
+        ("better: 25 % → 45 %", independent(0.45, 0.25)),
+        ("better: 40 % → 60 %", independent(0.60, 0.40)),
+    ]
+    for i, (name, react) in enumerate(cases):
+        print(f"| {name} | {share(rule, react, args.trials, seed=100 + i):.1%} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
