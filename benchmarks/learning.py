@@ -1,13 +1,19 @@
 """Does the loop learn tastes it was never tuned on? `copybot simulate` over the rater suite, as one table.
 
 Run: python -m benchmarks.learning [--rounds 3] [--requests-per-round 30] [--no-taste-runs 3] [--skip-without-rerank]
-     [--only seasonal premium …]
+     [--only seasonal premium …] [--parallel N] [--fresh] [--saved-only]
 
 Every rater of `bot.raters.SUITE` runs in its own scratch home, as many at once as there are cores (one PyTorch
 thread each: a run is deterministic for its seed and thread count). The learnable tastes run twice, with the
 reranker and without it (COPYBOT_RERANK=off). The drifting rater runs two rounds longer than the others (its taste
 changes after round 2); the no-taste rater runs several seeds for long enough to put at least 20 challengers on
 trial, all decided by its random reactions.
+
+The whole suite takes about three hours on 2 cores, so each finished simulation is saved under
+benchmarks/results/learning/ with a hash of the code it ran (model/, bot/, storage/). A later run reuses a saved
+simulation whose settings and code hash match and runs only the rest: a suite can be finished over several
+sittings, and a code change reruns everything. --fresh ignores what is saved; --saved-only runs nothing and
+prints the table of what is saved for the current code, naming the simulations still to run.
 
 Targets (issue 14): every learnable taste gains 20 points of liked share after the rounds, with distinct-2 no lower
 than round 0 minus 0.02; the noisy rater does not regress; the drifting rater is back, two rounds after its change,
@@ -17,6 +23,7 @@ at least where the base model stands on its new taste; at most 10 % of the no-ta
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +31,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bot.raters import SUITE
@@ -36,6 +44,9 @@ MAX_FALSE_PROMOTIONS = 0.10
 MIN_CHALLENGERS = 20
 DRIFT_EXTRA_ROUNDS = 2
 NEW_TASTE = "bot.raters:long_copy"  # what the drifting rater likes after its change
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "learning"
+CODE = ("model", "bot", "storage")  # what a simulation's outcome depends on
 
 
 @dataclass
@@ -51,6 +62,42 @@ class Job:
     extra: list[str] = field(default_factory=list)
     result: dict[str, Any] | None = None
     seconds: float = 0.0
+    reused: bool = False
+
+    def key(self, requests: int) -> dict[str, Any]:
+        """Everything a saved result must match to stand for this run (besides the code)."""
+        return {"rater": self.rater, "rounds": self.rounds, "requests": requests, "seed": self.seed,
+                "env": self.env, "extra": self.extra}  # fmt: skip
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() else "-" for c in self.name).strip("-")
+
+
+def code_hash() -> str:
+    """A hash of every source and data file the simulation runs (caches excluded)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for d in CODE for p in (ROOT / d).rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def load_saved(job: Job, requests: int, code: str, folder: Path) -> bool:
+    """Fill the job from a saved result with the same settings and code; whether one was found."""
+    path = folder / f"{job.slug}.json"
+    if not path.exists():
+        return False
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    if saved.get("key") != job.key(requests) or saved.get("code") != code:
+        return False
+    job.result, job.seconds, job.reused = saved["result"], float(saved["seconds"]), True
+    return True
+
+
+def save(job: Job, requests: int, code: str, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"key": job.key(requests), "code": code, "seconds": round(job.seconds, 1), "result": job.result}
+    (folder / f"{job.slug}.json").write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 def plan(args: argparse.Namespace) -> list[Job]:
@@ -119,10 +166,10 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
     by_name = {j.name: j for j in jobs}
     header = " | ".join(f"r{i}" for i in range(rounds + DRIFT_EXTRA_ROUNDS + 1))
     lines = [f"| rater | kind | {header} | gain | distinct-2 | on trial / promoted | reward AUROC | without rerank | time |",
-             "|---" * (rounds + DRIFT_EXTRA_ROUNDS + 10) + "|"]  # fmt: skip
+             "|---" * (rounds + DRIFT_EXTRA_ROUNDS + 1 + 8) + "|"]  # fmt: skip
     verdicts: list[str] = []
     for job in jobs:
-        if job.kind in ("no taste", "reference") or job.env:
+        if job.kind in ("no taste", "reference") or job.env or job.result is None:
             continue
         rs = _rounds(job)
         cells = [f"{r['liked_share']:.1%}" for r in rs] + [""] * (rounds + DRIFT_EXTRA_ROUNDS + 1 - len(rs))
@@ -134,6 +181,9 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
                      f"{without} | {job.seconds / 60:.0f} min |")  # fmt: skip
         verdicts.append(_verdict(job, by_name))
     lines += ["", *[v for v in verdicts if v], _no_taste_verdict([j for j in jobs if j.kind == "no taste"])]
+    missing = [j.name for j in jobs if j.result is None]
+    if missing:
+        lines += ["", f"Not yet run on this code ({len(missing)} of {len(jobs)}): {', '.join(missing)}."]
     return lines
 
 
@@ -148,7 +198,7 @@ def _verdict(job: Job, by_name: dict[str, Job]) -> str:
         met = last["liked_share"] >= first["liked_share"] - NO_REGRESSION
         return f"- `{job.name}`: {_gain(job):+.1f} points, no regression: {'met' if met else 'NOT MET'}"
     reference = by_name.get("long_copy (base)")
-    if job.kind == "drifting" and reference and reference.result:
+    if job.kind == "drifting" and reference and reference.result and len(rs) > 2:
         base = _rounds(reference)[0]["liked_share"]
         after = rs[min(len(rs) - 1, 2 + DRIFT_EXTRA_ROUNDS)]["liked_share"]
         met = after >= base
@@ -158,6 +208,7 @@ def _verdict(job: Job, by_name: dict[str, Job]) -> str:
 
 
 def _no_taste_verdict(jobs: list[Job]) -> str:
+    jobs = [j for j in jobs if j.result is not None]
     if not jobs:
         return ""
     started = sum(_trials(j)[0] for j in jobs)
@@ -177,17 +228,33 @@ def main() -> None:
     parser.add_argument("--no-taste-runs", type=int, default=3, help="seeds of the no-taste rater")
     parser.add_argument("--skip-without-rerank", action="store_true", help="do not run the comparison without it")
     parser.add_argument("--only", nargs="*", help="rater function names to run (default: the whole suite)")
+    parser.add_argument("--parallel", type=int, default=os.cpu_count() or 1, help="simulations at once")
+    parser.add_argument("--fresh", action="store_true", help="rerun simulations that have a saved result")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where finished simulations are saved")
+    parser.add_argument("--saved-only", action="store_true", help="run nothing: the table of what is saved")
     args = parser.parse_args()
     jobs = plan(args)
-    parallel = max(1, os.cpu_count() or 1)
+    code = code_hash()
+    todo = [j for j in jobs if args.fresh or not load_saved(j, args.requests_per_round, code, args.results)]
+    if args.saved_only:
+        todo = []
+    parallel = max(1, args.parallel)
     started = time.perf_counter()
+
+    def run(job: Job) -> None:
+        simulate(job, args.requests_per_round, 1)
+        save(job, args.requests_per_round, code, args.results)
+        print(f"{job.name}: done in {job.seconds / 60:.0f} min", file=sys.stderr, flush=True)
+
     # longest first, so the last ones to finish are short
-    order = sorted(jobs, key=lambda j: -j.rounds)
     with ThreadPoolExecutor(parallel) as pool:
-        list(pool.map(lambda j: simulate(j, args.requests_per_round, 1), order))
+        list(pool.map(run, sorted(todo, key=lambda j: -j.rounds)))
     for line in table(jobs, args.rounds):
         print(line, flush=True)
-    print(f"\n{len(jobs)} simulations, {parallel} at a time, in {(time.perf_counter() - started) / 60:.0f} min")
+    print(
+        f"\n{len(jobs)} simulations (code {code}): {sum(j.reused for j in jobs)} reused from {args.results.name}/, "
+        f"{len(todo)} run, {parallel} at a time, in {(time.perf_counter() - started) / 60:.0f} min"
+    )
 
 
 if __name__ == "__main__":

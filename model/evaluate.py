@@ -40,6 +40,8 @@ class Metrics:
     preference_gain: float = float("nan")
     # The factor on the sampling temperature the copies were generated with (model/candidate.py calibrates it).
     temperature_scale: float = 1.0
+    # How many generated copies register match, compliance and length are shares of (0: not recorded).
+    copies: int = 0
 
     def as_dict(self) -> dict[str, float]:
         """Plain values for JSON."""
@@ -48,6 +50,7 @@ class Metrics:
 
 PREFERENCE_MODES = ("floor", "gain")
 Z_95 = 1.96
+Z_ONE_SIDED_95 = 1.645
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class GateConfig:
         default=0.05, metadata={"help": "gain mode: allowed rise of the held-out feedback loss (negative: must fall)"}
     )
     forgetting_tolerance: float = field(default=0.1, metadata={"help": "allowed rise of the corpus validation loss"})
+    # The three shares of generated copies below may also move by their sampling error (see clear_drop).
     register_tolerance: float = field(default=0.03, metadata={"help": "allowed drop in register match"})
     compliance_tolerance: float = field(default=0.02, metadata={"help": "allowed rise in the compliance-flag rate"})
     diversity_tolerance: float = field(
@@ -124,7 +128,8 @@ def gate(
     old: Metrics, new: Metrics, config: GateConfig | None = None, *, base: Metrics | None = None, pairs: int = 0
 ) -> GateDecision:
     """The offline gate: the corpus loss (forgetting), register match, compliance, diversity and length must stay
-    within their tolerances; preference on `pairs` held-out pairs must show no clear loss ("floor" mode, where a
+    within their tolerances (the three shares of generated copies also within their sampling error); preference
+    on `pairs` held-out pairs must show no clear loss ("floor" mode, where a
     live trial decides) or a gain, with the held-out feedback loss within its tolerance ("gain" mode)."""
     c = config or GateConfig()
     # Diversity is held against the base model, not just the active adapter, so that small per-round losses
@@ -135,18 +140,32 @@ def gate(
         _preference_check(old, new, c, pairs),
         _loss_check(old, new, c),
         (forgetting, f"corpus validation loss {old.corpus_loss:.4f} -> {new.corpus_loss:.4f}"),
-        (new.register_match >= old.register_match - c.register_tolerance,
+        (not clear_drop(old.register_match, new.register_match, old.copies, new.copies, c.register_tolerance),
          f"register match {old.register_match:.3f} -> {new.register_match:.3f}"),
-        (new.compliance_flag_rate <= old.compliance_flag_rate + c.compliance_tolerance,
+        (not clear_drop(1 - old.compliance_flag_rate, 1 - new.compliance_flag_rate, old.copies, new.copies,
+                        c.compliance_tolerance),
          f"compliance-flag rate {old.compliance_flag_rate:.3f} -> {new.compliance_flag_rate:.3f}"),
         (new.distinct_2 >= root.distinct_2 - c.diversity_tolerance,
          f"distinct-2 {root.distinct_2:.3f} ({root_name}) -> {new.distinct_2:.3f}"
          + (f" (sampled at temperature x{new.temperature_scale:g})" if new.temperature_scale != 1 else "")),
-        (new.length_ok >= old.length_ok - c.length_tolerance, f"within length limits {old.length_ok:.3f} -> "
-                                                               f"{new.length_ok:.3f}"),
+        (not clear_drop(old.length_ok, new.length_ok, old.copies, new.copies, c.length_tolerance),
+         f"within length limits {old.length_ok:.3f} -> {new.length_ok:.3f}"),
     ]  # fmt: skip
     reasons = [f"{'ok' if ok else 'not met'}: {text}" for ok, text in checks]
     return GateDecision(all(ok for ok, _ in checks), reasons)
+
+
+def clear_drop(old: float, new: float, old_n: int, new_n: int, tolerance: float) -> bool:
+    """Whether a share fell by more than `tolerance` beyond what sampling explains: the drop must exceed the
+    tolerance plus the one-sided 95 % error of the difference of two shares measured on old_n and new_n copies
+    (each share taken with one success and one failure added, so that 100 % on few copies is not certainty).
+    Without counts (0) the tolerance alone decides. On the default ~240 copies a share near 98 % gets two to
+    three points of allowance; on a few dozen copies, several: a small evaluation cannot refuse on noise."""
+    allowance = 0.0
+    if old_n > 0 and new_n > 0:
+        a, b = (old * old_n + 1) / (old_n + 2), (new * new_n + 1) / (new_n + 2)
+        allowance = Z_ONE_SIDED_95 * math.sqrt(a * (1 - a) / (old_n + 2) + b * (1 - b) / (new_n + 2))
+    return old - new > tolerance + allowance
 
 
 def _sequence_logprobs(
@@ -226,7 +245,7 @@ def corpus_spans(corpus_texts: list[str]) -> set[str]:
 
 def generation_metrics(
     writer: CopyWriter, briefs: list[dict[str, Any]], spans: set[str], *, n: int = 5
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Generate for each brief at every age group (fixed seeds) and score the candidates."""
     candidates, distincts = [], []
     for i, brief in enumerate(briefs):
@@ -245,6 +264,7 @@ def generation_metrics(
             sum(any(f.split(":")[0] in ("absolute_claim", "medical_claim", "guarantee") for f in c.flags) for c in candidates)
             / total, 4),
         "length_ok": round(sum(not any(f.startswith("too_long") for f in c.flags) for c in candidates) / total, 4),
+        "copies": len(candidates),
     }  # fmt: skip
 
 

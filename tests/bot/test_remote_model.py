@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.generation import ActiveAdapterBackend, load_backend
+from bot.generation import ActiveAdapterBackend, load_backend, write_brief
 from bot.model_host import build_model_server
 from bot.retrain import Retrainer
 from bot.settings import Settings
@@ -26,7 +26,7 @@ from tests.bot.test_cli import run
 from tests.http_server import serving
 
 OPEN_GATE = GateConfig(min_preference_gain=-1, loss_tolerance=10, forgetting_tolerance=10, register_tolerance=1,
-                       compliance_tolerance=1, diversity_tolerance=1)  # fmt: skip
+                       compliance_tolerance=1, diversity_tolerance=1, length_tolerance=1)  # fmt: skip
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_copybot_generate_uses_the_gpu_host_and_a_wrong_key_is_a_clear_error(
 
 
 @pytest.mark.slow
-def test_retrain_runs_as_a_job_on_the_gpu_host_and_promotes_through_the_load_endpoint(
+def test_retrain_runs_as_a_job_on_the_gpu_host_and_its_trial_and_promotion_go_through_the_load_endpoint(
     home: Path, gpu_host: tuple[str, Path]
 ) -> None:
     url, gpu_home = gpu_host
@@ -100,26 +100,47 @@ def test_retrain_runs_as_a_job_on_the_gpu_host_and_promotes_through_the_load_end
     retrainer = Retrainer(settings, store, train_config=TrainConfig(epochs=1), eval_briefs=1, gate_config=OPEN_GATE,
                           dataset_config=DatasetConfig(min_liked=10, min_requests=5), poll_s=0.2)  # fmt: skip
     outcome = retrainer.run(trigger="cli", force=True)
-    assert outcome.status == "promoted", outcome.message
-    assert outcome.version == "v0001" and len(outcome.reasons) == 6
+    assert outcome.status == "trial", outcome.message
+    assert outcome.version == "v0001" and len(outcome.reasons) == 7
     [version] = store.model_versions()
-    assert version["status"] == "active" and version["adapter_path"] == str(gpu_home / "adapters" / "v0001")
+    assert version["status"] == "challenger" and version["adapter_path"] == str(gpu_home / "adapters" / "v0001")
     assert not (home / "adapters").exists() and not (home / "models").exists()  # all model work ran on the host
     models = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer k"}).json()["data"]
-    assert [m["id"] for m in models] == ["starter", "v0001"]  # loaded by the retrain, before the store promoted it
+    assert [m["id"] for m in models] == ["starter", "v0001"]  # loaded by the retrain, for the trial
 
-    backend = ActiveAdapterBackend(load_backend(settings), store)
     from model.brief import Brief
     from model.writer import CopyWriter
 
-    result = CopyWriter(backend).write(Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", n=2), seed=1)
-    assert result.model_version == "v0001"
+    backend = ActiveAdapterBackend(load_backend(settings), store)
+    writer = CopyWriter(backend)
+    brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", n=2)
+    mixed, trial_id = write_brief(store, writer, brief, seed=1, ordinal=1)
+    assert trial_id == store.running_trial()["id"]
+    assert sorted(c.model_version for c in mixed.candidates) == ["starter", "v0001"]  # each side wrote one on the host
+
+    store.promote_model_version("v0001")  # what `copybot model trial --promote` does; it ends the trial
+    backend.sync(force=True)  # rather than wait the few seconds between its checks of the store
+    promoted, trial_id = write_brief(store, writer, brief, seed=1)
+    assert trial_id is None and promoted.model_version == "v0001"
+    assert {c.model_version for c in promoted.candidates} == {"v0001"}
     run_row = store.db.table("training_runs").get(1)
-    assert (run_row["status"], run_row["result_version"], run_row["gate_decision"]) == (
-        "succeeded",
-        "v0001",
-        "promoted",
-    )
+    assert (run_row["status"], run_row["result_version"], run_row["gate_decision"]) == ("succeeded", "v0001", "trial")
+
+
+@pytest.mark.slow
+def test_with_live_trials_off_a_retrain_on_the_gpu_host_promotes_at_once(
+    home: Path, gpu_host: tuple[str, Path]
+) -> None:
+    url, _ = gpu_host
+    settings = Settings.from_env({"COPYBOT_HOME": str(home), "COPYBOT_MODEL_URL": url, "COPYBOT_MODEL_API_KEY": "k",
+                                  "COPYBOT_LIVE_TRIALS": "off"})  # fmt: skip
+    store = Store.open(settings.db_path)
+    seed_feedback(store)
+    retrainer = Retrainer(settings, store, train_config=TrainConfig(epochs=1), eval_briefs=1, gate_config=OPEN_GATE,
+                          dataset_config=DatasetConfig(min_liked=10, min_requests=5), poll_s=0.2)  # fmt: skip
+    outcome = retrainer.run(trigger="cli", force=True)
+    assert outcome.status == "promoted", outcome.message
+    assert store.active_model_version()["version"] == "v0001" and store.running_trial() is None
 
 
 def test_a_retrain_the_host_refuses_is_recorded_as_failed(home: Path, gpu_host: tuple[str, Path]) -> None:

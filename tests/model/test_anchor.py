@@ -133,3 +133,61 @@ def test_the_weight_is_checked() -> None:
     assert TrainConfig(anchor_weight=0).anchor_weight == 0
     with pytest.raises(ValueError, match="anchor_weight"):
         TrainConfig(anchor_weight=-0.5)
+
+
+def test_the_replay_batches_mask_exactly_the_copy_tokens(starter_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from model.anchor import _replay_batches
+
+    tokenizer = AutoTokenizer.from_pretrained(str(starter_dir))
+    replay = [
+        {"prompt": plain_prompt(Brief(**BRIEF), "polite"), "completion": c} for c in ("여름 특가예요", "시원해요")
+    ]
+    batch = next(_replay_batches(tokenizer, replay, 2, seed=1))
+    for row, mask, attention in zip(batch["input_ids"], batch["mask"], batch["attention_mask"], strict=True):
+        real = int(attention.sum())
+        predicted = row[1:][mask]  # the tokens the masked positions predict
+        text = tokenizer.decode(predicted[:-1])
+        assert text in ("여름 특가예요", "시원해요") and int(predicted[-1]) == tokenizer.eos_token_id
+        assert not mask[real - 1 :].any()  # nothing past the end of the row
+
+
+def test_the_replay_anchor_keeps_dpo_from_forgetting_the_corpus(starter_dir: Path) -> None:
+    """A few pairs taken round many times: without the anchor the corpus the pairs never show drifts further."""
+    from transformers import AutoTokenizer
+
+    from model.evaluate import pair_margins, validation_loss
+
+    chosen, rejected = "린넨 셔츠 20% 할인이에요", "셔츠 그냥 보세요"
+    requests = [RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(chosen, "polite", win=1),
+                                                                RatedCandidate(rejected, "polite", down=1)))
+                for i in range(6)]  # fmt: skip
+    corpus = [{"text": t, "product": p, "event": "시즌", "age_group": "30대", "channel": "sns",
+               "register_detected": "polite"} for t, p in [("새 시즌 니트를 만나 보세요", "니트"),
+               ("운동화 특가가 시작됐어요", "운동화"), ("향수 선물 세트를 준비했어요", "향수"),
+               ("가볍게 들기 좋은 가방이에요", "가방")] * 4]  # fmt: skip
+    data = build_dataset(requests, corpus, corpus[:4], DatasetConfig(min_liked=1, min_requests=1), force=True)
+    assert data.replay and all(e in data.sft for e in data.replay)
+    results = {}
+    for weight in (0.0, 3.0):
+        config = TrainConfig(epochs=1, min_steps=1, min_preference_steps=40, preference="dpo",
+                             preference_learning_rate=2e-3, anchor_weight=0.0, preference_anchor_weight=weight)  # fmt: skip
+        model, result = train_adapter(starter_dir, data, config=config)
+        model.eval()
+        tokenizer = AutoTokenizer.from_pretrained(str(starter_dir))
+        margin = pair_margins(model, tokenizer, data.heldout_pairs or data.pairs)[0][1]
+        results[weight] = (validation_loss(model, tokenizer, data.heldout_corpus), margin, result.preference)
+    (plain_loss, plain_margin, mode), (anchored_loss, anchored_margin, _) = results.values()
+    assert mode == "dpo"
+    assert anchored_loss < plain_loss  # the corpus it never saw in the pairs moved less
+    assert plain_margin > 0 and anchored_margin > 0  # both learned to prefer the chosen copy
+
+
+def test_small_data_is_taken_round_more_epochs() -> None:
+    from model.train import _epochs
+
+    config = TrainConfig(batch_size=8)
+    assert _epochs(3, 30, 46, config) == 5  # 6 steps an epoch: 5 epochs reach 30 steps
+    assert _epochs(3, 30, 400, config) == 3  # 50 steps an epoch: the configured 3 are plenty
+    assert _epochs(3, 0, 5, config) == 3

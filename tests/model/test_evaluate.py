@@ -11,6 +11,7 @@ from model.engine import LocalEngine
 from model.evaluate import (
     GateConfig,
     Metrics,
+    clear_drop,
     corpus_spans,
     evaluate_engine,
     gate,
@@ -94,6 +95,22 @@ def test_gate_tolerances_are_configurable() -> None:
     assert not gate(BASE, slightly, GateConfig(preference="gain", loss_tolerance=-0.05)).promote  # ... or must fall
     assert not gate(BASE, slightly, GateConfig(preference="gain", min_preference_gain=0.1)).promote
     assert not gate(BASE, Metrics(**{**BASE.as_dict(), "length_ok": 0.98}), GateConfig(length_tolerance=0.01)).promote
+
+
+def test_a_share_must_fall_beyond_its_tolerance_and_sampling_noise_to_refuse() -> None:
+    assert clear_drop(0.98, 0.90, 0, 0, 0.03)  # no counts: the tolerance alone
+    assert not clear_drop(0.98, 0.96, 0, 0, 0.03)
+    # 59 of 60 copies -> 57 of 60: three points, within what 60 copies can tell apart
+    assert not clear_drop(59 / 60, 57 / 60, 60, 60, 0.03)
+    assert clear_drop(59 / 60, 48 / 60, 60, 60, 0.03)  # 80 %: a real drop
+    # on 240 copies the allowance over the tolerance is two to three points, no more
+    assert not clear_drop(0.98, 0.93, 240, 240, 0.03) and clear_drop(0.98, 0.91, 240, 240, 0.03)
+    assert not clear_drop(0.9, 0.95, 240, 240, 0.0)  # a rise is never a drop
+    small = Metrics(**{**BASE.as_dict(), "register_match": 0.983, "copies": 60})
+    decision = gate(small, Metrics(**{**small.as_dict(), "register_match": 0.95}), pairs=20)
+    assert decision.promote and "ok: register match 0.983 -> 0.950" in decision.reasons
+    flagged = Metrics(**{**small.as_dict(), "compliance_flag_rate": 0.25})  # 0.05 -> 0.25 of 60 copies
+    assert "not met: compliance-flag rate 0.050 -> 0.250" in gate(small, flagged, pairs=20).reasons
 
 
 def test_diversity_is_held_against_the_base_model_across_a_lineage() -> None:

@@ -1,0 +1,54 @@
+"""`benchmarks.learning` keeps each finished simulation, reuses it only for the same settings and code, and prints
+a table of what has run so far (a suite of three hours is finished over several sittings)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.learning import ROOT, Job, code_hash, load_saved, plan, save, table
+
+ROUND = {"liked_share": 0.1, "distinct_2": 0.85, "retrain": None, "decided": []}
+
+
+def _result(shares: list[float]) -> dict:
+    rounds = [{**ROUND, "round": i, "liked_share": s} for i, s in enumerate(shares)]
+    rounds[1]["retrain"] = {"status": "trial", "reward": {"auroc_new": 0.81}}
+    rounds[2]["decided"] = [{"outcome": "promote"}]
+    return {"rounds": rounds}
+
+
+def test_a_saved_simulation_stands_only_for_the_same_settings_and_code(tmp_path: Path) -> None:
+    job = Job("seasonal", "word family", "bot.raters:seasonal", 3)
+    job.result, job.seconds = _result([0.1, 0.2, 0.3, 0.35]), 600.0
+    save(job, 30, "code-a", tmp_path)
+    again = Job("seasonal", "word family", "bot.raters:seasonal", 3)
+    assert load_saved(again, 30, "code-a", tmp_path) and again.reused and again.result == job.result
+    assert not load_saved(Job("seasonal", "word family", "bot.raters:seasonal", 3), 30, "code-b", tmp_path)
+    assert not load_saved(Job("seasonal", "word family", "bot.raters:seasonal", 3), 32, "code-a", tmp_path)
+    assert not load_saved(Job("seasonal", "word family", "bot.raters:seasonal", 4), 30, "code-a", tmp_path)
+    assert len(code_hash()) == 16 and code_hash() == code_hash()
+
+
+def test_the_table_shows_what_has_run_and_names_the_rest() -> None:
+    args = argparse.Namespace(only=["seasonal", "premium"], no_taste_runs=3, rounds=3, skip_without_rerank=False)
+    jobs = plan(args)
+    assert [j.name for j in jobs] == ["seasonal", "seasonal (no rerank)", "premium", "premium (no rerank)"]
+    jobs[0].result, jobs[0].seconds = _result([0.1, 0.2, 0.3, 0.35]), 600.0
+    jobs[1].result = _result([0.1, 0.15, 0.2, 0.25])
+    lines = table(jobs, 3)
+    assert len({line.count("|") for line in lines[:3]}) == 1  # header, rule and row have the same columns
+    assert lines[2].startswith("| `seasonal` | word family | 10.0% | 20.0% | 30.0% | 35.0% |")
+    assert "+25.0 pts" in lines[2] and "| 1 / 1 | 0.81 | +15.0 pts | 10 min |" in lines[2]
+    assert "- `seasonal`: +25.0 points (target +20), distinct-2 0.850 → 0.850: met" in lines
+    assert lines[-1] == "Not yet run on this code (2 of 4): premium, premium (no rerank)."
+
+
+def test_saved_only_runs_nothing(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.learning", "--saved-only", "--only", "premium",
+                           "--results", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Not yet run on this code (2 of 2): premium, premium (no rerank)." in done.stdout
+    assert "0 reused" in done.stdout and "0 run" in done.stdout and not any(tmp_path.iterdir())
