@@ -14,7 +14,7 @@ import pytest
 
 from bot.generation import ActiveAdapterBackend, load_backend, write_brief
 from bot.model_host import build_model_server
-from bot.retrain import Retrainer
+from bot.retrain import Retrainer, RetrainOutcome
 from bot.settings import Settings
 from model.dataset import DatasetConfig
 from model.evaluate import GateConfig
@@ -89,17 +89,23 @@ def test_copybot_generate_uses_the_gpu_host_and_a_wrong_key_is_a_clear_error(
     assert bad.returncode == 1 and "refused the API key" in bad.stderr and "COPYBOT_MODEL_API_KEY" in bad.stderr
 
 
+def retrain_on_host(home: Path, url: str, **env: str) -> tuple[Settings, Store, RetrainOutcome]:
+    """A forced retrain, on the host at `url`, of the seeded feedback in a fresh store at `home`."""
+    settings = Settings.from_env({"COPYBOT_HOME": str(home), "COPYBOT_MODEL_URL": url, "COPYBOT_MODEL_API_KEY": "k",
+                                  **env})  # fmt: skip
+    store = Store.open(settings.db_path)
+    seed_feedback(store)
+    retrainer = Retrainer(settings, store, train_config=TrainConfig(epochs=1), eval_briefs=1, gate_config=OPEN_GATE,
+                          dataset_config=DatasetConfig(min_liked=10, min_requests=5), poll_s=0.2)  # fmt: skip
+    return settings, store, retrainer.run(trigger="cli", force=True)
+
+
 @pytest.mark.slow
 def test_retrain_runs_as_a_job_on_the_gpu_host_and_its_trial_and_promotion_go_through_the_load_endpoint(
     home: Path, gpu_host: tuple[str, Path]
 ) -> None:
     url, gpu_home = gpu_host
-    settings = Settings.from_env({"COPYBOT_HOME": str(home), "COPYBOT_MODEL_URL": url, "COPYBOT_MODEL_API_KEY": "k"})
-    store = Store.open(settings.db_path)
-    seed_feedback(store)
-    retrainer = Retrainer(settings, store, train_config=TrainConfig(epochs=1), eval_briefs=1, gate_config=OPEN_GATE,
-                          dataset_config=DatasetConfig(min_liked=10, min_requests=5), poll_s=0.2)  # fmt: skip
-    outcome = retrainer.run(trigger="cli", force=True)
+    settings, store, outcome = retrain_on_host(home, url)
     assert outcome.status == "trial", outcome.message
     assert outcome.version == "v0001" and len(outcome.reasons) == 7
     [version] = store.model_versions()
@@ -131,14 +137,7 @@ def test_retrain_runs_as_a_job_on_the_gpu_host_and_its_trial_and_promotion_go_th
 def test_with_live_trials_off_a_retrain_on_the_gpu_host_promotes_at_once(
     home: Path, gpu_host: tuple[str, Path]
 ) -> None:
-    url, _ = gpu_host
-    settings = Settings.from_env({"COPYBOT_HOME": str(home), "COPYBOT_MODEL_URL": url, "COPYBOT_MODEL_API_KEY": "k",
-                                  "COPYBOT_LIVE_TRIALS": "off"})  # fmt: skip
-    store = Store.open(settings.db_path)
-    seed_feedback(store)
-    retrainer = Retrainer(settings, store, train_config=TrainConfig(epochs=1), eval_briefs=1, gate_config=OPEN_GATE,
-                          dataset_config=DatasetConfig(min_liked=10, min_requests=5), poll_s=0.2)  # fmt: skip
-    outcome = retrainer.run(trigger="cli", force=True)
+    _, store, outcome = retrain_on_host(home, gpu_host[0], COPYBOT_LIVE_TRIALS="off")
     assert outcome.status == "promoted", outcome.message
     assert store.active_model_version()["version"] == "v0001" and store.running_trial() is None
 
