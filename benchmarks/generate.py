@@ -14,8 +14,8 @@ from pathlib import Path
 
 from bot.settings import Settings
 from model.brief import Brief
+from model.diversity import distinct_2
 from model.engine import LocalEngine
-from model.evaluate import distinct_2
 from model.starter.build import ensure_starter, starter_info
 from model.writer import CopyWriter
 

@@ -109,7 +109,8 @@ def plan(args: argparse.Namespace) -> list[Job]:
             continue
         if kind == "no taste":
             # its liked share means nothing: measure it cheaply, and run seeds long enough for 20+ trials
-            rounds = -(-MIN_CHALLENGERS // args.no_taste_runs) + 1
+            # (+2: a challenger whose trial is still running when the run ends is not decided)
+            rounds = -(-MIN_CHALLENGERS // args.no_taste_runs) + 2
             jobs += [Job(f"{name}#{i}", kind, spec, rounds, seed=7 + i, extra=["--eval-briefs", "4", "--eval-seeds",
                                                                                  "1"]) for i in range(args.no_taste_runs)]  # fmt: skip
             continue
@@ -165,8 +166,10 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
     """The Markdown table and the verdict lines."""
     by_name = {j.name: j for j in jobs}
     header = " | ".join(f"r{i}" for i in range(rounds + DRIFT_EXTRA_ROUNDS + 1))
-    lines = [f"| rater | kind | {header} | gain | distinct-2 | on trial / promoted | reward AUROC | without rerank | time |",
-             "|---" * (rounds + DRIFT_EXTRA_ROUNDS + 1 + 8) + "|"]  # fmt: skip
+    title = (
+        f"| rater | kind | {header} | gain | distinct-2 | on trial / promoted | reward AUROC | without rerank | time |"
+    )
+    lines = [title, "|---" * (title.count("|") - 1) + "|"]
     verdicts: list[str] = []
     for job in jobs:
         if job.kind in ("no taste", "reference") or job.env or job.result is None:
@@ -235,14 +238,15 @@ def main() -> None:
     args = parser.parse_args()
     jobs = plan(args)
     code = code_hash()
-    todo = [j for j in jobs if args.fresh or not load_saved(j, args.requests_per_round, code, args.results)]
-    if args.saved_only:
-        todo = []
+    saved = [load_saved(j, args.requests_per_round, code, args.results) for j in jobs]
+    # --saved-only shows what is saved (even with --fresh); --fresh alone reruns everything
+    todo = [] if args.saved_only else [j for j, found in zip(jobs, saved, strict=True) if args.fresh or not found]
     parallel = max(1, args.parallel)
     started = time.perf_counter()
 
     def run(job: Job) -> None:
         simulate(job, args.requests_per_round, 1)
+        job.reused = False
         save(job, args.requests_per_round, code, args.results)
         print(f"{job.name}: done in {job.seconds / 60:.0f} min", file=sys.stderr, flush=True)
 

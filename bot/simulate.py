@@ -23,7 +23,7 @@ from bot.retrain import Retrainer, ensure_corpus
 from bot.settings import Settings
 from bot.slack.reactions import ReactionMap
 from model.brief import Brief
-from model.evaluate import distinct_2
+from model.diversity import distinct_2
 from model.writer import CopyWriter
 from storage import Store
 

@@ -13,6 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 
+def distinct_2(texts: list[str]) -> float:
+    """Distinct character bigrams over all bigrams in a batch of texts (1.0: no bigram repeats)."""
+    grams = [t[i : i + 2] for t in texts for i in range(len(t) - 1)]
+    return len(set(grams)) / max(1, len(grams))
+
+
 class SiblingBigramPenalty:
     """A transformers logits processor: subtract `penalty` from tokens that would repeat an earlier row's bigram.
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from model.brief import Brief
 from model.dataset import Example
+from model.diversity import distinct_2
 from model.writer import CopyWriter
 
 NOVELTY_SPAN = 12
@@ -226,12 +227,6 @@ def preference_gain(old: list[tuple[float, float]], new: list[tuple[float, float
 def preference_accuracy(model: Any, tokenizer: Any, pairs: list[Example]) -> float:
     """Share of pairs where the chosen copy is more likely than the rejected one (per token)."""
     return preference_scores(pair_margins(model, tokenizer, pairs))[0]
-
-
-def distinct_2(texts: list[str]) -> float:
-    """Distinct character bigrams over all bigrams in a batch of texts (1.0: no bigram repeats)."""
-    grams = [t[i : i + 2] for t in texts for i in range(len(t) - 1)]
-    return len(set(grams)) / max(1, len(grams))
 
 
 def _copied(text: str, corpus_spans: set[str]) -> bool:

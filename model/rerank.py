@@ -2,8 +2,13 @@
 
 The shown set is chosen in tiers, so that the reward can never buy its way past a check: first candidates in the
 audience's register with no compliance flag, then flagged ones, then register mismatches; within a tier, by
-reward. A candidate that shares most of its character bigrams with one already chosen waits until the end, so
-the shown set stays as varied as the pool allows.
+reward. A candidate that shares most of its character bigrams with one already chosen waits until the end.
+
+The reward can also narrow the set without any near copy: it likes one feature, and the copies that carry it share
+the feature's wording. So the shown set must be at least as varied (distinct-2) as the set shown without
+reranking, the pool's first n: when the reward's choice is less varied, a chosen copy is swapped for an unchosen
+one of the same tier, the swap that costs the least reward among those that reach the floor (or, when none does,
+the one that gains the most variety), until the floor is met or no swap helps.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from model.brief import Brief
+from model.diversity import distinct_2
 from model.reward import RewardModel, reward_prompt
 
 log = logging.getLogger(__name__)
@@ -41,7 +47,8 @@ def _overlap(a: set[str], b: set[str]) -> float:
 
 def choose(options: list[Option], n: int) -> list[int]:
     """Indices of the n options to show: by tier, then by score; within a tier, near copies of options already
-    chosen come after the others (a near copy still goes before anything of a worse tier)."""
+    chosen come after the others (a near copy still goes before anything of a worse tier); then swapped within
+    tiers until the set is as varied as the pool's first n (see the module's docstring)."""
     grams = [_bigrams(o.text) for o in options]
     chosen: list[int] = []
     for tier in sorted({o.tier for o in options}):
@@ -53,7 +60,38 @@ def choose(options: list[Option], n: int) -> list[int]:
         chosen += fresh + near
         if len(chosen) >= n:
             break
-    return chosen[:n]
+    chosen = chosen[:n]
+    floor = distinct_2([o.text for o in options[:n]])
+    return _vary(options, chosen, floor)
+
+
+def _vary(options: list[Option], chosen: list[int], floor: float) -> list[int]:
+    """Swap chosen options for unchosen ones of the same tier until the texts' distinct-2 reaches `floor`."""
+    chosen = list(chosen)
+
+    def variety(picked: list[int]) -> float:
+        return distinct_2([options[i].text for i in picked])
+
+    current = variety(chosen)
+    for _ in range(len(chosen)):
+        if current >= floor:
+            break
+        swaps = []  # (reaches the floor, -reward lost or variety gained, position, replacement, variety)
+        for pos, i in enumerate(chosen):
+            for j in range(len(options)):
+                if j in chosen or options[j].tier != options[i].tier:
+                    continue
+                trial = [*chosen[:pos], j, *chosen[pos + 1 :]]
+                v = variety(trial)
+                if v >= floor:
+                    swaps.append((1, options[j].score - options[i].score, pos, j, v))
+                elif v > current:
+                    swaps.append((0, v - current, pos, j, v))
+        if not swaps:
+            break
+        _, _, pos, j, current = max(swaps, key=lambda s: (s[0], s[1], -s[2], -s[3]))
+        chosen[pos] = j
+    return chosen
 
 
 @dataclass

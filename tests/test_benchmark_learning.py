@@ -52,3 +52,16 @@ def test_saved_only_runs_nothing(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Not yet run on this code (2 of 2): premium, premium (no rerank)." in done.stdout
     assert "0 reused" in done.stdout and "0 run" in done.stdout and not any(tmp_path.iterdir())
+
+
+def test_saved_only_with_fresh_still_shows_what_is_saved(tmp_path: Path) -> None:
+    args = argparse.Namespace(only=["premium"], no_taste_runs=3, rounds=3, skip_without_rerank=True)
+    [job] = plan(args)
+    job.result, job.seconds = _result([0.05, 0.1, 0.2, 0.3]), 60.0
+    save(job, 30, code_hash(), tmp_path)
+    done = subprocess.run([sys.executable, "-m", "benchmarks.learning", "--saved-only", "--fresh", "--only", "premium",
+                           "--skip-without-rerank", "--results", str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| `premium` |" in done.stdout and "+25.0 pts" in done.stdout
+    assert "1 reused" in done.stdout and "0 run" in done.stdout

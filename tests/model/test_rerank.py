@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from model.brief import Brief
+from model.diversity import distinct_2
 from model.rerank import Option, Reranker, choose
 from model.reward import MIN_CLASS, RewardModel, auroc, fit_reward, reward_prompt, train_reward
 from model.writer import CopyWriter
@@ -30,6 +31,30 @@ def test_the_shown_set_goes_by_tier_then_reward_and_defers_near_copies() -> None
     assert choose(options, 5) == [1, 2, 5, 0, 3]  # the near copy still beats a flagged one in its tier
     assert choose(options, 6)[-1] == 4
     assert choose(options, 0) == []
+
+
+def test_the_shown_set_is_at_least_as_varied_as_the_set_shown_without_reranking() -> None:
+    options = [
+        Option("가볍게 걸치는 린넨", 0, 0.1),  # the pool's first two: what would be shown without a reward
+        Option("바람이 통하는 여름", 0, 0.2),
+        Option("오늘만 셔츠 특가 오늘만 셔츠 특가", 0, 0.9),  # the reward's favourites repeat their own wording
+        Option("한정 수량 바지 할인 한정 수량 바지 할인", 0, 0.8),
+        Option("시원한 소재로 가볍게 입는 셔츠", 0, 0.5),
+        Option("최고의 셔츠", 1, 5.0),  # flagged: never swapped in for variety
+    ]
+    texts = [o.text for o in options]
+    floor = distinct_2(texts[:2])
+    assert distinct_2([texts[2], texts[3]]) < floor  # what the reward alone would show
+    shown = choose(options, 2)
+    assert distinct_2([texts[i] for i in shown]) >= floor
+    assert 5 not in shown and len(set(shown)) == 2
+    # when no swap within the tier reaches the floor, the one that gains the most variety is taken, and a
+    # flagged copy still stays out
+    repetitive = [Option("바람이 통하는 여름 셔츠", 1, 0.0)]
+    repetitive += [
+        Option(t, 0, s) for t, s in [("특가 특가 특가", 0.9), ("할인 할인 할인", 0.8), ("세일 세일 세일 세일", 0.85)]
+    ]
+    assert sorted(choose(repetitive, 2)) == [1, 2]
 
 
 def test_auroc_counts_ties_as_half() -> None:
