@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class Job:
     result: dict[str, Any] | None = None
     seconds: float = 0.0
     reused: bool = False
+    home: str = ""  # the scratch COPYBOT_HOME it ran in
 
     def key(self, requests: int) -> dict[str, Any]:
         """Everything a saved result must match to stand for this run (besides the code)."""
@@ -125,8 +127,11 @@ def plan(args: argparse.Namespace) -> list[Job]:
 def simulate(job: Job, requests: int, threads: int) -> Job:
     """Run one child; its last stdout line is the JSON result."""
     started = time.perf_counter()
+    # its own scratch home: the default one is named by the second and the rater, which seeds of one rater share
+    home = job.home = tempfile.mkdtemp(prefix=f"copybot-learning-{job.slug}-")
     command = [sys.executable, "-W", "ignore", "-m", "bot", "simulate", "--json", "--rater", job.rater, "--rounds",
-               str(job.rounds), "--requests-per-round", str(requests), "--seed", str(job.seed), *job.extra]  # fmt: skip
+               str(job.rounds), "--requests-per-round", str(requests), "--seed", str(job.seed), "--home", home,
+               *job.extra]  # fmt: skip
     child = subprocess.run(command, capture_output=True, text=True,
                            env={**os.environ, "OMP_NUM_THREADS": str(threads), **job.env})  # fmt: skip
     job.seconds = time.perf_counter() - started
@@ -224,6 +229,27 @@ def _no_taste_verdict(jobs: list[Job]) -> str:
             f"{'met' if met else 'NOT MET'}")  # fmt: skip
 
 
+def run_all(todo: list[Job], requests: int, code: str, folder: Path, parallel: int) -> list[str]:
+    """Run the jobs, `parallel` at a time, longest first (so the last to finish are short), saving each as it
+    ends; the names of those that failed. A failure is reported at once and does not stop the others."""
+    failed: list[str] = []
+
+    def run(job: Job) -> None:
+        try:
+            simulate(job, requests, 1)
+        except SystemExit as failure:
+            print(f"{job.name}: {failure}", file=sys.stderr, flush=True)
+            failed.append(job.name)
+            return
+        job.reused = False
+        save(job, requests, code, folder)
+        print(f"{job.name}: done in {job.seconds / 60:.0f} min", file=sys.stderr, flush=True)
+
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(run, sorted(todo, key=lambda j: -j.rounds)))
+    return failed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
@@ -244,21 +270,15 @@ def main() -> None:
     parallel = max(1, args.parallel)
     started = time.perf_counter()
 
-    def run(job: Job) -> None:
-        simulate(job, args.requests_per_round, 1)
-        job.reused = False
-        save(job, args.requests_per_round, code, args.results)
-        print(f"{job.name}: done in {job.seconds / 60:.0f} min", file=sys.stderr, flush=True)
-
-    # longest first, so the last ones to finish are short
-    with ThreadPoolExecutor(parallel) as pool:
-        list(pool.map(run, sorted(todo, key=lambda j: -j.rounds)))
+    failed = run_all(todo, args.requests_per_round, code, args.results, parallel)
     for line in table(jobs, args.rounds):
         print(line, flush=True)
     print(
         f"\n{len(jobs)} simulations (code {code}): {sum(j.reused for j in jobs)} reused from {args.results.name}/, "
         f"{len(todo)} run, {parallel} at a time, in {(time.perf_counter() - started) / 60:.0f} min"
     )
+    if failed:
+        raise SystemExit(f"{len(failed)} simulations failed (their errors are above): {', '.join(failed)}")
 
 
 if __name__ == "__main__":

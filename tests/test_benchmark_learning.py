@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.learning import ROOT, Job, code_hash, load_saved, plan, save, table
+import pytest
+
+from benchmarks.learning import ROOT, Job, code_hash, load_saved, plan, run_all, save, table
 
 ROUND = {"liked_share": 0.1, "distinct_2": 0.85, "retrain": None, "decided": []}
 
@@ -65,3 +67,18 @@ def test_saved_only_with_fresh_still_shows_what_is_saved(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "| `premium` |" in done.stdout and "+25.0 pts" in done.stdout
     assert "1 reused" in done.stdout and "0 run" in done.stdout
+
+
+def test_seeds_of_one_rater_run_side_by_side_in_their_own_homes_and_a_failure_stops_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # two seeds of one rater start in the same second: each must get its own scratch home; both fail (no such
+    # rater), and each failure is reported by name without stopping the other or saving anything
+    jobs = [Job(f"missing#{i}", "no taste", "bot.raters:no_such_rater", 1, seed=7 + i) for i in range(2)]
+    failed = run_all(jobs, 2, "code-a", tmp_path, parallel=2)
+    assert sorted(failed) == ["missing#0", "missing#1"]
+    assert jobs[0].home and jobs[1].home and jobs[0].home != jobs[1].home
+    errors = capsys.readouterr().err
+    assert "missing#0: copybot simulate --rater bot.raters:no_such_rater failed" in errors
+    assert "missing#1: copybot simulate --rater bot.raters:no_such_rater failed" in errors
+    assert not any(tmp_path.iterdir())
