@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,15 @@ def tune(
         click.echo("run again with --apply to make these the retrain defaults")
 
 
+def scratch_home(home: Path, rater: str) -> Path:
+    """A new, empty folder under home/simulations named for the time and the rater, and unique: two simulations
+    of one rater started in the same second (seeds side by side) must not share a store."""
+    folder = home / "simulations"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("sim-%Y%m%dT%H%M%S")
+    return Path(tempfile.mkdtemp(prefix=f"{stamp}-{rater.rpartition(':')[2] or 'rater'}-", dir=folder))
+
+
 @click.command()
 @click.option("--rounds", default=3, show_default=True, help="Feedback-and-retrain rounds.")
 @click.option("--requests-per-round", default=32, show_default=True, help="Briefs generated and rated each round.")
@@ -78,7 +88,7 @@ def tune(
 @click.option("--eval-seeds", default=3, show_default=True, help="Fixed seeds per evaluation brief.")
 @click.option("--seed", default=7, show_default=True, help="Seed for briefs and generation.")
 @click.option("--home", "sim_home", type=click.Path(path_type=Path), default=None,
-              help="Scratch folder for the simulation's store and adapters [COPYBOT_HOME/simulations/<time>].")  # fmt: skip
+              help="Scratch folder for the simulation's store and adapters [COPYBOT_HOME/simulations/<time>-<rater>-…].")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help='Print {"rounds": [{"round": 0, "liked_share": …}, …]}.')
 def simulate(
     rounds: int,
@@ -112,10 +122,7 @@ def simulate(
                                   eval_seeds=eval_seeds, seed=seed)  # fmt: skip
     except SimulationError as exc:
         fail(str(exc), EXIT_USAGE)
-    # named for the rater too: two simulations started in the same second (a benchmark runs them side by side)
-    # must not share a home
-    stamp = datetime.now(UTC).strftime("sim-%Y%m%dT%H%M%S")
-    home = sim_home or settings.home / "simulations" / f"{stamp}-{rater.rpartition(':')[2] or 'rater'}"
+    home = sim_home or scratch_home(settings.home, rater)
     if home.exists() and any(home.iterdir()):
         fail(f"{home} is not empty; give --home a new folder so earlier results are kept", EXIT_USAGE)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli_learning import scratch_home
 from bot.raters import (
     SUITE,
     casual_for_young,
@@ -184,11 +185,17 @@ def test_rounds_go_through_the_bots_store_paths_and_a_live_trial_decides(
     bad = run("simulate", "--rater", "bot.raters", env_home=home_with_starter)
     assert bad.returncode == 2 and "is not 'module:function'" in bad.stderr
 
-    # without --home, each run gets its own folder named for the time and the rater, so two raters started in the
-    # same second (the learning benchmark runs them side by side) never share one
+    # without --home, each run gets its own new folder, named for the time and the rater
     measured = run("simulate", "--rounds", "0", "--eval-briefs", "1", "--eval-seeds", "1", "--json",
                    "--rater", "bot.raters:emoji_for_young", env_home=home_with_starter)  # fmt: skip
     assert measured.returncode == 0, measured.stderr
     [folder] = (home_with_starter / "simulations").iterdir()
-    assert folder.name.startswith("sim-") and folder.name.endswith("-emoji_for_young")
+    assert folder.name.startswith("sim-") and "-emoji_for_young-" in folder.name
     assert json.loads(measured.stdout)["home"] == str(folder)
+
+
+def test_simulations_of_one_rater_started_in_the_same_second_get_their_own_homes(tmp_path: Path) -> None:
+    # seeds of one rater side by side (the learning benchmark's no-taste runs) once shared a home and failed
+    first, second = scratch_home(tmp_path, "bot.raters:no_taste"), scratch_home(tmp_path, "bot.raters:no_taste")
+    assert first != second and first.parent == second.parent == tmp_path / "simulations"
+    assert first.is_dir() and not any(first.iterdir()) and "-no_taste-" in first.name
