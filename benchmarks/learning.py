@@ -28,14 +28,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.cli_learning import scratch_home
 from bot.raters import SUITE
+from bot.settings import Settings
 
 SPECIAL = {"noisy", "drifting", "no taste"}
 TARGET_POINTS = 20.0
@@ -127,8 +128,8 @@ def plan(args: argparse.Namespace) -> list[Job]:
 def simulate(job: Job, requests: int, threads: int) -> Job:
     """Run one child; its last stdout line is the JSON result."""
     started = time.perf_counter()
-    # its own scratch home: the default one is named by the second and the rater, which seeds of one rater share
-    home = job.home = tempfile.mkdtemp(prefix=f"copybot-learning-{job.slug}-")
+    # made here so that the job knows its folder; the same unique one `copybot simulate` makes by default
+    home = job.home = str(scratch_home(Settings.from_env().home, job.slug))
     command = [sys.executable, "-W", "ignore", "-m", "bot", "simulate", "--json", "--rater", job.rater, "--rounds",
                str(job.rounds), "--requests-per-round", str(requests), "--seed", str(job.seed), "--home", home,
                *job.extra]  # fmt: skip

@@ -106,7 +106,8 @@ def train_candidate(
         new, new_margins = score(Path(scratch), "the new adapter")
         new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
         new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event)
-        decision = gate(old, new, spec.gate_config, base=base, pairs=len(data.heldout_pairs))
+        decision = gate(old, new, spec.gate_config, base=base, pairs=len(data.heldout_pairs),
+                        requests=data.summary.get("counts", {}).get("heldout_pair_requests"))  # fmt: skip
         reward, reward_info = _reward(engine, data, spec, on_event)
         on_event(f"the gate says {'promote' if decision.promote else 'keep the active model'}; saving")
         version = registry.next_version()

@@ -234,6 +234,8 @@ def _summary(
         "kto": len(d.kto),
         "heldout_sft": len(d.heldout_sft),
         "heldout_pairs": len(d.heldout_pairs),
+        # the gate's preference check counts these, not pairs: a request's pairs share its copies and its rater
+        "heldout_pair_requests": sum(bool(_pairs_from(r)) for r in held),
         "heldout_corpus": len(d.heldout_corpus),
         "heldout_kto": len(d.heldout_kto),
     }

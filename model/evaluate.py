@@ -101,14 +101,18 @@ def wilson_interval(share: float, n: int, z: float = Z_95) -> tuple[float, float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _preference_check(old: Metrics, new: Metrics, c: GateConfig, pairs: int) -> tuple[bool, str]:
+def _preference_check(old: Metrics, new: Metrics, c: GateConfig, pairs: int, requests: int) -> tuple[bool, str]:
     if math.isnan(new.preference_gain):
         if c.preference == "floor":
             return True, "preference: no held-out pairs; the live trial decides"
         return False, "no held-out preference pairs to compare on (needs rated requests with a winner or ratings)"
-    low, high = wilson_interval(new.preference_gain, pairs)
-    text = (f"preference: the chosen copy gained on {new.preference_gain:.0%} of {pairs} held-out pairs (95% interval "
-            f"{low:.0%}-{high:.0%}); accuracy {old.preference_accuracy:.3f} -> {new.preference_accuracy:.3f}")  # fmt: skip
+    # The pairs of one request share its copies (a winner is the chosen copy of four pairs) and its rater's mood,
+    # so they are not independent looks: the interval is taken over the requests they came from.
+    low, high = wilson_interval(new.preference_gain, requests)
+    source = f" from {requests} requests" if requests != pairs else ""
+    text = (f"preference: the chosen copy gained on {new.preference_gain:.0%} of {pairs} held-out pairs{source} (95% "
+            f"interval {low:.0%}-{high:.0%}); accuracy {old.preference_accuracy:.3f} -> "
+            f"{new.preference_accuracy:.3f}")  # fmt: skip
     if c.preference == "floor":  # with a few dozen pairs a coin flip looks like 35-65 %: refuse only a clear loss
         return high >= 0.5, text + ("; the live trial decides" if high >= 0.5 else "; a clear loss")
     return new.preference_gain > 0.5 + c.min_preference_gain, text
@@ -126,19 +130,26 @@ def _loss_check(old: Metrics, new: Metrics, c: GateConfig) -> tuple[bool, str]:
 
 
 def gate(
-    old: Metrics, new: Metrics, config: GateConfig | None = None, *, base: Metrics | None = None, pairs: int = 0
+    old: Metrics,
+    new: Metrics,
+    config: GateConfig | None = None,
+    *,
+    base: Metrics | None = None,
+    pairs: int = 0,
+    requests: int | None = None,
 ) -> GateDecision:
     """The offline gate: the corpus loss (forgetting), register match, compliance, diversity and length must stay
     within their tolerances (the three shares of generated copies also within their sampling error); preference
-    on `pairs` held-out pairs must show no clear loss ("floor" mode, where a
-    live trial decides) or a gain, with the held-out feedback loss within its tolerance ("gain" mode)."""
+    on `pairs` held-out pairs (from `requests` held-out requests; as many as pairs when not given) must show no
+    clear loss ("floor" mode, where a live trial decides) or a gain, with the held-out feedback loss within its
+    tolerance ("gain" mode)."""
     c = config or GateConfig()
     # Diversity is held against the base model, not just the active adapter, so that small per-round losses
     # cannot add up across a lineage of adapters.
     root, root_name = (base, "base model") if base is not None else (old, "active")
     forgetting = math.isnan(old.corpus_loss) or new.corpus_loss <= old.corpus_loss + c.forgetting_tolerance
     checks = [
-        _preference_check(old, new, c, pairs),
+        _preference_check(old, new, c, pairs, pairs if requests is None else min(requests, pairs)),
         _loss_check(old, new, c),
         (forgetting, f"corpus validation loss {old.corpus_loss:.4f} -> {new.corpus_loss:.4f}"),
         (not clear_drop(old.register_match, new.register_match, old.copies, new.copies, c.register_tolerance),

@@ -1,16 +1,24 @@
-"""A learned reward: how likely the team is to like a copy, read off the base model's hidden states.
+"""A learned reward: how likely the team is to like a copy, read off the base model's hidden states and its words.
 
 Features are the base model's last hidden states over the copy's tokens (adapters switched off, so the features
 do not move when the adapter changes), pooled two ways: the mean (what the copy is about) and the maximum (whether
-some token stands out: an emoji, a figure, a word of a family), plus the log of its token count (length). A
-logistic regression on those, trained on the candidates the team liked (label 1) and disliked (label 0), scores
-new candidates; the writer writes 2n and shows the n it scores best (model/rerank.py), still subject to every
-check. The reward is judged by its AUROC on the retrain's held-out (newest) reactions.
+some token stands out: an emoji, a figure, a word of a family), plus the log of its token count (length); then
+which tokens and token pairs the copy contains, hashed into WORD_BUCKETS columns. A logistic regression on those,
+trained on the candidates the team liked (label 1) and disliked (label 0), scores new candidates; the writer
+writes 2n and shows the n it scores best (model/rerank.py), still subject to every check. The reward is judged by
+its AUROC on the retrain's held-out (newest) reactions.
+
+Why the words as well: many tastes are about words (a season, quality, family), and a small model's pooled states
+blur a rare word among the rest, while a linear model on word presence learns it from a handful of examples. Why
+not always: a taste of tone (a register) is read better from the states alone, and a thousand extra columns on a
+few hundred reactions cost it some accuracy. So each retrain chooses, by cross-validation on its training
+reactions (never the held-out ones, which judge the result), whether the reward reads the words too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -22,7 +30,10 @@ from typing import Any
 from model.brief import Brief
 from model.prompt import plain_prompt, prompt_register
 
-FEATURES = "mean+max+log_tokens/v1"
+FEATURES = "mean+max+log_tokens/v1"  # the hidden-state columns, which every row starts with
+WORD_BUCKETS = 1024  # hashed token and token-pair presence columns after them (any vocabulary size)
+WORD_FEATURES = f"{FEATURES}+words{WORD_BUCKETS}/v2"
+CV_FOLDS = 5
 L2 = 1.0  # weight decay on standardised features: with a few hundred examples and ~2 x hidden features
 FEATURE_BATCH = 32
 MIN_AUROC = 0.6  # a reward that ranks held-out reactions worse than this is not used
@@ -36,8 +47,19 @@ def reward_prompt(brief: Brief, register: str) -> str:
     return plain_prompt(dataclasses.replace(brief, notes=""), prompt_register(brief.age_group, register))
 
 
+def word_columns(ids: list[int]) -> list[float]:
+    """1.0 in the bucket of each token and each pair of neighbouring tokens the copy contains, else 0.0."""
+    row = [0.0] * WORD_BUCKETS
+    for token in ids:
+        row[token % WORD_BUCKETS] = 1.0
+    for first, second in itertools.pairwise(ids):
+        row[(first * 1_000_003 + second) % WORD_BUCKETS] = 1.0  # a large odd multiplier spreads the pairs
+    return row
+
+
 def copy_features(model: Any, tokenizer: Any, prompts: list[str], texts: list[str]) -> list[list[float]]:
-    """Pooled last hidden states over each copy's tokens (after its prompt), and log(1 + token count)."""
+    """Pooled last hidden states over each copy's tokens (after its prompt), log(1 + token count), and the word
+    columns of its tokens."""
     import torch
 
     device = next(model.parameters()).device
@@ -50,16 +72,17 @@ def copy_features(model: Any, tokenizer: Any, prompts: list[str], texts: list[st
             c_ids = tokenizer(text, add_special_tokens=False)["input_ids"] or [tokenizer.eos_token_id]
             bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
             rows.append(bos + p_ids + c_ids)
-            spans.append(len(c_ids))
+            spans.append(c_ids)
         width = max(len(r) for r in rows)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)  # left padding
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
         with torch.inference_mode():
             hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1].float()
-        for i, n in enumerate(spans):
-            copy = hidden[i, width - n :]
-            out.append([*copy.mean(0).tolist(), *copy.max(0).values.tolist(), math.log1p(n)])
+        for i, c_ids in enumerate(spans):
+            copy = hidden[i, width - len(c_ids) :]
+            out.append([*copy.mean(0).tolist(), *copy.max(0).values.tolist(), math.log1p(len(c_ids)),
+                        *word_columns(c_ids)])  # fmt: skip
     return out
 
 
@@ -88,10 +111,12 @@ class RewardModel:
     heldout: int = 0
 
     def score(self, features: list[list[float]]) -> list[float]:
-        """The log-odds that the team likes each copy."""
+        """The log-odds that the team likes each copy, read from the leading columns it was trained on (a reward
+        of the hidden states alone ignores the word columns)."""
+        width = len(self.weights)
         return [
             self.bias
-            + sum(w * (x - m) / s for w, x, m, s in zip(self.weights, row, self.mean, self.scale, strict=True))
+            + sum(w * (x - m) / s for w, x, m, s in zip(self.weights, row[:width], self.mean, self.scale, strict=True))
             for row in features
         ]
 
@@ -111,6 +136,42 @@ class RewardModel:
             return cls(**raw)
         except (OSError, ValueError, TypeError):
             return None
+
+
+def feature_sets(width: int) -> list[tuple[str, int]]:
+    """The feature sets a reward may read, as (name, leading columns): the hidden states alone, and with the words
+    (rows of other widths, as a scripted backend gives, are one set)."""
+    if width <= WORD_BUCKETS:
+        return [(FEATURES, width)]
+    return [(FEATURES, width - WORD_BUCKETS), (WORD_FEATURES, width)]
+
+
+def cross_validated_auroc(features: list[list[float]], labels: list[int], folds: int = CV_FOLDS) -> float | None:
+    """The mean AUROC of rewards trained on all but one of `folds` consecutive folds and scored on the one left;
+    None when no fold has both classes on both sides. Consecutive, because examples come in request order and the
+    candidates of one request share a brief: split across folds, they would flatter whichever set reads words."""
+    found = []
+    for k in range(folds):
+        test = set(range(k * len(labels) // folds, (k + 1) * len(labels) // folds))
+        train_x = [row for i, row in enumerate(features) if i not in test]
+        train_y = [y for i, y in enumerate(labels) if i not in test]
+        test_y = [labels[i] for i in sorted(test)]
+        if len(set(train_y)) < 2 or len(set(test_y)) < 2:
+            continue
+        fold = train_reward(train_x, train_y, base_model="")
+        found.append(auroc(fold.score([features[i] for i in sorted(test)]), test_y))
+    return sum(a for a in found if a is not None) / len(found) if found else None
+
+
+def choose_features(features: list[list[float]], labels: list[int]) -> tuple[str, int, dict[str, float | None]]:
+    """The feature set whose cross-validated AUROC on the training reactions is highest (the smaller set on a tie
+    or when it cannot be told): its name, its width and every set's figure."""
+    sets = feature_sets(len(features[0]))
+    if len(sets) == 1:
+        return *sets[0], {}
+    figures = {name: cross_validated_auroc([row[:width] for row in features], labels) for name, width in sets}
+    name, width = max(sets, key=lambda s: (figures[s[0]] or 0.0, -s[1]))
+    return name, width, {k: _rounded(v) for k, v in figures.items()}
 
 
 def train_reward(features: list[list[float]], labels: list[int], *, base_model: str, l2: float = L2) -> RewardModel:
@@ -164,14 +225,17 @@ def fit_reward(
     def feats(rows: list[dict[str, Any]]) -> list[list[float]]:
         return features_of([e["prompt"] for e in rows], [e["completion"] for e in rows]) if rows else []
 
-    train_x, held_x = feats(train), feats(heldout)
-    new = train_reward(train_x, labels, base_model=base_model)
+    train_x, held_full = feats(train), feats(heldout)
+    chosen, width, info["cv_auroc"] = choose_features(train_x, labels)
+    info["features"] = chosen
+    train_x, held_x = [row[:width] for row in train_x], [row[:width] for row in held_full]
+    new = dataclasses.replace(train_reward(train_x, labels, base_model=base_model), features=chosen)
     if min(sum(held_labels), len(held_labels) - sum(held_labels)) < MIN_CLASS:
         info["why"] = f"fewer than {MIN_CLASS} liked or disliked held-out candidates to judge a reward on"
         return None, info
     info["auroc_new"] = _rounded(auroc(new.score(held_x), held_labels))
     if current is not None and current.base_model == base_model:
-        info["auroc_current"] = _rounded(auroc(current.score(held_x), held_labels))
+        info["auroc_current"] = _rounded(auroc(current.score(held_full), held_labels))
     best = max(("new", info["auroc_new"]), ("current", info["auroc_current"]), key=lambda kv: kv[1] or 0.0)
     if (best[1] or 0.0) < MIN_AUROC:
         info["why"] = f"no reward reaches AUROC {MIN_AUROC} on the held-out reactions"
@@ -181,7 +245,7 @@ def fit_reward(
         assert current is not None
         return dataclasses.replace(current, auroc=best[1], heldout=len(heldout)), info
     refit = train_reward(train_x + held_x, labels + held_labels, base_model=base_model)
-    return dataclasses.replace(refit, auroc=best[1], heldout=len(heldout)), info
+    return dataclasses.replace(refit, features=chosen, auroc=best[1], heldout=len(heldout)), info
 
 
 def _rounded(value: float | None) -> float | None:

@@ -70,15 +70,18 @@ def test_saved_only_with_fresh_still_shows_what_is_saved(tmp_path: Path) -> None
 
 
 def test_seeds_of_one_rater_run_side_by_side_in_their_own_homes_and_a_failure_stops_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # two seeds of one rater start in the same second: each must get its own scratch home; both fail (no such
     # rater), and each failure is reported by name without stopping the other or saving anything
     jobs = [Job(f"missing#{i}", "no taste", "bot.raters:no_such_rater", 1, seed=7 + i) for i in range(2)]
-    failed = run_all(jobs, 2, "code-a", tmp_path, parallel=2)
+    results = tmp_path / "results"
+    results.mkdir()
+    failed = run_all(jobs, 2, "code-a", results, parallel=2)
     assert sorted(failed) == ["missing#0", "missing#1"]
     assert jobs[0].home and jobs[1].home and jobs[0].home != jobs[1].home
+    assert all(Path(job.home).parent == home / "simulations" for job in jobs)  # where `copybot simulate` puts them
     errors = capsys.readouterr().err
     assert "missing#0: copybot simulate --rater bot.raters:no_such_rater failed" in errors
     assert "missing#1: copybot simulate --rater bot.raters:no_such_rater failed" in errors
-    assert not any(tmp_path.iterdir())
+    assert not any(results.iterdir())

@@ -36,6 +36,8 @@ def test_weights_replay_and_held_out_requests() -> None:
     counts = data.summary["counts"]
     assert (counts["train_requests"], counts["heldout_requests"]) == (8, 2)
     assert data.summary["heldout_request_ids"] == [9, 10]  # the newest
+    # several pairs each, from 2 requests: the gate's preference check counts the requests
+    assert counts["heldout_pairs"] > 2 * 2 and counts["heldout_pair_requests"] == 2
     per_request = 1 * 1 + 2 * 1 + 3 * 1  # liked x1, winner x2, edit x3
     assert counts["sft_feedback"] == 8 * per_request and counts["sft_replay"] == 8 * per_request
     completions = [e["completion"] for e in data.sft]

@@ -77,6 +77,11 @@ def test_the_floor_does_not_refuse_on_noise_only_on_a_clear_loss() -> None:
     # 20% of 40 pairs: the interval (11%-35%) excludes a coin flip, a real loss
     lost = gate(BASE, Metrics(**{**BASE.as_dict(), "preference_gain": 0.2}), pairs=40)
     assert not lost.promote and lost.reasons[0].endswith("a clear loss")
+    # ... unless those 40 pairs came from 8 requests (a winner is the chosen copy of several pairs): 8 looks, and
+    # an interval of 5%-55% that does not exclude a coin flip
+    clustered = gate(BASE, Metrics(**{**BASE.as_dict(), "preference_gain": 0.2}), pairs=40, requests=8)
+    assert clustered.promote
+    assert "20% of 40 held-out pairs from 8 requests (95% interval 5%-55%)" in clustered.reasons[0]
     nothing = gate(BASE, Metrics(**{**BASE.as_dict(), "val_loss": float("nan")}), pairs=0)
     assert nothing.promote and "no held-out pairs; the live trial decides" in nothing.reasons[0]
 

@@ -12,7 +12,18 @@ import pytest
 from model.brief import Brief
 from model.diversity import distinct_2
 from model.rerank import Option, Reranker, choose
-from model.reward import MIN_CLASS, RewardModel, auroc, fit_reward, reward_prompt, train_reward
+from model.reward import (
+    FEATURES,
+    MIN_CLASS,
+    WORD_BUCKETS,
+    WORD_FEATURES,
+    RewardModel,
+    auroc,
+    fit_reward,
+    reward_prompt,
+    train_reward,
+    word_columns,
+)
 from model.writer import CopyWriter
 
 BRIEF = Brief.create(product="린넨 셔츠", event="여름 세일", age="30대", channel="sns", n=3)
@@ -117,6 +128,56 @@ def test_fit_reward_chooses_the_better_reward_or_none() -> None:
     assert none is None and "all of one kind" in info["why"]
 
 
+def test_word_columns_mark_the_tokens_and_token_pairs_a_copy_contains() -> None:
+    row = word_columns([5, 7, 5])
+    assert len(row) == WORD_BUCKETS and set(row) == {0.0, 1.0}
+    assert row[5] == row[7] == 1.0 and sum(row) == 4  # two tokens, two distinct pairs (5-7, 7-5)
+    assert word_columns([5 + WORD_BUCKETS]) == word_columns([5])  # any vocabulary fits the same columns
+    assert sum(word_columns([])) == 0
+
+
+def _with_words(rng: random.Random, n: int, *, word_taste: bool) -> tuple[list[list[float]], list[int]]:
+    """Rows of 3 hidden-state columns and the word columns: the label lives in word 11 (a rare word family) or in
+    the first hidden column (a tone), and the other kind of column is noise."""
+    rows, labels = [], []
+    for _ in range(n):
+        words = [0.0] * WORD_BUCKETS
+        for j in rng.sample(range(WORD_BUCKETS), 8):
+            words[j] = 1.0
+        liked = int(rng.random() < 0.25)
+        if word_taste:
+            words[11] = float(liked or rng.random() < 0.03)
+            hidden = [rng.gauss(0, 1) for _ in range(3)]
+        else:
+            words[11] = 0.0
+            hidden = [liked * 1.5 + rng.gauss(0, 1), rng.gauss(0, 1), rng.gauss(0, 1)]
+        rows.append(hidden + words)
+        labels.append(liked)
+    return rows, labels
+
+
+@pytest.mark.parametrize(("word_taste", "expected"), [(True, WORD_FEATURES), (False, FEATURES)])
+def test_fit_reward_reads_the_words_only_where_cross_validation_says_they_help(word_taste: bool, expected: str) -> None:
+    rng = random.Random(11)
+    x, y = _with_words(rng, 300, word_taste=word_taste)
+    hx, hy = _with_words(rng, 80, word_taste=word_taste)
+    table = {f"c{i}": row for i, row in enumerate(x)} | {f"h{i}": row for i, row in enumerate(hx)}
+    heldout = [{"prompt": "p", "completion": f"h{i}", "label": bool(v)} for i, v in enumerate(hy)]
+
+    def features(prompts: list[str], texts: list[str]) -> list[list[float]]:
+        return [table[t] for t in texts]
+
+    reward, info = fit_reward(features, _examples(x, y), heldout, base_model="starter")
+    assert info["features"] == expected and reward is not None and reward.features == expected
+    assert info["cv_auroc"][expected] == max(info["cv_auroc"].values())
+    assert len(reward.weights) == (3 + WORD_BUCKETS if word_taste else 3)
+    assert info["auroc_new"] > 0.8
+    # a reward of either width scores full rows, and judges the next retrain's held-out reactions as the one in
+    # force
+    _, again = fit_reward(features, _examples(x, y), heldout, base_model="starter", current=reward)
+    assert again["auroc_current"] is not None and again["auroc_current"] > 0.8
+
+
 @dataclass
 class FeatureBackend:
     """Scripted copy, and features that say whether a copy has a wave emoji: what a reward can learn."""
@@ -195,7 +256,9 @@ def test_base_model_features_do_not_move_with_the_adapter(starter_dir: Path, tmp
     prompts, texts = [reward_prompt(BRIEF, "polite")] * 2, ["여름 세일, 지금 만나 보세요", "짧게 🌊"]
     base = LocalEngine(starter_dir, version="starter")
     features = base.features(prompts, texts)
-    assert len(features) == 2 and len(features[0]) == 2 * base.model.config.hidden_size + 1
+    assert len(features) == 2 and len(features[0]) == 2 * base.model.config.hidden_size + 1 + WORD_BUCKETS
+    ids = base.tokenizer(texts[1], add_special_tokens=False)["input_ids"]
+    assert features[1][-WORD_BUCKETS:] == word_columns(ids)
     adapted = LocalEngine(starter_dir, adapter_path=_random_adapter(starter_dir, tmp_path / "a", 7), version="v1")
     moved = adapted.features(prompts, texts)
     assert [v for row in moved for v in row] == pytest.approx([v for row in features for v in row], abs=1e-5)
