@@ -27,10 +27,26 @@ def independent(challenger: float, champion: float) -> Pattern:
     return react
 
 
-def one_winner(kc: int, kh: int, rng: random.Random) -> tuple[int, int]:
-    """A team that only ever picks one 🏆 per request, at random."""
-    pick = rng.randrange(kc + kh)
-    return int(pick < kc), int(pick >= kc)
+def moody(challenger: float, champion: float) -> Pattern:
+    """Each request has its own mood (an easy brief, a generous rater) that scales both sides' rates alike: a mean
+    of 1, from a Beta(2, 2) on [0, 2]."""
+
+    def react(kc: int, kh: int, rng: random.Random) -> tuple[int, int]:
+        mood = 2 * rng.betavariate(2, 2)
+        return independent(min(1.0, challenger * mood), min(1.0, champion * mood))(kc, kh, rng)
+
+    return react
+
+
+def one_winner(weight: float = 1.0) -> Pattern:
+    """A team that only ever picks one 🏆 per request, a challenger's candidate `weight` times as likely as a
+    champion's (1: at random)."""
+
+    def react(kc: int, kh: int, rng: random.Random) -> tuple[int, int]:
+        pick = rng.choices(range(kc + kh), weights=[weight] * kc + [1.0] * kh)[0]
+        return int(pick < kc), int(pick >= kc)
+
+    return react
 
 
 def run_trial(rule: TrialRule, react: Pattern, rng: random.Random) -> str:
@@ -65,11 +81,15 @@ def main() -> None:
         ("no better: every candidate liked at 25 %", independent(0.25, 0.25)),
         ("no better: every candidate liked at 8 %", independent(0.08, 0.08)),
         ("no better: every candidate liked at 40 %", independent(0.40, 0.40)),
-        ("no better: one 🏆 per request, at random", one_winner),
+        ("no better: one 🏆 per request, at random", one_winner()),
+        ("no better: 25 %, each request its own mood", moody(0.25, 0.25)),
         ("better: 8 % → 20 %", independent(0.20, 0.08)),
         ("better: 8 % → 30 %", independent(0.30, 0.08)),
+        ("better: 30 % → 40 %", independent(0.40, 0.30)),
         ("better: 25 % → 45 %", independent(0.45, 0.25)),
         ("better: 40 % → 60 %", independent(0.60, 0.40)),
+        ("better: 25 % → 40 %, each request its own mood", moody(0.40, 0.25)),
+        ("better: one 🏆 per request, a challenger's copy twice as likely", one_winner(2.0)),
     ]
     for i, (name, react) in enumerate(cases):
         print(f"| {name} | {share(rule, react, args.trials, seed=100 + i):.1%} |", flush=True)

@@ -199,20 +199,29 @@ def build_dataset(
     sft = feedback_sft + replay
     rng.shuffle(sft)
     kto = [e for r in train_requests for e in _kto_from(r)]
+    heldout_pairs = [_pairs_from(r) for r in heldout_requests]
     dataset = RetrainDataset(
         sft=sft,
         pairs=[p for r in train_requests for p in _pairs_from(r)],
         kto=kto,
         kto_weights=_kto_weights(kto),
         heldout_sft=[e for r in heldout_requests for e in _sft_from(r, config)],
-        heldout_pairs=[p for r in heldout_requests for p in _pairs_from(r)],
+        heldout_pairs=[p for pairs in heldout_pairs for p in pairs],
         heldout_briefs=[r.brief for r in heldout_requests],
         summary={},
         heldout_corpus=[_corpus_example(row) for row in corpus_validation if row.get("age_group")],
         heldout_kto=[e for r in heldout_requests for e in _kto_from(r)],
         replay=replay_pool[:REPLAY_ANCHOR_COPIES],
     )
-    dataset.summary = _summary(dataset, config, train_requests, heldout_requests, len(feedback_sft), len(replay))
+    dataset.summary = _summary(
+        dataset,
+        config,
+        train_requests,
+        heldout_requests,
+        len(feedback_sft),
+        len(replay),
+        pair_requests=sum(bool(pairs) for pairs in heldout_pairs),
+    )
     return dataset
 
 
@@ -223,6 +232,8 @@ def _summary(
     held: list[RatedRequest],
     feedback: int,
     replay: int,
+    *,
+    pair_requests: int,
 ) -> dict[str, Any]:
     counts = {
         "train_requests": len(train),
@@ -235,7 +246,7 @@ def _summary(
         "heldout_sft": len(d.heldout_sft),
         "heldout_pairs": len(d.heldout_pairs),
         # the gate's preference check counts these, not pairs: a request's pairs share its copies and its rater
-        "heldout_pair_requests": sum(bool(_pairs_from(r)) for r in held),
+        "heldout_pair_requests": pair_requests,
         "heldout_corpus": len(d.heldout_corpus),
         "heldout_kto": len(d.heldout_kto),
     }

@@ -86,6 +86,13 @@ def _rate(store: Store, request_id: int, liked_version: str) -> None:
                               signal=signal)  # fmt: skip
 
 
+def _pick(store: Store, request_id: int, version: str) -> None:
+    """🏆 the first candidate of `version`, and nothing else (a team that picks one winner per request)."""
+    row = next(r for r in store.candidates_for(request_id) if r["model_version"] == version)
+    store.record_feedback(event_id=f"E{row['id']}", candidate_id=row["id"], user_id="U1", action="added",
+                          signal="win")  # fmt: skip
+
+
 def test_reactions_decide_and_the_challenger_is_promoted(store: Store) -> None:
     _register(store, "v0001")
     trials = Trials(store, SMALL)
@@ -94,13 +101,16 @@ def test_reactions_decide_and_the_challenger_is_promoted(store: Store) -> None:
     decisions = []
     for i in range(6):
         stored = generate_and_store(store, writer, BRIEF, source="slack", seed=i)
-        _rate(store, stored.request_id, "v0001")
+        _pick(store, stored.request_id, "v0001")
         decisions.append(trials.check())
     promoted = [d for d in decisions if d and d.decision.action == "promote"]
-    # at the first look (4 rated, 4 for) P(better) is 31/32 < 0.975: go on; at the next one (6 for) 127/128
+    # each winner had a 3/5 or 2/5 chance (as the sides alternate) of being the challenger's by luck: at the first
+    # look (4 rated, 4 for) P(better) is 1 - ½ (6/25)² = 0.9712 < 0.975: go on; at the next (6 for) 1 - ½ (6/25)³
     assert decisions[3].decision.action == "continue" and decisions[3].decision.look == 4
-    assert len(promoted) == 1 and promoted[0].evidence.rated == 6 and promoted[0].evidence.p_better == 127 / 128
-    assert promoted[0].evidence.wins == 6 and promoted[0].evidence.rate(promoted[0].evidence.challenger) == 1.0
+    assert decisions[3].evidence.p_better == pytest.approx(1 - 0.5 * (6 / 25) ** 2)
+    assert len(promoted) == 1 and promoted[0].evidence.rated == 6
+    assert promoted[0].evidence.p_better == pytest.approx(1 - 0.5 * (6 / 25) ** 3)
+    assert promoted[0].evidence.wins == 6 and promoted[0].evidence.rate(promoted[0].evidence.champion) == 0.0
     assert store.active_model_version()["version"] == "v0001"
     [ended] = store.trials()
     assert ended["status"] == "promoted" and ended["tally"]["wins"] == 6 and "after 6 rated requests" in ended["reason"]
@@ -139,7 +149,7 @@ def test_a_trial_survives_a_restart(tmp_path: Path) -> None:
     Trials(store, SMALL).start("v0001", "")
     writer, _ = _writer(store)
     for i in range(3):
-        _rate(store, generate_and_store(store, writer, BRIEF, source="slack", seed=i).request_id, "v0001")
+        _pick(store, generate_and_store(store, writer, BRIEF, source="slack", seed=i).request_id, "v0001")
     before = Trials(store, TrialRule()).running()
     store.close()
     reopened = Store.open(path)
@@ -148,11 +158,11 @@ def test_a_trial_survives_a_restart(tmp_path: Path) -> None:
     writer, _ = _writer(reopened)
     rid = generate_and_store(reopened, writer, BRIEF, source="slack", seed=5).request_id
     assert "v0001" in {r["model_version"] for r in reopened.candidates_for(rid)}  # the new process loads it again
-    _rate(reopened, rid, "v0001")
+    _pick(reopened, rid, "v0001")
     assert Trials(reopened).check().decision.look == 4  # the look at 4 is taken, and remembered
     assert reopened.running_trial()["looked_at"] == 4
     for i in range(2):
-        _rate(reopened, generate_and_store(reopened, writer, BRIEF, source="slack", seed=6 + i).request_id, "v0001")
+        _pick(reopened, generate_and_store(reopened, writer, BRIEF, source="slack", seed=6 + i).request_id, "v0001")
     assert Trials(reopened).check().decision.action == "promote"
 
 
