@@ -112,10 +112,15 @@ def noisy_family(brief: dict[str, Any], candidates: list[str]) -> list[str | Non
 
 class NoTaste:
     """No taste at all: each copy gets 👍 (a quarter), 👎 (half) or nothing (a quarter) at random, whatever it
-    says (a seeded stream, so a simulation repeats). Anything promoted on these reactions is promoted on noise."""
+    says (a stream seeded by the simulation's seed, so a simulation repeats and two seeds draw apart). Anything
+    promoted on these reactions is promoted on noise."""
 
     def __init__(self, seed: int = 0) -> None:
         self.rng = random.Random(seed)
+
+    def start_simulation(self, seed: int) -> None:
+        """Called by the simulation before anything is rated: its seed seeds the stream."""
+        self.rng = random.Random(f"no_taste:{seed}")
 
     def __call__(self, brief: dict[str, Any], candidates: list[str]) -> list[str | None]:
         draws = [self.rng.random() for _ in candidates]

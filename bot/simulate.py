@@ -206,6 +206,9 @@ def run_simulation(
 ) -> list[RoundResult]:
     """Run the rounds in `settings.home` (a scratch home: it gets feedback and adapters) and return the curve."""
     store = Store.open(settings.db_path)
+    hook = getattr(rater, "start_simulation", None)
+    if callable(hook):  # a rater with a random stream of its own draws it from the simulation's seed
+        hook(config.seed)
     try:
         ensure_corpus(store)
         pool = brief_pool(store.corpus_rows(), rater)

@@ -133,6 +133,15 @@ def test_the_drifting_rater_changes_taste_after_its_round_and_no_taste_is_random
     assert load_rater("bot.raters:no_taste") is not random_rater  # a fresh stream for every simulation
     fresh = load_rater("bot.raters:no_taste")
     assert [r for _ in range(200) for r in fresh(YOUNG, texts)] == reactions  # seeded: a simulation repeats
+    # the simulation's seed seeds it: two seeds of the no-taste suite are two independent streams of noise
+    seven, eight = load_rater("bot.raters:no_taste"), load_rater("bot.raters:no_taste")
+    seven.start_simulation(7)  # type: ignore[attr-defined]
+    eight.start_simulation(8)  # type: ignore[attr-defined]
+    streams = [[r for _ in range(50) for r in rater(YOUNG, texts)] for rater in (seven, eight)]
+    assert streams[0] != streams[1]
+    again = load_rater("bot.raters:no_taste")
+    again.start_simulation(7)  # type: ignore[attr-defined]
+    assert [r for _ in range(50) for r in again(YOUNG, texts)] == streams[0]
 
 
 @pytest.mark.slow
