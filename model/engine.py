@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,9 +203,11 @@ class LocalEngine:
         seed: int | None = None,
         stop: list[str] | None = None,
         model: str | None = None,
+        avoid: Sequence[str] = (),
     ) -> list[str]:
         """One completion per prompt, all prompts in one batched `generate` call, by `model` (a loaded adapter's
-        version, the base model's, or None for the default)."""
+        version, the base model's, or None for the default); `avoid` holds copies already in the set being
+        written, whose wording the sibling penalty keeps these apart from too (model/diversity.py)."""
         import torch
         from transformers import LogitsProcessorList
 
@@ -219,8 +222,10 @@ class LocalEngine:
                     self.device
                 )
                 processors = LogitsProcessorList()
-                if temperature > 0 and self.diversity_penalty > 0 and len(prompts) > 1:
-                    processors.append(SiblingBigramPenalty(batch["input_ids"].shape[1] - 1, self.diversity_penalty))
+                if temperature > 0 and self.diversity_penalty > 0 and (len(prompts) > 1 or avoid):
+                    prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in avoid]
+                    processors.append(SiblingBigramPenalty(batch["input_ids"].shape[1] - 1, self.diversity_penalty,
+                                                           prior))  # fmt: skip
                 output = self._model.generate(
                     **batch,
                     logits_processor=processors,

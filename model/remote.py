@@ -50,7 +50,10 @@ class RemoteBackend:
         return build_prompt(brief, register, self.tokenizer)
 
     def complete(self, prompts: list[str], *, model: str | None = None, **kwargs: Any) -> list[str]:
-        """Completions from `model` (an adapter version the host serves), or from the model now selected."""
+        """Completions from `model` (an adapter version the host serves), or from the model now selected. The
+        OpenAI completions API has no way to name copies to keep apart from, so `avoid` is not sent: each call's
+        candidates are kept apart only as the host keeps a batch apart."""
+        kwargs.pop("avoid", None)
         name = model or self.version
         try:
             return self.client.complete(prompts, model=name, **kwargs)

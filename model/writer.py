@@ -41,6 +41,7 @@ class Backend(Protocol):
         seed: int | None,
         stop: list[str] | None,
         model: str | None = None,
+        avoid: Sequence[str] = (),  # copies the set already holds (an engine without a sibling penalty ignores it)
     ) -> list[str]: ...
 
 
@@ -127,10 +128,13 @@ class CopyWriter:
             # the first round writes the whole pool; retries ask for extra copies, since some come back as
             # duplicates or in the wrong register
             registers = pool_registers if rounds == 0 else [wanted[i % len(wanted)] for i in range(missing * 2)]
-            texts = self._generate(brief, registers, seed=None if seed is None else seed + rounds, model=model)
+            # the set's copies so far (the other side's in a trial, this side's on a retry): the sibling penalty
+            # keeps the new ones apart from them as it does within one batch
+            seen = [c.text for c in others] + [t for t, _ in matched + mismatched]
+            texts = self._generate(brief, registers, seed=None if seed is None else seed + rounds, model=model,
+                                   avoid=seen)  # fmt: skip
             rounds += 1
             generated += len(texts)
-            seen = [c.text for c in others] + [t for t, _ in matched + mismatched]
             for text in dedupe(texts, keep=seen):
                 register = detect_register(text)
                 (matched if profile.accepts(register) else mismatched).append((text, register))
@@ -155,9 +159,15 @@ class CopyWriter:
         options = [Option(c.text, _tier(c), s) for c, s in zip(written, scores, strict=True)]
         return [written[i] for i in choose(options, n)]
 
-    def _generate(self, brief: Brief, registers: list[str], *, seed: int | None, model: str | None = None) -> list[str]:
+    def _generate(
+        self, brief: Brief, registers: list[str], *, seed: int | None, model: str | None = None,
+        avoid: Sequence[str] = (),
+    ) -> list[str]:  # fmt: skip
         allow_emoji = profile_for(brief.age_group).emoji
         prompts = [self.backend.prompt_for(brief, r) for r in registers]
+        extra: dict[str, Any] = {"model": model} if model is not None else {}
+        if avoid:
+            extra["avoid"] = list(avoid)
         raw = self.backend.complete(
             prompts,
             max_tokens=_max_tokens(brief.channel),
@@ -165,7 +175,7 @@ class CopyWriter:
             top_p=self.top_p,
             seed=seed,
             stop=STOP_MARKERS,
-            **({"model": model} if model is not None else {}),
+            **extra,
         )
         return [fit_channel(normalize(t), brief.channel, allow_emoji=allow_emoji) for t in raw]
 

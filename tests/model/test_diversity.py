@@ -25,6 +25,34 @@ def test_only_tokens_that_repeat_an_earlier_rows_bigram_are_lowered() -> None:
     assert out[2, 6] == -1.5 and out[2, 7] == -1.5 and out[2].ne(0).sum() == 2
 
 
+def test_copies_already_in_the_set_count_as_earlier_rows_read_as_far_as_the_batch_has_got() -> None:
+    # the prompt ends at index 1 (token 9); the prior copy [5, 6, 5, 7] reads as the chain 9 -> 5 -> 6 -> 5 -> 7
+    prior = [[5, 6, 5, 7]]
+    one_token = torch.tensor([[1, 9, 5], [2, 9, 7]])  # a sibling would have written only its 5 by now
+    assert SiblingBigramPenalty(start=1, penalty=2.0, prior=prior)(one_token, torch.zeros(2, 12)).eq(0).all()
+    ids = torch.tensor([[1, 9, 3, 5], [2, 9, 7, 8]])  # two tokens each: the prior counts as far as 9 -> 5 -> 6
+    out = SiblingBigramPenalty(start=1, penalty=2.0, prior=prior)(ids, torch.zeros(2, 12))
+    assert out[0, 6] == -2.0 and out[0].ne(0).sum() == 1  # row 0 just wrote 5: 6 followed it (7 comes later)
+    assert out[1].eq(0).all()  # 8 follows nothing in row 0 or the prior copy
+    later = torch.tensor([[1, 9, 3, 4, 2, 5]])  # one row, four tokens in: the whole prior copy counts
+    single = SiblingBigramPenalty(start=1, penalty=2.0, prior=prior)(later, torch.zeros(1, 12))
+    assert single[0, 6] == -2.0 and single[0, 7] == -2.0 and single[0].ne(0).sum() == 2
+
+
+def test_the_engine_keeps_a_call_apart_from_the_copies_it_is_told_to_avoid(engine: LocalEngine) -> None:
+    engine.use_adapter(None, "starter")
+    options = {"max_tokens": 30, "temperature": 0.8, "top_p": 0.95, "seed": 11, "stop": None}
+    [first] = engine.complete([PROMPT], **options)
+    assert engine.complete([PROMPT], avoid=[], **options) == [first]  # nothing to avoid: the same draw
+    before = engine.diversity_penalty
+    try:
+        engine.diversity_penalty = 1e9  # repeating a bigram of the avoided copy becomes impossible
+        [apart] = engine.complete([PROMPT], avoid=[first], **options)
+    finally:
+        engine.diversity_penalty = before
+    assert apart != first
+
+
 def test_the_engine_applies_it_to_batches_of_candidates(engine: LocalEngine) -> None:
     engine.use_adapter(None, "starter")
     options = {"max_tokens": 30, "temperature": 0.8, "top_p": 0.95, "seed": 11, "stop": None}

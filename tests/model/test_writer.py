@@ -21,12 +21,16 @@ class ScriptedBackend:
     script: list[list[str]]
     version: str = "scripted"
     calls: list[list[str]] = field(default_factory=list)
+    avoided: list[list[str]] = field(default_factory=list)  # each call's `avoid`: copies the set already holds
+    models: list[str | None] = field(default_factory=list)
 
     def prompt_for(self, brief: Brief, register: str) -> str:
         return f"{brief.product}|{register}"
 
-    def complete(self, prompts: list[str], **_: object) -> list[str]:
+    def complete(self, prompts: list[str], **kwargs: object) -> list[str]:
         self.calls.append(prompts)
+        self.avoided.append(list(kwargs.get("avoid", [])))  # type: ignore[call-overload]
+        self.models.append(kwargs.get("model"))  # type: ignore[arg-type]
         answers = self.script[len(self.calls) - 1] if len(self.calls) <= len(self.script) else []
         return answers[: len(prompts)] + [""] * (len(prompts) - len(answers))
 
@@ -51,6 +55,22 @@ def test_mismatched_registers_are_regenerated() -> None:
     assert all(c.register_ok for c in result.candidates)
     assert result.rounds == 2
     assert len(backend.calls[1]) == 2 * 1  # a retry asks for twice the missing count
+    # the retry is kept apart from every copy the first round wrote, in register or not
+    assert backend.avoided[0] == []
+    assert sorted(backend.avoided[1]) == sorted(
+        ["정성을 담은 한우를 준비했습니다.", "이거 완전 맛있어!", "한가위 선물 고민 끝!"]
+    )
+
+
+def test_in_a_trial_the_second_side_is_kept_apart_from_the_first_sides_copies() -> None:
+    champion = ["정성을 담은 한우를 준비했습니다.", "귀한 분께 마음을 전하십시오.", "넉넉한 명절 되십시오."]
+    challenger = ["한가위에는 한우를 드리십시오.", "감사의 마음을 전하십시오."]
+    backend = ScriptedBackend([champion, challenger])
+    result = CopyWriter(backend).write(brief(n=5), seed=3, versions=["v1"] * 3 + ["v2"] * 2)
+    assert backend.models == ["v1", "v2"]
+    # the champion writes first and alone; the challenger's call names the champion's three copies
+    assert backend.avoided == [[], champion]
+    assert sorted(c.text for c in result.candidates) == sorted(champion + challenger)
 
 
 def test_persistent_mismatch_is_kept_marked_and_flagged_after_bounded_retries() -> None:
