@@ -130,6 +130,9 @@ def test_the_client_reads_vllm_responses() -> None:
     backend.client.load_adapter("v0004", "/srv/copybot/adapters/v0004")  # vLLM's 400 "already loaded" is fine
     assert backend.complete(["a"], max_tokens=8, temperature=0.8, top_p=0.95) == ["카피 0입니다."]
     assert vllm.requests[-1][2]["model"] == "v0004"
+    # copies to keep apart from (a trial's other side) have no field in the completions API: not sent
+    assert backend.complete(["a"], max_tokens=8, temperature=0.8, top_p=0.95, avoid=["카피"]) == ["카피 0입니다."]
+    assert "avoid" not in vllm.requests[-1][2] and vllm.requests[-1][2]["prompt"] == ["a"]
 
 
 @pytest.mark.parametrize("flat", [False, True])
