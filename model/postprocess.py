@@ -1,4 +1,5 @@
-"""Clean raw model output into candidates: normalise, fit the channel, drop empties and near-duplicates."""
+"""Clean raw model output into candidates: normalise, fit the channel, drop empties, non-Korean text and
+near-duplicates."""
 
 from __future__ import annotations
 
@@ -12,16 +13,29 @@ from model.brief import channel_table
 EMOJI = re.compile("[\U0001f000-\U0001faff\u2600-\u27bf\ufe0f\u200d]")
 _SENTENCE_END = re.compile(r"[.!?…~]+|(?<=[다요죠])\s")
 NEAR_DUPLICATE_JACCARD = 0.8
+# A copy whose letters are mostly not Hangul is not Korean copy (a random or off-brief model's multilingual
+# garbage, a run of Latin tokens); brand names in Latin letters beside Korean words stay well above this.
+MIN_HANGUL_SHARE = 0.5
 
 
 def normalize(text: str) -> str:
-    """NFC, one line, single spaces, no wrapping quotes or leftover prompt markers."""
+    """NFC, one line, single spaces, no wrapping quotes or leftover prompt markers; "" for a broken byte sequence
+    or a text whose letters are less than half Hangul (the writer drops empty texts)."""
     text = unicodedata.normalize("NFC", text or "")
     if "\ufffd" in text:
         return ""  # a broken byte sequence: drop the whole copy rather than show mojibake
     text = re.sub(r"<[^<>]{1,6}>.*$", "", text)  # a tiny model may start a new brief: '<제품> ...'
     text = re.sub(r"\s+", " ", text).strip()
-    return text.strip("\"'“”‘’「」").strip()
+    text = text.strip("\"'“”‘’「」").strip()
+    return text if hangul_share(text) >= MIN_HANGUL_SHARE else ""
+
+
+def hangul_share(text: str) -> float:
+    """Hangul syllables and jamo among the text's letters (0.0 when it has no letters)."""
+    letters = [ch for ch in text if unicodedata.category(ch).startswith("L")]
+    hangul = sum("\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f"
+                 for ch in letters)  # fmt: skip
+    return hangul / len(letters) if letters else 0.0
 
 
 def strip_emoji(text: str) -> str:

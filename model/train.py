@@ -6,8 +6,10 @@ vLLM can serve it. Saving goes through the registry's atomic write.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -171,8 +173,7 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
         processing_class=tokenizer,
         callbacks=[EarlyStoppingCallback(config.early_stopping_patience)] if stops else [],
     )
-    _quiet(trainer, progress)
-    trainer.train()
+    run_trainer(trainer, progress)
     return trainer
 
 
@@ -182,12 +183,16 @@ def _epochs(epochs: int, min_steps: int, examples: int, config: TrainConfig) -> 
     return max(epochs, math.ceil(min_steps / per_epoch))
 
 
-def _quiet(trainer: Any, progress: bool) -> None:
-    """Without progress bars the Trainer prints each log dict to stdout, which would corrupt `--json` output."""
+def run_trainer(trainer: Any, progress: bool) -> None:
+    """`trainer.train()` with stdout kept for results: without progress bars the Trainer prints each log dict, and
+    with them it writes the logs above the bar, both to stdout, which would corrupt `--json` output (and the
+    first `copybot generate --json` on a fresh home builds the starter)."""
     if not progress:
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer.train()
 
 
 def _preference(
@@ -217,8 +222,7 @@ def _preference(
                              undesirable_weight=data.kto_weights["undesirable_weight"])  # fmt: skip
         trainer = KTOTrainer(model=model, args=kto_args,
                              train_dataset=Dataset.from_list(data.kto), processing_class=tokenizer)  # fmt: skip
-    _quiet(trainer, progress)
-    trainer.train()
+    run_trainer(trainer, progress)
     return mode, trainer
 
 

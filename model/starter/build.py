@@ -179,9 +179,10 @@ def _train(
     *,
     progress: bool,
 ) -> dict[str, Any]:
-    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+    from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainingArguments
 
     from model.starter.callbacks import TimeBudgetCallback
+    from model.train import run_trainer
 
     steps_per_epoch = max(1, -(-len(train_set) // recipe.batch_size))
     args = TrainingArguments(
@@ -221,9 +222,7 @@ def _train(
             TimeBudgetCallback(recipe.time_budget_s),
         ],
     )
-    # Without progress bars the Trainer prints each log dict to stdout, which would corrupt `--json` output.
-    trainer.remove_callback(PrinterCallback)
-    trainer.train()
+    run_trainer(trainer, progress)
     logs = trainer.state.log_history
     eval_losses = [round(e["eval_loss"], 4) for e in logs if "eval_loss" in e]
     train_losses = [round(e["loss"], 4) for e in logs if "loss" in e]

@@ -10,7 +10,7 @@ def test_normalize_cleans_model_output() -> None:
     assert normalize('  "봄   세일\n시작"  ') == "봄 세일 시작"
     assert normalize("여름 세일 <제품> 린넨") == "여름 세일"
     assert normalize("깨진 \ufffd 글자") == ""
-    assert normalize("e\u0301") == "\u00e9"  # NFC
+    assert normalize("\u1100\u1161 세일") == "가 세일"  # NFC: conjoining jamo become one syllable
 
 
 def test_sms_is_counted_in_cp949_bytes_and_has_no_emoji() -> None:
@@ -55,3 +55,18 @@ def test_compliance_terms_are_configurable(tmp_path) -> None:
     custom = tmp_path / "terms.json"
     custom.write_text('{"rules": [{"code": "brand", "reason": "경쟁사 언급", "terms": ["타사"]}]}', "utf-8")
     assert screen("타사보다 저렴해요", load_rules(custom)) == ["brand: '타사' — 경쟁사 언급"]
+
+
+def test_text_that_is_not_mostly_hangul_is_dropped() -> None:
+    from model.postprocess import hangul_share
+
+    # a random model's multilingual output, and Latin text, are not Korean copy
+    assert normalize("ترجمة переводы 翻訳 sale") == ""
+    assert normalize("Summer linen shirt 20% off") == ""
+    assert normalize("50% 🎉") == ""  # no letters at all
+    # a Latin brand name beside Korean words is kept; exactly half Hangul is kept
+    assert normalize("NIKE 에어맥스 신상 입고") == "NIKE 에어맥스 신상 입고"
+    assert normalize("ab 가나") == "ab 가나"
+    assert normalize("abc 가나") == ""
+    assert hangul_share("ㅋㅋ 신상") == 1.0
+    assert hangul_share("") == 0.0

@@ -81,3 +81,12 @@ def test_ensure_starter_builds_only_when_missing(
     ensure_starter(target, progress=False, recipe=TINY)
     assert (target / "copybot.json").stat().st_mtime_ns == built
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".starter-")]  # no staging left behind
+
+
+@pytest.mark.slow
+def test_a_build_with_progress_keeps_stdout_for_results(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # `copybot generate --json` on a fresh home builds the starter first: its training logs must not reach stdout
+    build_starter(tmp_path / "m", recipe=TINY, progress=True)
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert "loss" in err
