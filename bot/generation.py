@@ -21,12 +21,26 @@ log = logging.getLogger(__name__)
 
 
 def base_model_path(settings: Settings, *, progress: bool = False) -> str:
-    """The base model to load: the starter folder (built first if needed) or COPYBOT_BASE_MODEL."""
+    """The base model to load: the starter folder (built first if needed), a fetched model's folder
+    (`copybot model fetch`), or COPYBOT_BASE_MODEL as given (a folder, or a Hugging Face id)."""
+    from model.errors import ModelUnavailableError
+    from model.fetch import FETCHABLE, fetched_info
+
     if settings.uses_starter:
         from model.starter.build import ensure_starter
 
         return str(ensure_starter(settings.starter_dir, progress=progress))
-    return settings.base_model
+    spec = FETCHABLE.get(settings.base_model)
+    if spec is None:
+        return settings.base_model
+    folder = settings.home / "models" / spec.name
+    if fetched_info(folder, spec) is None:
+        raise ModelUnavailableError(
+            f"COPYBOT_BASE_MODEL={spec.name} is not fetched into {folder.parent} yet; run: "
+            f"copybot model fetch {spec.name} {spec.accept_flag}",
+            user_message="설정된 모델이 아직 설치되지 않았어요. 운영자에게 알려 주세요.",
+        )
+    return str(folder)
 
 
 def model_client(settings: Settings, **options: Any) -> Any:
@@ -44,7 +58,8 @@ def load_backend(settings: Settings, *, progress: bool = True) -> Backend:
         from model.remote import RemoteBackend, load_tokenizer
 
         log.info("generating on the model host at %s", settings.model_url)
-        return RemoteBackend(model_client(settings), tokenizer=load_tokenizer(settings.base_model,
+        source = settings.base_model if settings.uses_starter else base_model_path(settings)
+        return RemoteBackend(model_client(settings), tokenizer=load_tokenizer(source,
                                                                               uses_starter=settings.uses_starter))  # fmt: skip
     from model.engine import LocalEngine
 

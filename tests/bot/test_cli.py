@@ -117,3 +117,17 @@ def test_an_unreadable_compliance_list_is_a_clear_error(home: Path, tmp_path: Pa
     )  # fmt: skip
     assert result.returncode == 1
     assert "compliance term list" in result.stderr and '"rules"' in result.stderr
+
+
+def test_fetch_without_accepting_the_terms_installs_nothing(home: Path) -> None:
+    result = run("model", "fetch", "gemma-3-270m", "--json", env_home=home)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--accept-gemma-terms" in result.stderr and "https://ai.google.dev/gemma/terms" in result.stderr
+    assert not (home / "models" / "gemma-3-270m").exists()
+
+
+def test_a_fetchable_base_that_is_not_fetched_says_how_to_fetch_it(home: Path) -> None:
+    result = run("generate", "--product", "셔츠", "--age", "20대", env_home=home,
+                 extra_env={"COPYBOT_BASE_MODEL": "gemma-3-270m"})  # fmt: skip
+    assert result.returncode == 1
+    assert "copybot model fetch gemma-3-270m --accept-gemma-terms" in result.stderr
