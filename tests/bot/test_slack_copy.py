@@ -76,7 +76,10 @@ def test_model_failure_updates_the_message_and_stores_a_failed_request(make_harn
 
 
 def test_model_text_is_escaped_so_it_cannot_mention_or_link(make_harness: Callable[..., Harness]) -> None:
-    hostile = ["<!channel> 지금 바로 확인해 보세요, 여름 린넨 셔츠 전 품목 세일 중 <https://ev.il|여기>", "A&B 세트를 준비했어요"]
+    hostile = [
+        "<!channel> 지금 바로 확인해 보세요, 여름 린넨 셔츠 전 품목 세일 중 <https://ev.il|여기>",
+        "A&B 세트를 준비했어요",
+    ]
     h = make_harness(ScriptedBackend(script=[hostile], fallback=hostile))
     h.ack_json(h.command("셔츠 / 세일 / 30대 / 2개"))
     posts = [p for p in h.fake.wait_for("chat.postMessage", 3) if p.get("thread_ts")]
