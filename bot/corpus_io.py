@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from model.brief import Brief, normalize_age, normalize_channel
+from model.dataset import example_context
 from model.prompt import chat_messages, plain_prompt
 from model.starter.corpus import CORPUS_FILE
-from model.tone import detect_registers, profile_for
+from model.tone import detect_registers
 from storage.corpus import Checks
 
 FORMATS = ("sft", "dpo", "kto")
@@ -37,15 +38,10 @@ STARTER_MAPPING = {"event_name": "event", "register": "register_label"}  # its "
 
 
 def _prompt(row: dict[str, Any], template: str) -> Any:
-    register = row["register_detected"]
-    if register in ("noun", "unknown", "plain"):
-        register = profile_for(row["age_group"]).preferred
-    brief = Brief(
-        product=row["product"] or row["category"] or "상품",
-        event=row["event"],
-        age_group=row["age_group"],
-        channel=row["channel"] or "sns",
-    )
+    """The row's prompt under the register and brief that training uses for it (`model.dataset.example_context`)."""
+    context = example_context({**row, "product": row["product"] or row["category"] or "상품"}, row["text"],
+                              row["register_detected"])  # fmt: skip
+    brief, register = Brief(**context["brief"]), context["register"]
     return chat_messages(brief, register) if template == "chat" else plain_prompt(brief, register)
 
 

@@ -51,9 +51,10 @@ def model_client(settings: Settings, **options: Any) -> Any:
     return ModelClient(settings.model_url, api_key=settings.model_api_key, **options)
 
 
-def load_backend(settings: Settings, *, progress: bool = True) -> Backend:
+def load_backend(settings: Settings, *, progress: bool = True, store: Store | None = None) -> Backend:
     """The GPU host's API when COPYBOT_MODEL_URL is set; else the in-process engine on the configured base model,
-    building the starter model first if needed."""
+    building the starter model first if needed. With a store, a trimmed output layer (a large vocabulary on CPU)
+    also keeps every token of the team's corpus, its brand names among them."""
     if settings.model_url:
         from model.remote import RemoteBackend, load_tokenizer
 
@@ -64,7 +65,8 @@ def load_backend(settings: Settings, *, progress: bool = True) -> Backend:
     from model.engine import LocalEngine
 
     version = "starter" if settings.uses_starter else f"base:{settings.base_model}"
-    return LocalEngine(base_model_path(settings, progress=progress), version=version)
+    texts = [r["text"] for r in store.corpus_rows()] if store is not None else []
+    return LocalEngine(base_model_path(settings, progress=progress), version=version, vocabulary_texts=texts)
 
 
 def make_writer(settings: Settings, *, store: Store | None = None) -> CopyWriter:
@@ -72,7 +74,7 @@ def make_writer(settings: Settings, *, store: Store | None = None) -> CopyWriter
 
     With a store, the backend follows the store's active adapter version (see `ActiveAdapterBackend`)."""
     rules = load_rules(settings.compliance_terms)
-    backend = load_backend(settings)
+    backend = load_backend(settings, store=store)
     if store is not None:
         backend = ActiveAdapterBackend(backend, store)
     reranker = Reranker(reward_path(settings), settings.base_model) if settings.rerank else None

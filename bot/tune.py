@@ -123,6 +123,7 @@ def run_tune(
     `copybot retrain` below the minimums unless `force`."""
     from bot.generation import base_model_path
     from bot.retrain import INTERRUPTED, Retrainer, retrain_lock
+    from model.dataset import with_prompts
     from model.evaluate import validation_loss
     from model.train import train_adapter
 
@@ -138,6 +139,7 @@ def run_tune(
         parent, _ = retrainer.active_adapter()
         base = base_model_path(settings)
         tokenizer = _tokenizer(base)
+        heldout = with_prompts(heldout, tokenizer)  # scored in the prompt the model is served
         study = datetime.now(UTC).strftime("tune-%Y%m%dT%H%M%S")
         started = time.perf_counter()
         stopped = False

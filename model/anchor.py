@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from model.dataset import Example
+from model.prompt import copy_ids, prompt_ids
 
 
 def anchored_sft_trainer(anchor_weight: float, **kwargs: Any) -> Any:
@@ -66,10 +67,8 @@ def _replay_batches(tokenizer: Any, replay: list[Example], batch_size: int, seed
 
     rows = []
     for e in replay:
-        prompt = tokenizer(e["prompt"], add_special_tokens=False)["input_ids"]
-        copy = tokenizer(e["completion"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-        rows.append((bos + prompt + copy, len(bos) + len(prompt)))
+        prompt = prompt_ids(tokenizer, e["prompt"])
+        rows.append((prompt + copy_ids(tokenizer, e["completion"]), len(prompt)))
     rng = random.Random(seed)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     while True:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.dataset import RetrainDataset
+from model.dataset import RetrainDataset, example_texts, render_dataset
 from model.evaluate import (
     GateConfig,
     Metrics,
@@ -82,6 +82,8 @@ def train_candidate(
     """Train on `data`, score old/new/base on the held-out set, gate, and save the new version atomically.
 
     The version is saved whether or not it is promoted (a kept version documents what was tried and why not)."""
+    from transformers import AutoTokenizer
+
     from model.engine import LocalEngine
     from model.train import train_adapter
 
@@ -91,13 +93,17 @@ def train_candidate(
     on_event(f"trained in {result.seconds:.0f} s (SFT then {result.preference})")
     spans = corpus_spans(corpus_texts)
     briefs = data.heldout_briefs[: spec.eval_briefs] or [DEFAULT_BRIEF]
-    engine = LocalEngine(spec.base_path, version="eval")  # one load of the base weights; adapters are swapped on it
+    # one load of the base weights, adapters swapped on it; a trimmed output layer keeps every token scored
+    tokenizer = AutoTokenizer.from_pretrained(str(spec.base_path))
+    scored = render_dataset(data, tokenizer)  # held-out examples in the prompt the model is served
+    texts = example_texts(scored.heldout_sft + scored.heldout_pairs + scored.heldout_corpus) + corpus_texts
+    engine = LocalEngine(spec.base_path, version="eval", vocabulary_texts=texts)
 
     def score(adapter: Path | None, label: str) -> tuple[Metrics, list[tuple[float, float]]]:
         on_event(f"scoring {label}")
         engine.use_adapter(adapter, "eval")
-        return evaluate_engine(engine, heldout_sft=data.heldout_sft, heldout_pairs=data.heldout_pairs,
-                               heldout_corpus=data.heldout_corpus, briefs=briefs, spans=spans)  # fmt: skip
+        return evaluate_engine(engine, heldout_sft=scored.heldout_sft, heldout_pairs=scored.heldout_pairs,
+                               heldout_corpus=scored.heldout_corpus, briefs=briefs, spans=spans)  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
         model.save_pretrained(scratch)

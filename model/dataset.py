@@ -6,10 +6,15 @@
 - KTO: rated candidates labelled desirable or undesirable, with class weights that balance the two.
 - Held out: the newest share of requests (by time), and the corpus validation split (kept apart: it measures
   forgetting, while held-out feedback measures learning). No held-out request trains.
+
+Examples carry the brief and the register they are prompted under, not a rendered prompt: `render_dataset` renders
+them with the tokenizer of the model that trains or scores them (model/prompt.py), so the dataset a bot builds
+trains any base model, on a GPU host or here, on the prompt that model is served.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -19,7 +24,7 @@ from typing import Any
 
 from model.brief import Brief
 from model.errors import ModelSideError
-from model.prompt import plain_prompt, prompt_register
+from model.prompt import end_of_copy, has_chat_template, prompt_register, render_prompt
 from model.tone import detect_register
 
 Example = dict[str, Any]
@@ -112,22 +117,53 @@ class RetrainDataset:
         return self.heldout_sft or self.heldout_corpus
 
 
-def _prompt(brief: dict[str, Any], text: str, register: str | None = None) -> str:
-    fitting = prompt_register(brief["age_group"], register or detect_register(text))
-    return plain_prompt(
-        Brief(product=brief["product"], event=brief.get("event", ""), age_group=brief["age_group"],
-              channel=brief.get("channel") or "sns"),
-        fitting,
-    )  # fmt: skip
+def example_context(brief: dict[str, Any], text: str, register: str | None = None) -> dict[str, Any]:
+    """What an example's prompt is rendered from: the brief (without notes) and the register it is prompted under."""
+    return {"brief": {"product": brief["product"], "event": brief.get("event", ""), "age_group": brief["age_group"],
+                      "channel": brief.get("channel") or "sns"},
+            "register": prompt_register(brief["age_group"], register or detect_register(text))}  # fmt: skip
+
+
+def with_prompts(examples: list[Example], tokenizer: Any) -> list[Example]:
+    """Examples as the trainers and the gate read them: each brief rendered into the prompt this tokenizer's model
+    is served (model/prompt.py), and under a chat template each copy ended with the end-of-turn marker that
+    generation stops at. Other fields (completion, chosen, rejected, label) are kept."""
+    end = end_of_copy(tokenizer) if has_chat_template(tokenizer) else ""
+    out = []
+    for e in examples:
+        if "brief" not in e:  # rendered already (a client of the jobs API that sends prompts)
+            out.append(e)
+            continue
+        rendered = {k: v for k, v in e.items() if k not in ("brief", "register")}
+        rendered["prompt"] = render_prompt(Brief(**e["brief"]), e["register"], tokenizer)
+        for key in ("completion", "chosen", "rejected"):
+            if key in rendered and end:
+                rendered[key] += end
+        out.append(rendered)
+    return out
+
+
+EXAMPLE_FIELDS = ("sft", "pairs", "kto", "heldout_sft", "heldout_pairs", "heldout_corpus", "heldout_kto", "replay")
+
+
+def render_dataset(data: RetrainDataset, tokenizer: Any) -> RetrainDataset:
+    """The dataset with every example rendered for `tokenizer` (`with_prompts`); the summary is unchanged."""
+    rendered: dict[str, Any] = {name: with_prompts(getattr(data, name), tokenizer) for name in EXAMPLE_FIELDS}
+    return dataclasses.replace(data, **rendered)
+
+
+def example_texts(examples: list[Example]) -> list[str]:
+    """Every text of rendered examples (prompts and copies): what a trimmed output layer must keep (model/vocab.py)."""
+    return [e[k] for e in examples for k in ("prompt", "completion", "chosen", "rejected") if k in e]
 
 
 def _sft_from(request: RatedRequest, config: DatasetConfig) -> list[Example]:
     out: list[Example] = []
     for c in request.candidates:
         weight = config.winner_weight if c.win else config.positive_weight if c.liked else 0
-        out += [{"prompt": _prompt(request.brief, c.text, c.register), "completion": c.text}] * weight
+        out += [{**example_context(request.brief, c.text, c.register), "completion": c.text}] * weight
         for edit in c.edits:
-            out += [{"prompt": _prompt(request.brief, edit), "completion": edit}] * config.edit_weight
+            out += [{**example_context(request.brief, edit), "completion": edit}] * config.edit_weight
     return out
 
 
@@ -137,12 +173,12 @@ def _pairs_from(request: RatedRequest) -> list[Example]:
     for i, better in enumerate(ranked):
         for worse in ranked[i + 1 :]:
             if better.value > worse.value:
-                pairs.append({"prompt": _prompt(request.brief, better.text, better.register),
+                pairs.append({**example_context(request.brief, better.text, better.register),
                               "chosen": better.text, "rejected": worse.text})  # fmt: skip
     for c in request.candidates:
         for edit in c.edits:
             if edit != c.text:
-                pairs.append({"prompt": _prompt(request.brief, edit), "chosen": edit, "rejected": c.text})
+                pairs.append({**example_context(request.brief, edit), "chosen": edit, "rejected": c.text})
     return pairs
 
 
@@ -150,14 +186,14 @@ def _kto_from(request: RatedRequest) -> list[Example]:
     out = []
     for c in request.candidates:
         if c.liked or c.disliked:
-            out.append({"prompt": _prompt(request.brief, c.text, c.register), "completion": c.text, "label": c.liked})
+            out.append({**example_context(request.brief, c.text, c.register), "completion": c.text, "label": c.liked})
         for edit in c.edits:
-            out.append({"prompt": _prompt(request.brief, edit), "completion": edit, "label": True})
+            out.append({**example_context(request.brief, edit), "completion": edit, "label": True})
     return out
 
 
 def _corpus_example(row: dict[str, Any]) -> Example:
-    return {"prompt": _prompt(row, row["text"], row.get("register_detected")), "completion": row["text"]}
+    return {**example_context(row, row["text"], row.get("register_detected")), "completion": row["text"]}
 
 
 def _kto_weights(kto: list[Example]) -> dict[str, float]:

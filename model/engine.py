@@ -11,7 +11,7 @@ from typing import Any
 from model.brief import Brief
 from model.diversity import SiblingBigramPenalty
 from model.errors import AdapterError, ModelUnavailableError
-from model.prompt import build_prompt
+from model.prompt import end_of_copy_ids, render_prompt
 from model.registry import temperature_scale
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,12 @@ class LocalEngine:
         repetition_penalty: float = 1.0,
         diversity_penalty: float = DIVERSITY_PENALTY,
         max_time_s: float = 60.0,
+        vocabulary_texts: Sequence[str] = (),
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from model.vocab import should_trim, trim_output_layer
 
         self.device = device or pick_device()
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
@@ -57,9 +60,15 @@ class LocalEngine:
                 f"cannot load the base model from {model_path}: {exc}; check COPYBOT_BASE_MODEL",
                 user_message="모델을 불러오지 못했어요. 운영자에게 알려 주세요.",
             ) from exc
+        self.vocabulary: dict[str, Any] | None = None  # what trimming kept (model/vocab.py), None when not trimmed
+        if should_trim(self.tokenizer, self.device):
+            self.vocabulary = trim_output_layer(model, self.tokenizer, vocabulary_texts)
+            log.info("output layer trimmed to %s of %s tokens (CPU); outside: %s", self.vocabulary["kept"],
+                     self.vocabulary["vocabulary"], self.vocabulary["outside"])  # fmt: skip
         self.tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.stop_ids = end_of_copy_ids(self.tokenizer)  # a chat model's end of turn as well as end of sequence
         self._model: Any = model.to(self.device).eval()  # a PeftModel once the first adapter is loaded
         self._adapters: dict[str, Path] = {}  # loaded adapter name -> its folder, least recently used first
         # PEFT keys adapters by attribute name, so a version called "eval" would clash with Module.eval: each
@@ -191,7 +200,7 @@ class LocalEngine:
 
     def prompt_for(self, brief: Brief, register: str) -> str:
         """The prompt this engine's model expects for one candidate."""
-        return build_prompt(brief, register, self.tokenizer)
+        return render_prompt(brief, register, self.tokenizer)
 
     def complete(
         self,
@@ -218,9 +227,8 @@ class LocalEngine:
                 temperature = min(MAX_TEMPERATURE, temperature * scale)
                 if seed is not None:
                     torch.manual_seed(seed)
-                batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
-                    self.device
-                )
+                # with the tokenizer's special tokens, as the trainers tokenize prompts (model/prompt.py)
+                batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
                 processors = LogitsProcessorList()
                 if temperature > 0 and self.diversity_penalty > 0 and (len(prompts) > 1 or avoid):
                     prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in avoid]
@@ -237,7 +245,7 @@ class LocalEngine:
                     max_time=self.max_time_s,
                     max_new_tokens=max_tokens,
                     pad_token_id=self.tokenizer.pad_token_id,
-                    eos_token_id=self.tokenizer.eos_token_id,
+                    eos_token_id=self.stop_ids or None,
                 )
             finally:
                 self._select(self._default)  # the model attribute always shows the default version

@@ -17,6 +17,7 @@ from typing import Any
 from model.brief import Brief
 from model.dataset import Example
 from model.diversity import distinct_2
+from model.prompt import copy_ids, prompt_ids
 from model.writer import CopyWriter
 
 NOVELTY_SPAN = 12
@@ -189,15 +190,13 @@ def _sequence_logprobs(
     out = []
     device = next(model.parameters()).device
     for prompt, completion in zip(prompts, completions, strict=True):
-        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-        ids = torch.tensor([bos + p_ids + c_ids], device=device)
+        p_ids, c_ids = prompt_ids(tokenizer, prompt), copy_ids(tokenizer, completion)
+        ids = torch.tensor([p_ids + c_ids], device=device)
         with torch.inference_mode():
             logits = model(ids).logits[0, :-1].float()
         logp = torch.log_softmax(logits, dim=-1)
         targets = ids[0, 1:]
-        start = len(bos) + len(p_ids) - 1
+        start = len(p_ids) - 1
         picked = logp[torch.arange(start, targets.shape[0]), targets[start:]]
         out.append((float(picked.sum()), int(picked.numel())))
     return out

@@ -1,7 +1,15 @@
-"""Brief -> prompt. A chat template for instruct base models, a compact plain template for base models.
+"""Brief -> prompt: the one renderer that serving, training examples, the gate's scoring and the simulator use.
 
-The plain template is also the training format of the starter model and of SFT examples, so the prompt a
-model sees at generation time is exactly the one it was trained on.
+With a tokenizer that has a chat template (an instruct model), the prompt is the template's rendering of a Korean
+system and user message, with thinking off (Qwen3); otherwise it is a compact plain template. Datasets carry
+briefs and copies, not rendered prompts (model/dataset.py), and are rendered here with the tokenizer of the model
+they train, so one dataset trains any base on exactly the prompt that base is served.
+
+The prompt ends on a token boundary of its tokenizer, because the trainers tokenize prompt + copy in one go and
+treat the prompt's own tokens as the context: a marker that merged with the copy's first characters would be
+trained on a context the model never sees when served. The starter's plain markers are single tokens of its
+vocabulary; for any other tokenizer the plain prompt ends with a newline, and a chat template's generation
+prompt ends with one already.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from model.tone import REGISTERS, profile_for, register_name, tone_profiles
 PLAIN_TEMPLATE = "<제품>{product}<행사>{event}<{age_group}><{channel}><{register}>{notes}<카피>"
 NO_EVENT = "상시"
 FIELD_MARKERS = ["<제품>", "<행사>", "<메모>", "<카피>"]
+COPY_MARKER = "<카피>"
 
 
 def prompt_markers() -> list[str]:
@@ -77,11 +86,62 @@ def chat_messages(brief: Brief, register: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
 
 
-def build_prompt(brief: Brief, register: str, tokenizer: Any = None) -> str:
-    """The prompt text: the chat template when the tokenizer has one, else the plain template."""
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
-        rendered: str = tokenizer.apply_chat_template(
-            chat_messages(brief, register), tokenize=False, add_generation_prompt=True
-        )
+def render_prompt(brief: Brief, register: str, tokenizer: Any = None) -> str:
+    """The prompt text for one candidate: the chat template when the tokenizer has one, else the plain template
+    (ending where the tokenizer starts a new token)."""
+    if has_chat_template(tokenizer):
+        rendered: str = tokenizer.apply_chat_template(chat_messages(brief, register), tokenize=False,
+                                                      add_generation_prompt=True, enable_thinking=False)  # fmt: skip
+        bos = tokenizer.bos_token
+        if bos and rendered.startswith(bos) and tokenizer.bos_token_id in tokenizer("")["input_ids"]:
+            rendered = rendered[len(bos) :]  # the tokenizer adds it (Gemma's template writes it too)
         return rendered
-    return plain_prompt(brief, register)
+    return plain_prompt(brief, register) + plain_boundary(tokenizer)
+
+
+def prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
+    """A rendered prompt's token ids as the trainers make them, with the tokenizer's own special tokens (a base
+    that wants <bos> first gets it); serving and scoring tokenize it the same way."""
+    return list(tokenizer(prompt)["input_ids"])
+
+
+def copy_ids(tokenizer: Any, completion: str) -> list[int]:
+    """A copy's token ids as the trainers append them: its text, then end-of-sequence."""
+    ids = list(tokenizer(completion, add_special_tokens=False)["input_ids"])
+    eos = tokenizer.eos_token_id
+    return [*ids, eos] if eos is not None and (not ids or ids[-1] != eos) else ids
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    return tokenizer is not None and bool(getattr(tokenizer, "chat_template", None))
+
+
+def plain_boundary(tokenizer: Any) -> str:
+    """What ends the plain prompt: nothing when the copy marker is one token of the vocabulary (the starter adds
+    it), else a newline, which no tokenizer here merges with the Hangul, digits or emoji a copy starts with."""
+    if tokenizer is None or COPY_MARKER in tokenizer.get_vocab():
+        return ""
+    return "\n"
+
+
+def end_of_copy(tokenizer: Any) -> str:
+    """The text that ends a copy in training: the chat template's end-of-turn marker (what generation stops at),
+    or the tokenizer's end-of-sequence token for the plain template. Empty when neither can be found."""
+    if has_chat_template(tokenizer):
+        probe = "\u2063copy\u2063"  # a string no template contains, to find what follows an assistant turn
+        messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": probe}]
+        text: str = tokenizer.apply_chat_template(messages, tokenize=False, enable_thinking=False)
+        after = text[text.find(probe) + len(probe) :] if probe in text else ""
+        for token in tokenizer.all_special_tokens:
+            if token and after.lstrip().startswith(token):
+                return str(token)
+    return str(tokenizer.eos_token or "") if tokenizer is not None else ""
+
+
+def end_of_copy_ids(tokenizer: Any) -> list[int]:
+    """Token ids that end a copy when generating: the end-of-turn marker and the end-of-sequence token."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    marker = end_of_copy(tokenizer)
+    if marker:
+        ids.add(tokenizer.convert_tokens_to_ids(marker))
+    return sorted(i for i in ids if isinstance(i, int) and i >= 0)

@@ -13,7 +13,7 @@ from typing import Any
 
 from model.brief import Brief
 from model.client import ModelClient, ModelHostError
-from model.prompt import build_prompt
+from model.prompt import render_prompt
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class RemoteBackend:
 
     def prompt_for(self, brief: Brief, register: str) -> str:
         """The same prompt the in-process engine would build for this base model."""
-        return build_prompt(brief, register, self.tokenizer)
+        return render_prompt(brief, register, self.tokenizer)
 
     def complete(self, prompts: list[str], *, model: str | None = None, **kwargs: Any) -> list[str]:
         """Completions from `model` (an adapter version the host serves), or from the model now selected. The

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from model.brief import Brief
-from model.prompt import plain_prompt, prompt_register
+from model.prompt import plain_prompt, prompt_ids, prompt_register
 
 FEATURES = "mean+max+log_tokens/v1"  # the hidden-state columns, which every row starts with
 WORD_BUCKETS = 1024  # hashed token and token-pair presence columns after them (any vocabulary size)
@@ -68,10 +68,8 @@ def copy_features(model: Any, tokenizer: Any, prompts: list[str], texts: list[st
         rows, spans = [], []
         for prompt, text in zip(prompts[start : start + FEATURE_BATCH], texts[start : start + FEATURE_BATCH],
                                 strict=True):  # fmt: skip
-            p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
             c_ids = tokenizer(text, add_special_tokens=False)["input_ids"] or [tokenizer.eos_token_id]
-            bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-            rows.append(bos + p_ids + c_ids)
+            rows.append(prompt_ids(tokenizer, prompt) + c_ids)
             spans.append(c_ids)
         width = max(len(r) for r in rows)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -210,7 +208,7 @@ def fit_reward(
     base_model: str,
     current: RewardModel | None = None,
 ) -> tuple[RewardModel | None, dict[str, Any]]:
-    """Train a reward on labelled examples ({prompt, completion, label}) and choose what reranks from now on: the
+    """Train a reward on labelled examples ({brief, register, completion, label}: model/dataset.py) and choose what reranks from now on: the
     new reward or the current one, whichever ranks the held-out examples better, if that is at least MIN_AUROC;
     else none. The chosen new reward is refitted on all the examples. Returns (reward or None, what happened)."""
     train, heldout = train[-MAX_EXAMPLES:], heldout[-MAX_EXAMPLES:]
@@ -223,7 +221,8 @@ def fit_reward(
         return None, info
 
     def feats(rows: list[dict[str, Any]]) -> list[list[float]]:
-        return features_of([e["prompt"] for e in rows], [e["completion"] for e in rows]) if rows else []
+        prompts = [reward_prompt(Brief(**e["brief"]), e["register"]) for e in rows]
+        return features_of(prompts, [e["completion"] for e in rows]) if rows else []
 
     train_x, held_full = feats(train), feats(heldout)
     chosen, width, info["cv_auroc"] = choose_features(train_x, labels)

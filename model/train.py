@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.dataset import RetrainDataset
+from model.dataset import RetrainDataset, example_texts, render_dataset
+from model.prompt import prompt_ids
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class TrainConfig:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator"})
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA path"})
     target_modules: str = field(default="all-linear", metadata={"help": "modules that get LoRA ('all-linear')"})
-    max_length: int = field(default=128, metadata={"help": "tokens per example after truncation"})
+    max_length: int = field(default=128, metadata={"help": "tokens of copy after its prompt, after truncation"})
     seed: int = field(default=13, metadata={"help": "training seed"})
     continue_from_active: bool = field(default=True, metadata={"help": "start from the active adapter if any"})
     preference: str = field(default="auto", metadata={"help": "auto (DPO if pairs, else KTO), dpo, kto or none"})
@@ -99,7 +100,7 @@ def _device_args() -> dict[str, Any]:
     return {"use_cpu": True, "bf16": False}
 
 
-def _common_args(config: TrainConfig, out: str, progress: bool) -> dict[str, Any]:
+def _common_args(config: TrainConfig, out: str, progress: bool, prompt_tokens: int) -> dict[str, Any]:
     return {
         "output_dir": out,
         "per_device_train_batch_size": config.batch_size,
@@ -107,7 +108,8 @@ def _common_args(config: TrainConfig, out: str, progress: bool) -> dict[str, Any
         "gradient_accumulation_steps": config.grad_accum,
         "lr_scheduler_type": config.lr_scheduler,
         "warmup_steps": config.warmup_ratio,  # transformers reads a value below 1 as a ratio of all steps
-        "max_length": config.max_length,
+        # a chat template's prompt alone can pass 128 tokens: the budget is for the copy, after the longest prompt
+        "max_length": prompt_tokens + config.max_length,
         "seed": config.seed,
         "report_to": [],
         "disable_tqdm": not progress,
@@ -118,17 +120,35 @@ def _common_args(config: TrainConfig, out: str, progress: bool) -> dict[str, Any
     }
 
 
-def _load_trainable(base_path: str | Path, parent: Path | None, config: TrainConfig) -> tuple[Any, Any]:
+def _longest_prompt(tokenizer: Any, data: RetrainDataset) -> int:
+    """Tokens in the longest rendered prompt of the examples that train."""
+    examples = data.sft + data.pairs + data.kto + data.eval_sft
+    return max((len(prompt_ids(tokenizer, e["prompt"])) for e in examples), default=0)
+
+
+def _load_trainable(
+    base_path: str | Path, parent: Path | None, config: TrainConfig, data: RetrainDataset
+) -> tuple[Any, Any, RetrainDataset]:
+    """(the PEFT model, its tokenizer, the dataset rendered for it); on CPU a large vocabulary's output layer is
+    trimmed to the tokens of Korean copy and of every example (model/vocab.py), so every label stays in it."""
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from model.engine import pick_device
+    from model.vocab import should_trim, trim_output_layer
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_path))
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    data = render_dataset(data, tokenizer)  # the prompts this base is served (model/prompt.py)
     base = AutoModelForCausalLM.from_pretrained(str(base_path))
+    if should_trim(tokenizer, pick_device()):
+        texts = example_texts(data.sft + data.pairs + data.kto + data.eval_sft + data.replay)
+        report = trim_output_layer(base, tokenizer, texts)
+        log.info("output layer trimmed to %s of %s tokens for training", report["kept"], report["vocabulary"])
     if parent is not None and config.continue_from_active:
-        return PeftModel.from_pretrained(base, str(parent), is_trainable=True), tokenizer
+        return PeftModel.from_pretrained(base, str(parent), is_trainable=True), tokenizer, data
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -136,7 +156,7 @@ def _load_trainable(base_path: str | Path, parent: Path | None, config: TrainCon
         target_modules=config.target_modules,
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(base, lora), tokenizer
+    return get_peft_model(base, lora), tokenizer, data
 
 
 def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[float, float]]:
@@ -153,7 +173,7 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
     has_eval = bool(data.eval_sft)  # the curve is always drawn; choosing an epoch by it needs enough examples
     stops = has_eval and len(data.eval_sft) >= config.min_eval_examples
     args = SFTConfig(
-        **_common_args(config, scratch, progress),
+        **_common_args(config, scratch, progress, _longest_prompt(tokenizer, data)),
         learning_rate=config.learning_rate,
         num_train_epochs=_epochs(config.epochs, config.min_steps, len(data.sft), config),
         completion_only_loss=True,  # the prompt is the brief; only the copy is learned
@@ -187,10 +207,13 @@ def run_trainer(trainer: Any, progress: bool) -> None:
     """`trainer.train()` with stdout kept for results: without progress bars the Trainer prints each log dict, and
     with them it writes the logs above the bar, both to stdout, which would corrupt `--json` output (and the
     first `copybot generate --json` on a fresh home builds the starter)."""
+    from model.vocab import remap_fused_labels
+
     if not progress:
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
+    remap_fused_labels(trainer.model)  # a trimmed output layer's labels, as TRL's fused head reads them
     with contextlib.redirect_stdout(sys.stderr):
         trainer.train()
 
@@ -208,7 +231,7 @@ def _preference(
         mode = "dpo" if data.pairs else "kto" if len({e["label"] for e in data.kto}) == 2 else "none"
     if mode == "none" or (mode == "dpo" and not data.pairs) or (mode == "kto" and not data.kto):
         return "none", None
-    common = {**_common_args(config, scratch, progress), "learning_rate": config.preference_learning_rate,
+    common = {**_common_args(config, scratch, progress, _longest_prompt(tokenizer, data)), "learning_rate": config.preference_learning_rate,
               "num_train_epochs": _epochs(config.preference_epochs, config.min_preference_steps,
                                           len(data.pairs) if mode == "dpo" else len(data.kto), config), "beta": config.beta, "save_strategy": "no"}  # fmt: skip
     if mode == "dpo":
@@ -244,7 +267,7 @@ def train_adapter(
 
         datasets.disable_progress_bars()
     started = time.perf_counter()
-    model, tokenizer = _load_trainable(base_path, parent_adapter, config)
+    model, tokenizer, data = _load_trainable(base_path, parent_adapter, config, data)
     with tempfile.TemporaryDirectory(prefix="copybot-train-") as scratch:
         sft = _sft(model, tokenizer, data, config, scratch, progress)
         mode, pref = _preference(sft.model, tokenizer, data, config, scratch, progress)

@@ -23,7 +23,7 @@ from model.starter.corpus import corpus_hash, is_held_out, load_corpus
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3  # 3: the tokenizer puts <s> first itself, as the build's own examples have it
 SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>"]
 INFO_FILE = "copybot.json"
 
@@ -71,7 +71,7 @@ def train_tokenizer(texts: list[str], recipe: StarterRecipe) -> Any:
     Hangul syllable of the corpus becomes one token and unseen ones fall back to bytes. On a corpus this
     small, word-sized tokens are each seen too rarely to learn, while syllables are learned quickly.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -90,6 +90,10 @@ def train_tokenizer(texts: list[str], recipe: StarterRecipe) -> Any:
         show_progress=False,
     )
     bpe.train_from_iterator(texts, trainer=trainer)
+    # <s> first, as the build's examples have it: the trainers and the engine tokenize with special tokens, so an
+    # adapter trains, and the model is served, on the context the starter learned
+    bos = SPECIAL_TOKENS.index("<s>")
+    bpe.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", bos)])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         bos_token="<s>",

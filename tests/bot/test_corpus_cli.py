@@ -93,3 +93,17 @@ def test_import_needs_a_file_or_the_starter(home: Path) -> None:
     assert result.returncode == 2 and "--starter" in result.stderr
     bad_map = corpus(home, "import", "x.csv", "--map", "oops")
     assert bad_map.returncode == 2 and "COLUMN=FIELD" in bad_map.stderr
+
+
+def test_the_sft_export_is_what_training_renders() -> None:
+    from bot.corpus_io import export_records
+    from model.dataset import build_dataset, render_dataset
+
+    rows = [{"text": text, "product": "셔츠", "category": "", "event": "세일", "age_group": age, "channel": "sns",
+             "register_detected": register, "score": None}
+            for text, age, register in [("시원하게 입어요", "30대", "polite"), ("지금 만나 보십시오", "20대", "formal"),
+                                        ("봄맞이 특별 할인", "50대", "noun"), ("가볍게 입어", "20대", "casual")]]  # fmt: skip
+    exported = list(export_records(rows, "sft"))
+    trained = render_dataset(build_dataset([], rows, [], force=True), None).sft
+    key = {(e["prompt"], e["completion"]) for e in trained}
+    assert {(e["prompt"], e["completion"]) for e in exported} == key and len(key) == 4

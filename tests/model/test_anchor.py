@@ -9,8 +9,8 @@ import pytest
 
 from model.anchor import anchored_sft_trainer
 from model.brief import Brief
-from model.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset
-from model.prompt import plain_prompt
+from model.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset, render_dataset
+from model.prompt import plain_prompt, prompt_ids
 from model.train import TrainConfig, train_adapter
 
 pytestmark = pytest.mark.slow
@@ -69,8 +69,8 @@ def _divergence_and_entropy(model: Any, tokenizer: Any, prompts: list[str], text
     kls, entropies = [], []
     with torch.no_grad():
         for prompt, text in zip(prompts, texts, strict=True):
-            ids = tokenizer(prompt + text, return_tensors="pt", add_special_tokens=False)
-            start = len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) - 1
+            ids = tokenizer(prompt + text, return_tensors="pt")  # as training and serving tokenize (with <s>)
+            start = len(prompt_ids(tokenizer, prompt)) - 1
             logp = model(**ids).logits[0, start:-1].log_softmax(-1)
             with model.disable_adapter():
                 base = model(**ids).logits[0, start:-1].log_softmax(-1)
@@ -114,13 +114,13 @@ def _copy_nll(model: Any, tokenizer: Any) -> tuple[float, float]:
     """Mean negative log-likelihood per token of the liked copy after its prompt: (the adapter's, the base's)."""
     import torch
 
-    prompt_ids = tokenizer(plain_prompt(Brief(**BRIEF), "polite"), add_special_tokens=False)["input_ids"]
-    ids = torch.tensor([prompt_ids + tokenizer(LIKED, add_special_tokens=False)["input_ids"]])
+    context = prompt_ids(tokenizer, plain_prompt(Brief(**BRIEF), "polite"))
+    ids = torch.tensor([context + tokenizer(LIKED, add_special_tokens=False)["input_ids"]])
     targets = ids[0, 1:].unsqueeze(-1)
 
     def nll() -> float:
         logp = model(input_ids=ids).logits[0, :-1].log_softmax(-1)
-        return float(-logp.gather(-1, targets).squeeze(-1)[len(prompt_ids) - 1 :].mean())
+        return float(-logp.gather(-1, targets).squeeze(-1)[len(context) - 1 :].mean())
 
     with torch.no_grad():
         adapted = nll()
@@ -176,8 +176,9 @@ def test_the_replay_anchor_keeps_dpo_from_forgetting_the_corpus(starter_dir: Pat
         model, result = train_adapter(starter_dir, data, config=config)
         model.eval()
         tokenizer = AutoTokenizer.from_pretrained(str(starter_dir))
-        margin = pair_margins(model, tokenizer, data.heldout_pairs or data.pairs)[0][1]
-        results[weight] = (validation_loss(model, tokenizer, data.heldout_corpus), margin, result.preference)
+        scored = render_dataset(data, tokenizer)
+        margin = pair_margins(model, tokenizer, scored.heldout_pairs or scored.pairs)[0][1]
+        results[weight] = (validation_loss(model, tokenizer, scored.heldout_corpus), margin, result.preference)
     (plain_loss, plain_margin, mode), (anchored_loss, anchored_margin, _) = results.values()
     assert mode == "dpo"
     assert anchored_loss < plain_loss  # the corpus it never saw in the pairs moved less

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from model.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, build_dataset
@@ -47,13 +49,13 @@ def test_weights_replay_and_held_out_requests() -> None:
     assert "고친 카피예요 9" in {e["completion"] for e in data.heldout_sft}
     assert [e["completion"] for e in data.heldout_corpus] == ["검증용 카피예요"]  # kept apart: it measures forgetting
     assert data.eval_sft == data.heldout_sft
-    assert all(e["prompt"].startswith("<제품>셔츠") and e["prompt"].endswith("<polite><카피>") for e in data.sft)
+    assert all(e["brief"]["product"].startswith("셔츠") and e["register"] == "polite" for e in data.sft)
 
 
 def test_pairs_rank_candidates_and_edits_beat_their_original() -> None:
     data = build_dataset([request(i) for i in range(1, 7)], CORPUS, VALIDATION)
     first = [p for p in data.pairs if p["chosen"].endswith(" 1") and p["rejected"].endswith(" 1")]
-    assert {"prompt", "chosen", "rejected"} == set(first[0])
+    assert {"brief", "register", "chosen", "rejected"} == set(first[0])
     assert ("우승 카피예요 1", "별로인 카피예요 1") in [(p["chosen"], p["rejected"]) for p in first]
     assert ("고친 카피예요 1", "고칠 카피예요 1") in [(p["chosen"], p["rejected"]) for p in first]
     assert all(p["chosen"] != "별로인 카피예요 1" for p in first)
@@ -89,3 +91,20 @@ def test_config_validates_its_fields() -> None:
     with pytest.raises(ValueError, match="heldout_share"):
         DatasetConfig(heldout_share=1.5)
     assert "help" in DatasetConfig.__dataclass_fields__["replay_ratio"].metadata
+
+
+def test_examples_carry_briefs_and_are_rendered_for_each_tokenizer(starter_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from model.dataset import render_dataset
+
+    data = build_dataset([request(i) for i in range(1, 11)], CORPUS, VALIDATION)
+    assert all("prompt" not in e and "brief" in e for e in data.sft + data.pairs + data.kto)
+    rendered = render_dataset(data, AutoTokenizer.from_pretrained(starter_dir))
+    # the starter's plain template, its markers single tokens, so nothing is added after <카피>
+    assert all(e["prompt"].startswith("<제품>셔츠") and e["prompt"].endswith("<30대><sns><polite><카피>")
+               for e in rendered.sft)  # fmt: skip
+    assert [e["completion"] for e in rendered.sft] == [e["completion"] for e in data.sft]
+    assert set(rendered.pairs[0]) == {"prompt", "chosen", "rejected"}
+    assert rendered.summary == data.summary
+    assert render_dataset(rendered, None).sft == rendered.sft  # rendered once, kept as it is

