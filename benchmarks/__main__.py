@@ -33,6 +33,9 @@ BENCHMARKS = [
      "reported; cost should grow at most linearly"),
     ("trial_rule", "the live trial's rule under simulated reactions: false promotions and power",
      "no-better challengers promoted at most 10 % of the time"),
+    ("base_model", "gemma-3-270m on CPU (`copybot model fetch`): 5 x 40 tokens with the full and the trimmed "
+     "output layer, one SFT epoch over 1,000 examples, peak memory", "generate at most 5 s median; the epoch at most "
+     "10 minutes"),
     ("learning", "`copybot simulate` over the rater suite: liked share before and after 3 rounds of 30 requests, "
      "with live trials and reranking; the reranker's AUROC and the gain without it",
      "+20 points for every learnable taste with distinct-2 within 0.02; noisy: no regression; drifting: back "

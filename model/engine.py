@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.brief import Brief
 from model.diversity import SiblingBigramPenalty
 from model.errors import AdapterError, ModelUnavailableError
 from model.prompt import end_of_copy_ids, render_prompt
 from model.registry import temperature_scale
+
+if TYPE_CHECKING:
+    from model.vocab import CompactGeneration
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ class LocalEngine:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from model.vocab import should_trim, trim_output_layer
+        from model.vocab import CompactGeneration, should_trim, trim_output_layer
 
         self.device = device or pick_device()
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
@@ -61,8 +65,10 @@ class LocalEngine:
                 user_message="모델을 불러오지 못했어요. 운영자에게 알려 주세요.",
             ) from exc
         self.vocabulary: dict[str, Any] | None = None  # what trimming kept (model/vocab.py), None when not trimmed
+        self._space: CompactGeneration | None = None
         if should_trim(self.tokenizer, self.device):
             self.vocabulary = trim_output_layer(model, self.tokenizer, vocabulary_texts)
+            self._space = CompactGeneration(model.get_output_embeddings())
             log.info("output layer trimmed to %s of %s tokens (CPU); outside: %s", self.vocabulary["kept"],
                      self.vocabulary["vocabulary"], self.vocabulary["outside"])  # fmt: skip
         self.tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left
@@ -198,6 +204,15 @@ class LocalEngine:
             finally:
                 self._select(self._default)
 
+    def _base(self) -> Any:
+        """The transformers model under any PEFT wrapping."""
+        return self._model.get_base_model() if hasattr(self._model, "get_base_model") else self._model
+
+    def _compact_ids(self, ids: Any) -> Any:
+        """The prompts' ids among the kept tokens when the head is trimmed and every prompt token is kept, else
+        None (then generation runs over the whole vocabulary, the outside tokens still never chosen)."""
+        return None if self._space is None else self._space.to_kept(ids)
+
     def prompt_for(self, brief: Brief, register: str) -> str:
         """The prompt this engine's model expects for one candidate."""
         return render_prompt(brief, register, self.tokenizer)
@@ -229,24 +244,34 @@ class LocalEngine:
                     torch.manual_seed(seed)
                 # with the tokenizer's special tokens, as the trainers tokenize prompts (model/prompt.py)
                 batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+                prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in avoid]
+                compact = self._compact_ids(batch["input_ids"])
+                ids = batch["input_ids"] if compact is None else compact
+                space = self._space if compact is not None else None
                 processors = LogitsProcessorList()
                 if temperature > 0 and self.diversity_penalty > 0 and (len(prompts) > 1 or avoid):
-                    prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in avoid]
-                    processors.append(SiblingBigramPenalty(batch["input_ids"].shape[1] - 1, self.diversity_penalty,
-                                                           prior))  # fmt: skip
-                output = self._model.generate(
-                    **batch,
-                    logits_processor=processors,
-                    do_sample=temperature > 0,
-                    temperature=temperature if temperature > 0 else None,
-                    top_p=top_p if temperature > 0 else None,
-                    top_k=self.top_k or None,
-                    repetition_penalty=self.repetition_penalty,
-                    max_time=self.max_time_s,
-                    max_new_tokens=max_tokens,
-                    pad_token_id=self.tokenizer.pad_token_id,
-                    eos_token_id=self.stop_ids or None,
-                )
+                    if space is not None:
+                        prior = [space.kept_ids(p) for p in prior]
+                    processors.append(SiblingBigramPenalty(ids.shape[1] - 1, self.diversity_penalty, prior))
+                stops = self.stop_ids if space is None else space.kept_ids(self.stop_ids)
+                pad = self.tokenizer.pad_token_id
+                with space.active(self._base()) if space is not None else contextlib.nullcontext():
+                    output = self._model.generate(
+                        input_ids=ids,
+                        attention_mask=batch["attention_mask"],
+                        logits_processor=processors,
+                        do_sample=temperature > 0,
+                        temperature=temperature if temperature > 0 else None,
+                        top_p=top_p if temperature > 0 else None,
+                        top_k=self.top_k or None,
+                        repetition_penalty=self.repetition_penalty,
+                        max_time=self.max_time_s,
+                        max_new_tokens=max_tokens,
+                        pad_token_id=pad if space is None else space.kept_ids([pad])[0],
+                        eos_token_id=stops or None,
+                    )
+                if space is not None:
+                    output = space.from_kept(output)
             finally:
                 self._select(self._default)  # the model attribute always shows the default version
         new_tokens = output[:, batch["input_ids"].shape[1] :]

@@ -145,3 +145,14 @@ def end_of_copy_ids(tokenizer: Any) -> list[int]:
     if marker:
         ids.add(tokenizer.convert_tokens_to_ids(marker))
     return sorted(i for i in ids if isinstance(i, int) and i >= 0)
+
+
+def prompt_shapes(tokenizer: Any) -> list[str]:
+    """A rendered prompt for every age group, channel and register, with a sample product: the template's own
+    text, which a trimmed output layer keeps whatever the briefs (model/vocab.py)."""
+    out = []
+    for age, profile in tone_profiles().items():
+        for channel in channel_table()["channels"]:
+            brief = Brief.create(product="린넨 셔츠", event="여름 세일", age=age, channel=channel, notes="메모")
+            out += [render_prompt(brief, register, tokenizer) for register in profile.registers]
+    return out

@@ -86,3 +86,21 @@ def test_the_cpu_engine_trims_and_training_keeps_every_label(tiny_qwen: Path) ->
     # a label outside the kept tokens would cost about 1e9; every label is kept, so the loss is a random model's
     assert losses and all(math.isfinite(x) and x < 30 for x in losses)
     assert isinstance(model.get_output_embeddings(), TrimmedHead)
+
+
+def test_generating_among_the_kept_tokens_chooses_what_the_whole_vocabulary_would(tiny_qwen: Path) -> None:
+    from model.brief import Brief
+    from model.engine import LocalEngine
+
+    engine = LocalEngine(tiny_qwen)
+    brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대")
+    prompts = [engine.prompt_for(brief, r) for r in ("polite", "casual", "polite")]
+    assert engine._compact_ids(engine.tokenizer(prompts, return_tensors="pt", padding=True)["input_ids"]) is not None
+    compact = engine.complete(prompts, max_tokens=12, temperature=0, avoid=["여름 세일"])
+    engine._space = None  # the same trimmed head, over the whole vocabulary
+    assert engine.complete(prompts, max_tokens=12, temperature=0, avoid=["여름 세일"]) == compact
+    # a prompt with a token outside the kept ones is written the whole-vocabulary way
+    engine2 = LocalEngine(tiny_qwen)
+    outside = engine2.prompt_for(Brief.create(product="Обувь 中文", event="세일", age="20대"), "polite")
+    assert engine2._compact_ids(engine2.tokenizer([outside], return_tensors="pt")["input_ids"]) is None
+    assert len(engine2.complete([outside], max_tokens=4, seed=1)) == 1
