@@ -17,6 +17,7 @@ from typing import Any
 from model.brief import Brief
 from model.dataset import Example
 from model.diversity import distinct_2
+from model.errors import ModelSideError
 from model.prompt import copy_ids, prompt_ids
 from model.writer import CopyWriter
 
@@ -44,6 +45,10 @@ class Metrics:
     temperature_scale: float = 1.0
     # How many generated copies register match, compliance and length are shares of (0: not recorded).
     copies: int = 0
+    # Usable copies (in Korean, not empty, not duplicates) among the candidates asked for, and how many were asked:
+    # a model that writes nothing usable for a brief scores 0 there instead of stopping the whole evaluation.
+    usable_share: float = 1.0
+    asked: int = 0
 
     def as_dict(self) -> dict[str, float]:
         """Plain values for JSON."""
@@ -79,6 +84,7 @@ class GateConfig:
         default=0.1, metadata={"help": "allowed drop in distinct-2 below the base model"}
     )
     length_tolerance: float = field(default=0.03, metadata={"help": "allowed drop in the share within length limits"})
+    usable_tolerance: float = field(default=0.03, metadata={"help": "allowed drop in the share of usable copies"})
 
     def __post_init__(self) -> None:
         if self.preference not in PREFERENCE_MODES:
@@ -163,6 +169,8 @@ def gate(
          + (f" (sampled at temperature x{new.temperature_scale:g})" if new.temperature_scale != 1 else "")),
         (not clear_drop(old.length_ok, new.length_ok, old.copies, new.copies, c.length_tolerance),
          f"within length limits {old.length_ok:.3f} -> {new.length_ok:.3f}"),
+        (not clear_drop(old.usable_share, new.usable_share, old.asked, new.asked, c.usable_tolerance),
+         f"usable copies {old.usable_share:.3f} -> {new.usable_share:.3f}"),
     ]  # fmt: skip
     reasons = [f"{'ok' if ok else 'not met'}: {text}" for ok, text in checks]
     return GateDecision(all(ok for ok, _ in checks), reasons)
@@ -251,17 +259,25 @@ def corpus_spans(corpus_texts: list[str]) -> set[str]:
 def generation_metrics(
     writer: CopyWriter, briefs: list[dict[str, Any]], spans: set[str], *, n: int = 5
 ) -> dict[str, Any]:
-    """Generate for each brief at every age group (fixed seeds) and score the candidates."""
+    """Generate for each brief at every age group (fixed seeds) and score the candidates. A brief the model writes
+    nothing usable for counts as n unusable copies, so a weak model is scored, not a crash."""
     candidates, distincts = [], []
+    asked = 0
     for i, brief in enumerate(briefs):
         for j, age in enumerate(EVAL_AGES):
             b = Brief.create(product=brief["product"], event=brief.get("event", ""), age=age,
                              channel=brief.get("channel") or "sns", n=n)  # fmt: skip
-            result = writer.write(b, seed=1000 * i + j)
+            asked += n
+            try:
+                result = writer.write(b, seed=1000 * i + j)
+            except ModelSideError:  # nothing usable at all for this brief
+                continue
             candidates += result.candidates
             distincts.append(distinct_2([c.text for c in result.candidates]))
     total = max(1, len(candidates))
     return {
+        "usable_share": round(min(len(candidates), asked) / max(1, asked), 4),
+        "asked": asked,
         "register_match": round(sum(c.register_ok for c in candidates) / total, 4),
         "distinct_2": round(statistics.median(distincts), 4) if distincts else 0.0,
         "copied_share": round(sum(_copied(c.text, spans) for c in candidates) / total, 4),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,7 @@ SAFETY = [
     ({"compliance_flag_rate": 0.2}, "compliance-flag rate"),
     ({"distinct_2": 0.65}, "distinct-2"),
     ({"length_ok": 0.9}, "within length limits"),
+    ({"usable_share": 0.8}, "usable copies"),
 ]
 
 
@@ -157,3 +159,27 @@ def test_metrics_on_the_starter_model(starter_dir: Path) -> None:
     assert 0 < metrics.distinct_2 <= 1 and 0 <= metrics.copied_share <= 1
     # an over-long copy is flagged, never hidden; the starter overruns SMS's 90 bytes now and then
     assert 0 <= metrics.compliance_flag_rate <= 1 and metrics.length_ok >= 0.9
+
+
+def test_a_brief_the_model_writes_nothing_usable_for_is_scored_not_fatal() -> None:
+    from model.evaluate import generation_metrics
+    from model.writer import CopyWriter
+    from tests.fakes.backends import POLITE
+
+    class NothingForShoes:
+        """Korean copy for every product but one, for which only Latin text comes back (dropped as not Korean)."""
+
+        version = "weak"
+
+        def prompt_for(self, brief: Any, register: str) -> str:
+            return brief.product
+
+        def complete(self, prompts: list[str], **_: object) -> list[str]:
+            return ["Just do it now" if p == "운동화" else POLITE[i % len(POLITE)] for i, p in enumerate(prompts)]
+
+    briefs = [{"product": "셔츠", "event": "세일"}, {"product": "운동화", "event": "세일"}]
+    figures = generation_metrics(CopyWriter(NothingForShoes(), max_extra_rounds=0), briefs, set())
+    assert figures["asked"] == 2 * 6 * 5 and 0.4 <= figures["usable_share"] <= 0.5
+    weak = Metrics(**{**BASE.as_dict(), "usable_share": figures["usable_share"], "asked": figures["asked"]})
+    decision = gate(Metrics(**{**BASE.as_dict(), "asked": 60}), weak, pairs=20)
+    assert not decision.promote and any(r.startswith("not met: usable copies") for r in decision.reasons)
