@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
-from bot.cli_common import EXIT_USAGE
+from bot.cli_common import EXIT_FAILURE, EXIT_USAGE
 from bot.cli_common import fail as _fail
 from bot.cli_common import load_settings as _settings
 from model.fetch import FETCHABLE
@@ -79,6 +80,44 @@ def model_fetch(name: str, accept: bool, no_install: bool, as_json: bool) -> Non
         return
     state = "was already fetched" if done.already else f"fetched in {done.seconds:.0f} s"
     click.echo(f"{name} {state}: {done.path}\nUse it: COPYBOT_BASE_MODEL={name} copybot generate …")
+
+
+@model.command("starter-adapter")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def model_starter_adapter(as_json: bool) -> None:
+    """Fine-tune the configured real base model on the corpus alone and adopt it if it passes the safety checks.
+
+    The first step after `copybot model fetch`: a bare base model has never seen the team's copy. It trains a
+    LoRA adapter on the corpus (the team's own once imported, else the shipped starter corpus), gates it as any
+    retrain is gated, and makes it active without a live trial. Hours on 2 CPU cores; minutes on a GPU host.
+
+    Example: COPYBOT_BASE_MODEL=gemma-3-270m copybot model starter-adapter
+    """
+    from bot.retrain import RetrainBusy, Retrainer, outcome_json
+    from model.errors import ModelSideError
+    from storage import Store
+
+    settings = _settings()
+    if settings.uses_starter:
+        _fail("the starter model is trained on the corpus already; set COPYBOT_BASE_MODEL to a real base model "
+              "(for example gemma-3-270m after `copybot model fetch gemma-3-270m`)", EXIT_USAGE)  # fmt: skip
+    store = Store.open(settings.db_path)
+    active = store.active_model_version()
+    if active is not None:
+        _fail(f"{active['version']} is active already; `copybot retrain` trains the next version from feedback "
+              "(or `copybot model rollback` to start again from the base model)", EXIT_USAGE)  # fmt: skip
+    try:
+        outcome = Retrainer(settings, store, adopt=True).run(trigger="starter-adapter", force=True)
+    except (RetrainBusy, ModelSideError) as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(outcome_json(outcome))
+    else:
+        click.echo(outcome.message)
+        for reason in outcome.reasons:
+            click.echo(f"  {reason}")
+    if outcome.status != "promoted":  # the gate refused it, or training failed: the reasons say which
+        sys.exit(EXIT_FAILURE)
 
 
 @model.command("list")

@@ -142,6 +142,9 @@ class Retrainer:
     eval_briefs: int = MAX_EVAL_BRIEFS
     on_promote: Callable[[Path, str], None] | None = None
     poll_s: float = 5.0  # how often a retrain on the GPU host asks how its job is doing
+    # Adopt a version that passes the safety floor at once, without a live trial: the starter adapter, a real
+    # base model's first fine-tune on the team's corpus, which has no champion worth a trial but the bare base.
+    adopt: bool = False
     config: TrainConfig = field(init=False)  # the training settings this retrainer uses
     trials: Trials = field(init=False)
 
@@ -151,8 +154,9 @@ class Retrainer:
 
     def effective_gate(self) -> GateConfig:
         """The gate as configured; without live trials its preference check must show a gain on its own."""
-        return self.gate_config if self.settings.live_trials else dataclasses.replace(self.gate_config,
-                                                                                       preference="gain")  # fmt: skip
+        if self.settings.live_trials or self.adopt:
+            return self.gate_config
+        return dataclasses.replace(self.gate_config, preference="gain")
 
     def active_adapter(self) -> tuple[Path | None, str]:
         """(folder, version) of the active adapter, or (None, "") while the base model serves alone."""
@@ -306,7 +310,7 @@ class Retrainer:
                   "dataset": data.summary, "losses": result.info.get("losses", {}), "reward": reward}  # fmt: skip
         if not result.promote:
             return RetrainOutcome("kept", f"trained {result.version}; kept the active model", **common)
-        if self.settings.live_trials:
+        if self.settings.live_trials and not self.adopt:
             self.trials.start(result.version, parent_version, training_run_id=run)
             state = self.trials.running()
             against = parent_version or "the base model"

@@ -131,3 +131,40 @@ def test_a_fetchable_base_that_is_not_fetched_says_how_to_fetch_it(home: Path) -
                  extra_env={"COPYBOT_BASE_MODEL": "gemma-3-270m"})  # fmt: skip
     assert result.returncode == 1
     assert "copybot model fetch gemma-3-270m --accept-gemma-terms" in result.stderr
+
+
+def test_the_starter_adapter_is_for_a_real_base_model(home: Path) -> None:
+    result = run("model", "starter-adapter", env_home=home)
+    assert result.returncode == 2 and "COPYBOT_BASE_MODEL" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.slow
+def test_the_starter_adapter_fine_tunes_a_real_base_on_the_corpus(home: Path, tmp_path: Path) -> None:
+    from tests.conftest import REPO
+    from tests.real_tokenizers import TOKENIZERS, tiny_model_folder
+
+    base = tiny_model_folder(TOKENIZERS["qwen3"], REPO / ".cache", tmp_path / "tiny-qwen3")
+    copies = [
+        "여름엔 역시 린넨이죠",
+        "시원하게 입어 보세요",
+        "가볍게 떠나요",
+        "정성을 담았습니다",
+        "특별한 날을 위해 준비했어요",
+    ]
+    lines = ["카피,제품,행사,연령,채널"] + [f"{copies[i % 5]} {i},린넨 셔츠,여름 세일,{('20대', '30대', '50대')[i % 3]},sns"
+                                          for i in range(40)]  # fmt: skip
+    (tmp_path / "team.csv").write_text("\n".join(lines), encoding="utf-8")
+    assert run("corpus", "import", str(tmp_path / "team.csv"), env_home=home).returncode == 0
+    (home / "train_config.json").write_text(json.dumps({"epochs": 1, "min_steps": 2}), encoding="utf-8")
+    env = {"COPYBOT_BASE_MODEL": str(base), "COPYBOT_RERANK": "off"}
+    result = run("model", "starter-adapter", "--json", env_home=home, extra_env=env, timeout=900)
+    outcome = json.loads(result.stdout)  # JSON alone on stdout
+    assert outcome["version"] == "v0001" and outcome["status"] in ("promoted", "kept"), result.stderr[-2000:]
+    assert outcome["dataset"]["counts"]["sft_replay"] > 20 and outcome["dataset"]["counts"]["sft_feedback"] == 0
+    assert any("usable copies" in r for r in outcome["reasons"])  # a random model's output is scored, not fatal
+    versions = {v["version"]: v["status"] for v in Store.open(home / "copybot.db").model_versions()}
+    assert versions == {"v0001": "active" if outcome["status"] == "promoted" else "rejected"}
+    assert (result.returncode == 0) == (outcome["status"] == "promoted")
+    if outcome["status"] == "promoted":  # no trial: adopted at once; a second run refuses
+        again = run("model", "starter-adapter", env_home=home, extra_env=env)
+        assert again.returncode == 2 and "v0001 is active already" in again.stderr
