@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import inspect
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,7 +171,9 @@ def _start_round(rater: Rater, number: int) -> None:
 
 
 def simulation_settings(settings: Settings, home: Path) -> Settings:
-    """Settings for a scratch COPYBOT_HOME whose starter model is the main home's (linked, never rebuilt)."""
+    """Settings for a scratch COPYBOT_HOME whose base model is the main home's: the starter, or a fetched model
+    (linked, never rebuilt or fetched again), and whose starting version is the main home's active adapter on a
+    fetched base (a bare real base writes no copy worth rating: the simulation starts where the team is)."""
     home.mkdir(parents=True, exist_ok=True)
     # a simulated rater's reactions are complete the moment they are given: nothing to wait for to settle
     rule = dataclasses.replace(settings.trial_rule, settle_minutes=0)
@@ -180,7 +183,32 @@ def simulation_settings(settings: Settings, home: Path) -> Settings:
 
         sim.starter_dir.parent.mkdir(parents=True, exist_ok=True)
         sim.starter_dir.symlink_to(ensure_starter(settings.starter_dir).resolve(), target_is_directory=True)
+    _carry_fetched_base(settings, sim)
     return sim
+
+
+def _carry_fetched_base(settings: Settings, sim: Settings) -> None:
+    """Link a fetched base model into the scratch home and start it from the main home's active adapter on it."""
+    from model.fetch import FETCHABLE
+
+    spec = FETCHABLE.get(settings.base_model)
+    source = settings.home / "models" / settings.base_model
+    target = sim.home / "models" / settings.base_model
+    if spec is None or not source.is_dir() or target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(source.resolve(), target_is_directory=True)
+    if not settings.db_path.exists():
+        return
+    active = Store.open(settings.db_path).active_model_version()
+    if active is None or active["base_model"] != settings.base_model or not active["adapter_path"]:
+        return
+    copy = sim.home / "adapters" / active["version"]
+    shutil.copytree(active["adapter_path"], copy)
+    store = Store.open(sim.db_path)
+    store.add_model_version(version=active["version"], base_model=settings.base_model, adapter_path=str(copy),
+                            parent_version=active["parent_version"] or "")  # fmt: skip
+    store.promote_model_version(active["version"])
 
 
 def feed_back(store: Store, candidate_ids: list[int], reactions: list[str | None], signals: ReactionMap) -> int:

@@ -208,3 +208,30 @@ def test_simulations_of_one_rater_started_in_the_same_second_get_their_own_homes
     first, second = scratch_home(tmp_path, "bot.raters:no_taste"), scratch_home(tmp_path, "bot.raters:no_taste")
     assert first != second and first.parent == second.parent == tmp_path / "simulations"
     assert first.is_dir() and not any(first.iterdir()) and "-no_taste-" in first.name
+
+
+def test_a_simulation_on_a_fetched_base_starts_from_the_teams_active_adapter(home: Path, tmp_path: Path) -> None:
+    from bot.generation import base_model_path
+    from bot.settings import Settings
+    from bot.simulate import simulation_settings
+    from model.fetch import GEMMA_3_270M, MARKER
+
+    folder = home / "models" / GEMMA_3_270M.name
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text(json.dumps({"sha256": GEMMA_3_270M.sha256}))
+    adapter = home / "adapters" / "v0002"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    main = Store.open(home / "copybot.db")
+    main.add_model_version(version="v0002", base_model=GEMMA_3_270M.name, adapter_path=str(adapter))
+    main.promote_model_version("v0002")
+    settings = Settings.from_env({"COPYBOT_HOME": str(home), "COPYBOT_BASE_MODEL": GEMMA_3_270M.name})
+
+    sim = simulation_settings(settings, tmp_path / "sim")
+    linked = sim.home / "models" / GEMMA_3_270M.name
+    assert linked.is_symlink() and linked.resolve() == folder.resolve()
+    assert base_model_path(sim) == str(linked)  # no second fetch
+    active = Store.open(sim.db_path).active_model_version()
+    assert active is not None and active["version"] == "v0002"
+    assert Path(active["adapter_path"]).parent == sim.home / "adapters"  # a copy: the simulation never touches it
+    assert (Path(active["adapter_path"]) / "adapter_config.json").is_file()
