@@ -36,6 +36,9 @@ BENCHMARKS = [
     ("base_model", "gemma-3-270m on CPU (`copybot model fetch`): 5 x 40 tokens with the full and the trimmed "
      "output layer, one SFT epoch over 1,000 examples, peak memory", "generate at most 5 s median; the epoch at most "
      "10 minutes"),
+    ("quality", "copy quality on 40 unseen briefs, the starter against gemma-3-270m with its adapter: register, "
+     "product and event named, distinct-2, copying, flags, Hangul share, seconds", "gemma with its adapter: "
+     "register >= 95 %, product named >= 70 %, copying <= 10 %, no copy under 50 % Hangul"),
     ("learning", "`copybot simulate` over the rater suite: liked share before and after 3 rounds of 30 requests, "
      "with live trials and reranking; the reranker's AUROC and the gain without it",
      "+20 points for every learnable taste with distinct-2 within 0.02; noisy: no regression; drifting: back "
