@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["starter", "gemma-3-270m"])
     parser.add_argument("--samples", type=int, default=10, help="sample copies shown per model")
     args = parser.parse_args()
-    print("| model (adapter) | " + " | ".join(COLUMNS) + " |\n|---" * (len(COLUMNS) + 1) + "|")
+    print("| model (adapter) | " + " | ".join(COLUMNS) + " |\n" + "|---" * (len(COLUMNS) + 1) + "|")
     samples = []
     for base in args.models:
         try:

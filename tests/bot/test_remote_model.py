@@ -107,7 +107,7 @@ def test_retrain_runs_as_a_job_on_the_gpu_host_and_its_trial_and_promotion_go_th
     url, gpu_home = gpu_host
     settings, store, outcome = retrain_on_host(home, url)
     assert outcome.status == "trial", outcome.message
-    assert outcome.version == "v0001" and len(outcome.reasons) == 7
+    assert outcome.version == "v0001" and len(outcome.reasons) == 8
     [version] = store.model_versions()
     assert version["status"] == "challenger" and version["adapter_path"] == str(gpu_home / "adapters" / "v0001")
     assert not (home / "adapters").exists() and not (home / "models").exists()  # all model work ran on the host

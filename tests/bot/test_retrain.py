@@ -71,7 +71,7 @@ def test_retrain_records_everything_starts_a_trial_and_the_winner_is_hot_swapped
     outcome = retrainer.run(trigger="cli", force=True)
     assert outcome.status == "trial", outcome.message
     assert "now on trial against the base model" in outcome.message and outcome.trial["challenger"] == "v0001"
-    assert outcome.version == "v0001" and len(outcome.reasons) == 7
+    assert outcome.version == "v0001" and len(outcome.reasons) == 8
     assert set(outcome.old) == set(outcome.new) >= {"val_loss", "corpus_loss", "preference_accuracy", "distinct_2"}
     assert 0 <= outcome.new["preference_gain"] <= 1 and math.isnan(outcome.old["preference_gain"])
     assert {"auroc_new", "auroc_current", "chosen", "heldout"} <= set(outcome.reward)

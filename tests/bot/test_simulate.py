@@ -160,7 +160,7 @@ def test_rounds_go_through_the_bots_store_paths_and_a_live_trial_decides(
     assert [r["round"] for r in rounds] == [0, 1, 2]
     assert all(0 <= r["liked_share"] <= 1 and 0 < r["distinct_2"] <= 1 for r in rounds)
     assert rounds[0]["retrain"] is None and rounds[1]["retrain"]["status"] == "trial"
-    assert len(rounds[1]["retrain"]["reasons"]) == 7
+    assert len(rounds[1]["retrain"]["reasons"]) == 8
     # after round 1 the challenger writes part of every copy the bot serves, the measurement's included
     assert rounds[1]["model_version"] == "starter" and set(rounds[1]["by_version"]) == {"starter", "v0001"}
     assert rounds[1]["trial"]["challenger"] == "v0001" and rounds[1]["decided"] == []

@@ -103,7 +103,7 @@ def test_a_job_trains_scores_and_saves_an_adapter_the_server_then_serves(host: H
     assert done["status"] == "succeeded", done["error"]
     assert done["fine_tuned_model"] == "v0001" and done["finished_at"] >= done["started_at"] >= done["created_at"]
     result = done["result"]
-    assert isinstance(result["promote"], bool) and len(result["reasons"]) == 7
+    assert isinstance(result["promote"], bool) and len(result["reasons"]) == 8
     assert {"val_loss", "corpus_loss", "preference_gain", "distinct_2"} <= set(result["new"])
     assert result["info"]["losses"]["preference_stage"] == "dpo"
     saved = AdapterRegistry(host.registry).load("v0001")
