@@ -181,7 +181,7 @@ def retrain(dry_run: bool, force: bool, as_json: bool) -> None:
 
     Example: copybot retrain --dry-run
     """
-    from bot.retrain import RetrainBusy, Retrainer, outcome_json
+    from bot.retrain import RetrainBusy, Retrainer, outcome_json, outcome_text
     from bot.tune import TuneError
     from storage import Store
 
@@ -193,14 +193,7 @@ def retrain(dry_run: bool, force: bool, as_json: bool) -> None:
         _fail(str(exc), EXIT_USAGE)
     except RetrainBusy as exc:
         _fail(str(exc))
-    if as_json:
-        click.echo(outcome_json(outcome))
-    else:
-        click.echo(outcome.message)
-        for reason in outcome.reasons:
-            click.echo(f"  {reason}")
-        if outcome.dataset:
-            click.echo(f"  dataset {outcome.dataset['hash']}: {outcome.dataset['counts']}")
+    click.echo(outcome_json(outcome) if as_json else outcome_text(outcome))
     if outcome.status == "failed":
         sys.exit(EXIT_FAILURE)
 

@@ -93,7 +93,7 @@ def model_starter_adapter(as_json: bool) -> None:
 
     Example: COPYBOT_BASE_MODEL=gemma-3-270m copybot model starter-adapter
     """
-    from bot.retrain import RetrainBusy, Retrainer, outcome_json
+    from bot.retrain import RetrainBusy, Retrainer, outcome_json, outcome_text
     from model.errors import ModelSideError
     from storage import Store
 
@@ -110,12 +110,7 @@ def model_starter_adapter(as_json: bool) -> None:
         outcome = Retrainer(settings, store, adopt=True).run(trigger="starter-adapter", force=True)
     except (RetrainBusy, ModelSideError) as exc:
         _fail(str(exc))
-    if as_json:
-        click.echo(outcome_json(outcome))
-    else:
-        click.echo(outcome.message)
-        for reason in outcome.reasons:
-            click.echo(f"  {reason}")
+    click.echo(outcome_json(outcome) if as_json else outcome_text(outcome))
     if outcome.status != "promoted":  # the gate refused it, or training failed: the reasons say which
         sys.exit(EXIT_FAILURE)
 

@@ -323,6 +323,14 @@ class Retrainer:
         return RetrainOutcome("promoted", f"trained {result.version}; promoted", **common)
 
 
+def outcome_text(outcome: RetrainOutcome) -> str:
+    """The outcome as the command line shows it: what happened, each gate reason, the dataset."""
+    lines = [outcome.message, *(f"  {reason}" for reason in outcome.reasons)]
+    if outcome.dataset:
+        lines.append(f"  dataset {outcome.dataset['hash']}: {outcome.dataset['counts']}")
+    return "\n".join(lines)
+
+
 def outcome_json(outcome: RetrainOutcome) -> str:
     """The outcome as JSON for `copybot retrain --json`."""
     return json.dumps(outcome.__dict__, ensure_ascii=False, default=str)

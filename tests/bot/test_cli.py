@@ -95,17 +95,18 @@ def test_generate_human_output_shows_register_and_flags(home_with_starter: Path)
 
 @pytest.mark.slow
 def test_a_custom_compliance_term_list_flags_candidates(home_with_starter: Path, tmp_path: Path) -> None:
+    args = ("generate", "--product", "한우 선물세트", "--event", "추석", "--age", "60+", "--json", "--seed", "1")
+    plain = json.loads(run(*args, env_home=home_with_starter).stdout)
+    term = plain[0]["text"].split()[0]  # a word the model writes for this seed, whatever the starter's build
     terms = tmp_path / "terms.json"
-    terms.write_text('{"rules": [{"code": "house_style", "reason": "사내 금지 표현", "terms": ["니다"]}]}', "utf-8")
-    result = run(
-        "generate", "--product", "한우 선물세트", "--event", "추석", "--age", "60+", "--json", "--seed", "1",
-        env_home=home_with_starter, extra_env={"COPYBOT_COMPLIANCE_TERMS": str(terms)},
-    )  # fmt: skip
+    terms.write_text(json.dumps({"rules": [{"code": "house_style", "reason": "사내 금지 표현", "terms": [term]}]}),
+                     "utf-8")  # fmt: skip
+    result = run(*args, env_home=home_with_starter, extra_env={"COPYBOT_COMPLIANCE_TERMS": str(terms)})
     assert result.returncode == 0, result.stderr
     candidates = json.loads(result.stdout)
-    flagged = [c for c in candidates if "니다" in c["text"]]
+    flagged = [c for c in candidates if term in c["text"]]
     assert flagged
-    assert all("house_style: '니다' — 사내 금지 표현" in c["flags"] for c in flagged)
+    assert all(f"house_style: '{term}' — 사내 금지 표현" in c["flags"] for c in flagged)
 
 
 def test_an_unreadable_compliance_list_is_a_clear_error(home: Path, tmp_path: Path) -> None:
