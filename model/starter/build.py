@@ -47,7 +47,10 @@ class StarterRecipe:
     # build needs about 130 s on 2 cores, well inside the time budget, so the budget never changes the result.
     max_epochs: int = 13
     patience: int = 3  # evaluations without a new best held-out loss before stopping
-    time_budget_s: float = 170.0  # hard stop so the build always fits its 3-minute promise
+    # A safety stop only. It was 170 s, to keep the 3-minute promise, but on a machine loaded by other work that cut
+    # builds to 1-2 epochs (held-out loss 4.0-4.3 instead of 3.3) and tests that read the starter's copy failed;
+    # below this every build is the same model for its seed. About 2 minutes on 2 idle cores.
+    time_budget_s: float = 900.0
 
 
 def training_pairs(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
