@@ -36,7 +36,9 @@ def anchored_sft_trainer(anchor_weight: float, **kwargs: Any) -> Any:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             labels = inputs["labels"][:, 1:]
             forward = {k: v for k, v in inputs.items() if k != "labels"} | {"use_cache": False}
-            logp, kl = _logp_and_kl(self, model, forward)
+            logp, kl, positions = _logp_and_kl(self, model, forward)
+            if positions is not None:  # a trimmed head's logits are over the kept tokens: labels as positions
+                labels = positions(labels)
             mask = labels != -100  # the prompt and padding are not learned
             nll = -logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
             # Normalised like TRL's own loss: by the completion tokens of the whole accumulated batch when known.
@@ -50,15 +52,20 @@ def anchored_sft_trainer(anchor_weight: float, **kwargs: Any) -> Any:
     return AnchoredSFTTrainer(**kwargs)
 
 
-def _logp_and_kl(trainer: Any, model: Any, forward: dict[str, Any]) -> tuple[Any, Any]:
-    """The adapter's next-token log-probabilities and, per position, KL(base || adapter); the base is the same
-    PEFT model with its adapter switched off."""
+def _logp_and_kl(trainer: Any, model: Any, forward: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The adapter's next-token log-probabilities, per position KL(base || adapter), and the map from token ids to
+    the log-probabilities' columns (None when they are indexed by token id). The base is the same PEFT model with
+    its adapter switched off. On a trimmed head both are computed over the kept tokens alone: the others have
+    probability zero under both models, so the KL and the kept tokens' log-probabilities are the same."""
     import torch
 
-    logp = model(**forward).logits[:, :-1].float().log_softmax(-1)
-    with torch.no_grad(), trainer.accelerator.unwrap_model(model).disable_adapter():
-        base_logp = model(**forward).logits[:, :-1].float().log_softmax(-1)
-    return logp, (base_logp.exp() * (base_logp - logp)).sum(-1)
+    from model.vocab import kept_logits
+
+    with kept_logits(model) as positions:
+        logp = model(**forward).logits[:, :-1].float().log_softmax(-1)
+        with torch.no_grad(), trainer.accelerator.unwrap_model(model).disable_adapter():
+            base_logp = model(**forward).logits[:, :-1].float().log_softmax(-1)
+    return logp, (base_logp.exp() * (base_logp - logp)).sum(-1), positions
 
 
 def _replay_batches(tokenizer: Any, replay: list[Example], batch_size: int, seed: int) -> Iterator[dict[str, Any]]:
@@ -99,7 +106,7 @@ def replay_anchored_dpo_trainer(anchor_weight: float, replay: list[Example], **k
             device = inputs["input_ids"].device
             forward = {"input_ids": batch["input_ids"].to(device), "attention_mask": batch["attention_mask"].to(device),
                        "use_cache": False}  # fmt: skip
-            _, kl = _logp_and_kl(self, model, forward)
+            _, kl, _ = _logp_and_kl(self, model, forward)
             mask = batch["mask"].to(device)
             anchor = (kl * mask).sum() / mask.sum().clamp(min=1)
             self._metrics["train"]["replay_kl"].append(anchor.item())

@@ -195,17 +195,23 @@ def _sequence_logprobs(
     """(sum of log-probabilities of the completion tokens, their count) for each prompt/completion pair."""
     import torch
 
+    from model.vocab import OUTSIDE, kept_logits
+
     out = []
     device = next(model.parameters()).device
     for prompt, completion in zip(prompts, completions, strict=True):
         p_ids, c_ids = prompt_ids(tokenizer, prompt), copy_ids(tokenizer, completion)
         ids = torch.tensor([p_ids + c_ids], device=device)
-        with torch.inference_mode():
-            logits = model(ids).logits[0, :-1].float()
-        logp = torch.log_softmax(logits, dim=-1)
-        targets = ids[0, 1:]
         start = len(p_ids) - 1
-        picked = logp[torch.arange(start, targets.shape[0]), targets[start:]]
+        targets = ids[0, 1:][start:]
+        # on a trimmed head, over the kept tokens alone (the others' probability is zero): a fraction of the cost
+        with torch.inference_mode(), kept_logits(model) as positions:
+            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)[start:]
+        if positions is None:
+            picked = logp[torch.arange(len(targets)), targets]
+        else:
+            kept = positions(targets)
+            picked = torch.where(kept >= 0, logp[torch.arange(len(targets)), kept.clamp(min=0)], OUTSIDE)
         out.append((float(picked.sum()), int(picked.numel())))
     return out
 

@@ -97,9 +97,14 @@ class TrimmedHead(torch.nn.Module):
         self.kept: torch.Tensor
         self.register_buffer("kept_weight", weight.detach()[kept].clone(), persistent=False)
         self.register_buffer("kept", kept, persistent=False)
+        # token id -> its position among the kept rows, -1 for a token outside them
+        self.position: torch.Tensor
+        position = torch.full((vocabulary,), -1, dtype=torch.long, device=kept.device)
+        position[kept] = torch.arange(len(kept), device=kept.device)
+        self.register_buffer("position", position, persistent=False)
         self.vocabulary = vocabulary
         self.report: dict[str, Any] = {}
-        self.compact = False  # while generating in the kept tokens' own space (`CompactGeneration`)
+        self.compact = False  # logits over the kept rows alone (`CompactGeneration`, `kept_logits`)
 
     # TRL's trainers score labels through a fused head that reads `weight` and `bias` directly and gathers the
     # label's row: they get the kept rows, and `remap_fused_labels` gives them labels as positions among those rows.
@@ -108,6 +113,11 @@ class TrimmedHead(torch.nn.Module):
     @property
     def weight(self) -> torch.Tensor:
         return self.kept_weight
+
+    def positions(self, labels: torch.Tensor) -> torch.Tensor:
+        """Labels as positions among the kept rows; -100 stays -100 and a token outside them becomes -100."""
+        mapped = self.position.to(labels.device)[labels.clamp(min=0)]
+        return torch.where((labels == -100) | (mapped < 0), torch.full_like(labels, -100), mapped)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         kept_logits = torch.nn.functional.linear(hidden, self.kept_weight.to(hidden.dtype))
@@ -121,18 +131,14 @@ def remap_fused_labels(model: Any) -> None:
     """After a TRL trainer has patched the model's forward with its fused head: labels of fused calls are mapped
     from token ids to positions among the kept rows (the ids themselves never change anywhere else). A no-op for
     an untrimmed model."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = _base(model)
     head = base.get_output_embeddings()
     if not isinstance(head, TrimmedHead):
         return
-    table = torch.full((head.vocabulary,), -100, dtype=torch.long, device=head.kept.device)
-    table[head.kept] = torch.arange(len(head.kept), device=head.kept.device)
     forward = base.forward
 
     def to_kept(labels: torch.Tensor | None) -> torch.Tensor | None:
-        if labels is None:
-            return None
-        return torch.where(labels == -100, labels, table.to(labels.device)[labels.clamp(min=0)])
+        return None if labels is None else head.positions(labels)
 
     def remapped(*args: Any, fused_lm_head: bool = False, labels: Any = None, shift_labels: Any = None,
                  **kwargs: Any) -> Any:  # fmt: skip
@@ -144,6 +150,28 @@ def remap_fused_labels(model: Any) -> None:
         return forward(*args, fused_lm_head=fused_lm_head, **kwargs) if fused_lm_head else forward(*args, **kwargs)
 
     base.forward = remapped
+
+
+def _base(model: Any) -> Any:
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+@contextlib.contextmanager
+def kept_logits(model: Any) -> Iterator[Any]:
+    """While open, a trimmed model's logits are over the kept tokens alone, and it yields the function that maps
+    token-id labels to their positions there; an untrimmed model is left as it is and it yields None. The anchor's
+    KL and the gate's log-probabilities need only the kept columns (every other token's probability is zero), and
+    building the whole-vocabulary tensor around them (262,144 wide on gemma, twice per anchored step) cost more
+    than the kept head itself."""
+    head = _base(model).get_output_embeddings()
+    if not isinstance(head, TrimmedHead):
+        yield None
+        return
+    before, head.compact = head.compact, True
+    try:
+        yield head.positions
+    finally:
+        head.compact = before
 
 
 class _KeptEmbedding(torch.nn.Module):
@@ -167,8 +195,7 @@ class CompactGeneration:
 
     def __init__(self, head: TrimmedHead) -> None:
         self.head = head
-        self.table = torch.full((head.vocabulary,), -1, dtype=torch.long, device=head.kept.device)
-        self.table[head.kept] = torch.arange(len(head.kept), device=head.kept.device)
+        self.table = head.position
 
     def to_kept(self, ids: torch.Tensor) -> torch.Tensor | None:
         mapped = self.table[ids]

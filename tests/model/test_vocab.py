@@ -104,3 +104,54 @@ def test_generating_among_the_kept_tokens_chooses_what_the_whole_vocabulary_woul
     outside = engine2.prompt_for(Brief.create(product="Обувь 中文", event="세일", age="20대"), "polite")
     assert engine2._compact_ids(engine2.tokenizer([outside], return_tensors="pt")["input_ids"]) is None
     assert len(engine2.complete([outside], max_tokens=4, seed=1)) == 1
+
+
+def test_the_anchor_and_the_gates_log_probabilities_read_the_kept_logits_alone(
+    tiny_qwen: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The anchor's KL and the gate's scores over the kept columns equal those over the whole (trimmed) vocabulary,
+    where every other token has probability zero; only the cost differs."""
+    import contextlib
+    from types import SimpleNamespace
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import model.vocab
+    from model.anchor import _logp_and_kl
+    from model.evaluate import _sequence_logprobs
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen)
+    base = AutoModelForCausalLM.from_pretrained(tiny_qwen)
+    trim_output_layer(base, tokenizer, ["린넨 셔츠 여름 세일 20% 할인이에요"])
+    torch.manual_seed(0)  # a random adapter, so that the adapter and the base model differ
+    lora = LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(base, lora).eval()
+    trainer = SimpleNamespace(accelerator=SimpleNamespace(unwrap_model=lambda m: m))
+    ids = tokenizer(["린넨 셔츠 여름 세일 20% 할인이에요"], return_tensors="pt")["input_ids"]
+    labels = ids[:, 1:]
+    prompts, copies = ["린넨 셔츠"] * 2, ["여름 세일 20% 할인이에요", "SUMMERSALE 할인"]
+
+    with torch.no_grad():
+        logp, kl, positions = _logp_and_kl(trainer, peft_model, {"input_ids": ids, "use_cache": False})
+        scores = _sequence_logprobs(peft_model, tokenizer, prompts, copies)
+    assert positions is not None and logp.shape[-1] == len(base.get_output_embeddings().kept)
+    nll = -logp.gather(-1, positions(labels).unsqueeze(-1)).squeeze(-1)
+
+    @contextlib.contextmanager
+    def whole_vocabulary(_: Any) -> Any:
+        yield None
+
+    monkeypatch.setattr(model.vocab, "kept_logits", whole_vocabulary)
+    with torch.no_grad():
+        full_logp, full_kl, none = _logp_and_kl(trainer, peft_model, {"input_ids": ids, "use_cache": False})
+        full_scores = _sequence_logprobs(peft_model, tokenizer, prompts, copies)
+    assert none is None and full_logp.shape[-1] == len(tokenizer)
+    full_nll = -full_logp.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    assert float(kl.abs().max()) > 1e-4  # the adapter moved the distribution, so the comparison means something
+    assert torch.allclose(kl, full_kl, atol=1e-4) and torch.allclose(nll, full_nll, atol=1e-4)
+    assert [n for _, n in scores] == [n for _, n in full_scores]
+    assert all(
+        math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-3) for (a, _), (b, _) in zip(scores, full_scores, strict=True)
+    )
