@@ -1,15 +1,22 @@
 """Brief -> prompt: the one renderer that serving, training examples, the gate's scoring and the simulator use.
 
-With a tokenizer that has a chat template (an instruct model), the prompt is the template's rendering of a Korean
-system and user message, with thinking off (Qwen3); otherwise it is a compact plain template. Datasets carry
-briefs and copies, not rendered prompts (model/dataset.py), and are rendered here with the tokenizer of the model
-they train, so one dataset trains any base on exactly the prompt that base is served.
+Three shapes, chosen by the tokenizer of the model being served or trained:
+- a tokenizer with a chat template (an instruct model): the template's rendering of a Korean system and user
+  message, with thinking off (Qwen3);
+- the starter's tokenizer, whose vocabulary holds the plain template's markers ("<제품>", "<20대>", "<카피>" …) as
+  single tokens: that compact one-line template, so a tiny model spends little compute on the prompt;
+- any other tokenizer (a pretrained base model such as gemma-3-270m): a short Korean form, one "field: value"
+  line each, ending "카피:" and a newline. A pretrained model reads a form like this as text it has seen; the
+  marker template is, to its tokenizer, a run of angle brackets and Hangul that its copies then imitate (the
+  first gemma adapter, trained on markers, began copies with "<가정의 달<<세부" and "<b>2018>").
+Datasets carry briefs and copies, not rendered prompts (model/dataset.py), and are rendered here with the tokenizer
+of the model they train, so one dataset trains any base on exactly the prompt that base is served.
 
 The prompt ends on a token boundary of its tokenizer, because the trainers tokenize prompt + copy in one go and
 treat the prompt's own tokens as the context: a marker that merged with the copy's first characters would be
-trained on a context the model never sees when served. The starter's plain markers are single tokens of its
-vocabulary; for any other tokenizer the plain prompt ends with a newline, and a chat template's generation
-prompt ends with one already.
+trained on a context the model never sees when served. The starter's markers are single tokens; the form ends
+with a newline, which no tokenizer here merges with the Hangul, digits or emoji a copy starts with; a chat
+template's generation prompt ends with one already.
 """
 
 from __future__ import annotations
@@ -64,16 +71,16 @@ def plain_prompt(brief: Brief, register: str) -> str:
     )
 
 
-def chat_messages(brief: Brief, register: str) -> list[dict[str, str]]:
-    """System and user messages for an instruct model (rendered with the tokenizer's chat template)."""
+FORM_HEADER = "광고 카피 한 개"  # the form's first line: what the lines below it ask for
+FORM_END = "카피:\n"
+
+
+def brief_lines(brief: Brief, register: str) -> list[str]:
+    """The brief as Korean "field: value" lines: the user message of the chat prompt and the body of the form."""
     profile = profile_for(brief.age_group)
     spec = channel_table()["channels"][brief.channel]
     limit = f"{spec['max_bytes']}바이트({spec['encoding']})" if "max_bytes" in spec else f"{spec['max_chars']}자"
     emoji = "이모지를 써도 됩니다" if profile.emoji and spec.get("emoji", True) else "이모지는 쓰지 마세요"
-    system = (
-        "당신은 한국 백화점의 광고 카피라이터입니다. 요청마다 광고 카피 한 개만 쓰고, 설명이나 따옴표 없이 카피만 "
-        "출력하세요. 근거 없는 절대적 표현(최고, 최초, 1위, 유일, 100%)과 의학적 효능 표현은 쓰지 마세요."
-    )
     lines = [
         f"제품: {brief.product}",
         f"행사: {brief.event or NO_EVENT}",
@@ -83,12 +90,26 @@ def chat_messages(brief: Brief, register: str) -> list[dict[str, str]]:
     ]
     if brief.notes:
         lines.append(f"메모: {brief.notes}")
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
+    return lines
+
+
+def chat_messages(brief: Brief, register: str) -> list[dict[str, str]]:
+    """System and user messages for an instruct model (rendered with the tokenizer's chat template)."""
+    system = (
+        "당신은 한국 백화점의 광고 카피라이터입니다. 요청마다 광고 카피 한 개만 쓰고, 설명이나 따옴표 없이 카피만 "
+        "출력하세요. 근거 없는 절대적 표현(최고, 최초, 1위, 유일, 100%)과 의학적 효능 표현은 쓰지 마세요."
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(brief_lines(brief, register))}]
+
+
+def form_prompt(brief: Brief, register: str) -> str:
+    """The Korean form a pretrained base model without a chat template is given; the copy follows its last line."""
+    return "\n".join([FORM_HEADER, *brief_lines(brief, register)]) + "\n" + FORM_END
 
 
 def render_prompt(brief: Brief, register: str, tokenizer: Any = None) -> str:
-    """The prompt text for one candidate: the chat template when the tokenizer has one, else the plain template
-    (ending where the tokenizer starts a new token)."""
+    """The prompt text for one candidate: the chat template when the tokenizer has one, the marker template when
+    its vocabulary holds the markers (the starter; also without a tokenizer), else the form."""
     if has_chat_template(tokenizer):
         rendered: str = tokenizer.apply_chat_template(chat_messages(brief, register), tokenize=False,
                                                       add_generation_prompt=True, enable_thinking=False)  # fmt: skip
@@ -96,7 +117,7 @@ def render_prompt(brief: Brief, register: str, tokenizer: Any = None) -> str:
         if bos and rendered.startswith(bos) and tokenizer.bos_token_id in tokenizer("")["input_ids"]:
             rendered = rendered[len(bos) :]  # the tokenizer adds it (Gemma's template writes it too)
         return rendered
-    return plain_prompt(brief, register) + plain_boundary(tokenizer)
+    return plain_prompt(brief, register) if knows_markers(tokenizer) else form_prompt(brief, register)
 
 
 def prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
@@ -116,12 +137,16 @@ def has_chat_template(tokenizer: Any) -> bool:
     return tokenizer is not None and bool(getattr(tokenizer, "chat_template", None))
 
 
-def plain_boundary(tokenizer: Any) -> str:
-    """What ends the plain prompt: nothing when the copy marker is one token of the vocabulary (the starter adds
-    it), else a newline, which no tokenizer here merges with the Hangul, digits or emoji a copy starts with."""
-    if tokenizer is None or COPY_MARKER in tokenizer.get_vocab():
-        return ""
-    return "\n"
+def knows_markers(tokenizer: Any) -> bool:
+    """Whether the plain template's markers are tokens of this vocabulary (the starter adds them; no pretrained
+    tokenizer has them). No tokenizer means the marker template, as the starter's build writes its corpus.
+
+    The copy marker is looked up by id: `get_vocab()` builds a dict of the whole vocabulary on every call (0.23 s
+    for Gemma's 262,144 tokens), and this runs once per rendered prompt."""
+    if tokenizer is None:
+        return True
+    marker_id = tokenizer.convert_tokens_to_ids(COPY_MARKER)
+    return marker_id is not None and marker_id != tokenizer.unk_token_id
 
 
 def end_of_copy(tokenizer: Any) -> str:
