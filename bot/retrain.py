@@ -24,7 +24,7 @@ from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
 from bot.generation import base_model_path, model_client, reward_path
 from bot.locks import LockHeld, ProcessLock
 from bot.settings import Settings
-from bot.trials import WAITING, Trials, TrialState
+from bot.trials import WAITING, Trials, TrialState, undecided_leader
 from bot.tune import load_train_config
 from model.candidate import REWARD_FILE, CandidateResult, CandidateSpec, train_candidate
 from model.dataset import (
@@ -205,6 +205,14 @@ class Retrainer:
         state = self.trials.check()
         return None if state is None or state.decision.action != "continue" else state
 
+    def start_from(self) -> tuple[Path | None, str]:
+        """(folder, version) training starts from when it is not the active adapter: a challenger whose trial
+        ended undecided while leaning its way (bot/trials.py:undecided_leader), or (None, "")."""
+        leader = undecided_leader(self.store, self.settings.base_model) if self.settings.build_on_leader else None
+        if leader is None or self.adopt or not self.config.continue_from_active:
+            return None, ""
+        return Path(leader["adapter_path"]), str(leader["version"])
+
     def _train_and_gate(self, data: RetrainDataset, trigger: str) -> RetrainOutcome:
         parent, parent_version = self.active_adapter()
         run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model,
@@ -233,10 +241,15 @@ class Retrainer:
     def _train_evaluate_save(
         self, data: RetrainDataset, parent: Path | None, parent_version: str, run: int
     ) -> RetrainOutcome:
+        start, start_version = self.start_from()
+        if start_version:
+            log.info("retrain: starting from %s, whose trial against %s ended undecided but leaning its way",
+                     start_version, parent_version or "the base model")  # fmt: skip
         if self.settings.model_url:
-            return self._train_on_host(data, parent_version, run)
+            return self._train_on_host(data, parent_version, start_version, run)
         spec = CandidateSpec(base_path=base_model_path(self.settings), base_model=self.settings.base_model,
-                             parent=parent, parent_version=parent_version, config=self.config,
+                             parent=parent, parent_version=parent_version, start=start, start_version=start_version,
+                             config=self.config,
                              gate_config=self.effective_gate(), eval_briefs=self.eval_briefs,
                              reward=self.settings.rerank, current_reward=reward_path(self.settings))  # fmt: skip
         corpus = [r["text"] for r in self.store.corpus_rows("train")]
@@ -248,9 +261,9 @@ class Retrainer:
                 log.info("retrain: %s", message)
 
             result = train_candidate(spec, data, corpus, self.registry, on_event=on_event)
-        return self._record(result, parent_version, data, run)
+        return self._record(result, parent_version, data, run, start_version)
 
-    def _train_on_host(self, data: RetrainDataset, parent_version: str, run: int) -> RetrainOutcome:
+    def _train_on_host(self, data: RetrainDataset, parent_version: str, start_version: str, run: int) -> RetrainOutcome:
         """The same work as a fine-tuning job on the GPU host: upload, poll (logging its events), and, if the gate
         promotes, load the new adapter on the host before the store makes it active."""
         from model.jobs import TERMINAL
@@ -258,7 +271,8 @@ class Retrainer:
         client = model_client(self.settings, timeout_s=300)  # the upload of a large dataset can take a while
         body = {"dataset": dataset_to_json(data), "corpus_texts": [r["text"] for r in self.store.corpus_rows("train")],
                 "hyperparameters": self.config.as_dict(), "gate": dataclasses.asdict(self.effective_gate()),
-                "parent": parent_version or None, "eval_briefs": self.eval_briefs}  # fmt: skip
+                "parent": parent_version or None, "start": start_version or None,
+                "eval_briefs": self.eval_briefs}  # fmt: skip
         job = client.create_job(body)
         log.info("retrain: fine-tuning job %s on %s is %s", job["id"], client.root, job["status"])
         seen: set[str] = set()
@@ -283,7 +297,7 @@ class Retrainer:
                                  raw["new"], raw["base"], raw["info"])  # fmt: skip
         if result.promote:  # served before it is recorded: promoted, or a challenger that writes in its trial
             client.load_adapter(result.version, str(result.path))
-        return self._record(result, parent_version, data, run)
+        return self._record(result, parent_version, data, run, start_version)
 
     def _put_reward_in_force(self, result: CandidateResult) -> dict[str, Any]:
         """The reward the retrain chose reranks from now on (whatever becomes of the adapter: it scores with the
@@ -298,29 +312,34 @@ class Retrainer:
             target.unlink(missing_ok=True)
         return info
 
-    def _record(self, result: CandidateResult, parent_version: str, data: RetrainDataset, run: int) -> RetrainOutcome:
-        """Record the trained version in the store; if it passed the gate, start its live trial (or, with trials
-        off, promote it)."""
+    def _record(
+        self, result: CandidateResult, parent_version: str, data: RetrainDataset, run: int, start_version: str = ""
+    ) -> RetrainOutcome:
+        """Record the trained version in the store (its parent: the version it was trained from); if it passed the
+        gate, start its live trial against the active version (or, with trials off, promote it)."""
         self.store.add_model_version(version=result.version, base_model=self.settings.base_model,
-                                     adapter_path=str(result.path), parent_version=parent_version,
+                                     adapter_path=str(result.path), parent_version=start_version or parent_version,
                                      status="candidate" if result.promote else "rejected",
                                      metrics=result.info["metrics"])  # fmt: skip
         reward = self._put_reward_in_force(result)
         common = {"version": result.version, "reasons": result.reasons, "old": result.old, "new": result.new,
                   "dataset": data.summary, "losses": result.info.get("losses", {}), "reward": reward}  # fmt: skip
+        trained = f"trained {result.version}" + (
+            f" from {start_version} (its trial leaned its way)" if start_version else ""
+        )
         if not result.promote:
-            return RetrainOutcome("kept", f"trained {result.version}; kept the active model", **common)
+            return RetrainOutcome("kept", f"{trained}; kept the active model", **common)
         if self.settings.live_trials and not self.adopt:
             self.trials.start(result.version, parent_version, training_run_id=run)
             state = self.trials.running()
             against = parent_version or "the base model"
-            return RetrainOutcome("trial", f"trained {result.version}; it passed the safety checks and is now on "
+            return RetrainOutcome("trial", f"{trained}; it passed the safety checks and is now on "
                                            f"trial against {against} in live requests", **common,
                                   trial=state.as_dict() if state else None)  # fmt: skip
         self.store.promote_model_version(result.version)
         if self.on_promote:
             self.on_promote(result.path, result.version)
-        return RetrainOutcome("promoted", f"trained {result.version}; promoted", **common)
+        return RetrainOutcome("promoted", f"{trained}; promoted", **common)
 
 
 def outcome_text(outcome: RetrainOutcome) -> str:

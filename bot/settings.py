@@ -88,6 +88,8 @@ class Settings:
     live_trials: bool = True  # a retrained adapter earns promotion in a live trial (off: the offline gate decides)
     trial_rule: TrialRule = field(default_factory=TrialRule)
     rerank: bool = True  # write 2n candidates and show the n the learned reward model ranks best
+    # the next retrain starts from a challenger whose trial ended undecided but leaning its way (bot/trials.py)
+    build_on_leader: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +121,7 @@ class Settings:
             live_trials=_switch("COPYBOT_LIVE_TRIALS", get("COPYBOT_LIVE_TRIALS"), default=True),
             trial_rule=_trial_rule(get),
             rerank=_switch("COPYBOT_RERANK", get("COPYBOT_RERANK"), default=True),
+            build_on_leader=_switch("COPYBOT_BUILD_ON_LEADER", get("COPYBOT_BUILD_ON_LEADER"), default=True),
         )
         settings.validate()
         return settings

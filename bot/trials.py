@@ -124,6 +124,34 @@ def evidence(store: Store, trial: Row, rule: TrialRule, now: datetime) -> Tally:
     return tally(rows)
 
 
+def undecided_leader(store: Store, base_model: str) -> Row | None:
+    """The challenger the next retrain starts from instead of the champion, or None (start from the champion).
+
+    It is the latest trial's challenger when that trial ran to its last look without a decision while leaning the
+    challenger's way (P(better) above one half), the champion it was tried against is still the one serving, and
+    nothing has been trained since. Why: a trial of 30 requests sees a gain of about 10 points of liked share less
+    than half the time (docs/learning-loop.md, section 4), so a taste learned in small steps would stall, each new
+    challenger one step ahead of a champion that never moves. Built on, two undecided steps make one difference
+    the next trial can see. Nothing is promoted on this: the next challenger still passes the offline floor
+    against the champion, and only its own trial promotes it, a test that holds whatever the challenger was
+    trained from. One hop per trial: a retrain after this one starts from the champion again unless its own
+    trial leaned the same way."""
+    latest = store.trials(limit=1)
+    if not latest:
+        return None
+    trial = latest[0]
+    if trial["status"] != "retired" or float((trial["tally"] or {}).get("p_better", 0.0)) <= 0.5:
+        return None
+    active = store.active_model_version()
+    if str(trial["champion_version"] or "") != (str(active["version"]) if active else ""):
+        return None
+    versions = store.model_versions()
+    newest = versions[-1] if versions else None
+    if newest is None or newest["version"] != trial["challenger_version"] or not newest["adapter_path"]:
+        return None
+    return newest if newest["base_model"] == base_model else None
+
+
 class Trials:
     """The running trial of one store, and the rule new trials start with."""
 

@@ -42,8 +42,11 @@ class CandidateSpec:
 
     base_path: str
     base_model: str
-    parent: Path | None = None
+    parent: Path | None = None  # the active adapter: what the new one is scored against and would replace
     parent_version: str = ""
+    # where training starts when not from the parent: a challenger whose trial ended undecided but leaning its way
+    start: Path | None = None
+    start_version: str = ""
     config: TrainConfig = field(default_factory=TrainConfig)
     gate_config: GateConfig = field(default_factory=GateConfig)
     eval_briefs: int = 8  # held-out briefs generated for at every age group, per model
@@ -88,8 +91,9 @@ def train_candidate(
     from model.train import train_adapter
 
     counts = data.summary.get("counts", {})
-    on_event(f"training from {spec.parent_version or 'the base model'} on {counts or len(data.sft)} examples")
-    model, result = train_adapter(spec.base_path, data, config=spec.config, parent_adapter=spec.parent)
+    start, start_version = (spec.start, spec.start_version) if spec.start else (spec.parent, spec.parent_version)
+    on_event(f"training from {start_version or 'the base model'} on {counts or len(data.sft)} examples")
+    model, result = train_adapter(spec.base_path, data, config=spec.config, parent_adapter=start)
     on_event(f"trained in {result.seconds:.0f} s (SFT then {result.preference})")
     spans = corpus_spans(corpus_texts)
     briefs = data.heldout_briefs[: spec.eval_briefs] or [DEFAULT_BRIEF]
@@ -119,6 +123,7 @@ def train_candidate(
         version = registry.next_version()
         info: dict[str, Any] = {
             "parent": spec.parent_version,
+            "trained_from": start_version,
             "base_model": spec.base_model,
             "dataset": data.summary,
             "hyperparameters": spec.config.as_dict(),

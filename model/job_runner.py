@@ -27,11 +27,14 @@ def run(job_dir: Path) -> None:
     registry = AdapterRegistry(spec["registry"])
     registry.clean_staging()  # an earlier killed job may have left a staging folder
     parent = registry.load(spec["parent"]).path if spec["parent"] else None
+    start = spec.get("start") or ""  # absent in specs written by an older host
     candidate = CandidateSpec(
         base_path=spec["base_path"],
         base_model=spec["base_model"],
         parent=parent,
         parent_version=spec["parent"],
+        start=registry.load(start).path if start else None,
+        start_version=start,
         config=TrainConfig(**spec["hyperparameters"]),
         gate_config=GateConfig(**spec["gate"]),
         eval_briefs=spec["eval_briefs"],

@@ -196,17 +196,18 @@ class FineTuningJobs:
             raise JobError(400, "corpus_texts must be a list of strings", param="corpus_texts")
         hyper = _settings(TrainConfig, body.get("hyperparameters"), "hyperparameters")
         gate = _settings(GateConfig, body.get("gate"), "gate")
-        parent = body.get("parent") or ""
-        if parent:
-            try:
-                AdapterRegistry(self.host.registry_root).load(parent)
-            except AdapterError as exc:
-                raise JobError(404, f"parent adapter: {exc}", param="parent") from exc
+        parent, start = body.get("parent") or "", body.get("start") or ""
+        for name, version in (("parent", parent), ("start", start)):
+            if version:
+                try:
+                    AdapterRegistry(self.host.registry_root).load(version)
+                except AdapterError as exc:
+                    raise JobError(404, f"{name} adapter: {exc}", param=name) from exc
         eval_briefs = body.get("eval_briefs", 8)
         if not isinstance(eval_briefs, int) or not 1 <= eval_briefs <= 16:
             raise JobError(400, "eval_briefs must be an integer from 1 to 16", param="eval_briefs")
         spec = {"base_path": self.host.base_path, "base_model": self.host.base_model,
-                "registry": str(self.host.registry_root), "parent": parent, "eval_briefs": eval_briefs,
+                "registry": str(self.host.registry_root), "parent": parent, "start": start, "eval_briefs": eval_briefs,
                 "hyperparameters": hyper.as_dict(), "gate": dataclasses.asdict(gate)}  # fmt: skip
         return spec, {"dataset": body["dataset"], "corpus_texts": corpus}
 

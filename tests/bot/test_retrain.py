@@ -143,6 +143,49 @@ def test_what_a_passing_adapter_becomes_with_and_without_live_trials(
     assert (store.running_trial() is not None) == (status == "trial")
 
 
+def test_after_an_undecided_trial_that_leaned_its_way_the_next_retrain_starts_from_its_challenger(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.from_env()
+    store = Store.open(settings.db_path)
+    (tmp_path / "v0001").mkdir()
+    store.add_model_version(version="v0001", base_model="starter", adapter_path=str(tmp_path / "v0001"))
+    trial = store.start_trial(challenger="v0001", champion="", rule={})
+    store.finish_trial(trial, promote=False, reason="no clear difference after 30 rated requests",
+                       tally={"rated": 30, "p_better": 0.8})  # fmt: skip
+    assert Retrainer(settings, store).start_from() == (tmp_path / "v0001", "v0001")
+    assert Retrainer(settings, store, adopt=True).start_from() == (None, "")  # a first adapter starts afresh
+    monkeypatch.setenv("COPYBOT_BUILD_ON_LEADER", "off")
+    assert Retrainer(Settings.from_env(), store).start_from() == (None, "")
+    data = build_dataset([], [], [], force=True)
+    outcome = Retrainer(settings, store)._record(_result(tmp_path, "v0002", promote=True), "", data, run=1,
+                                                 start_version="v0001")  # fmt: skip
+    assert outcome.status == "trial" and "trained v0002 from v0001 (its trial leaned its way)" in outcome.message
+    assert {r["version"]: r["parent_version"] for r in store.model_versions()}["v0002"] == "v0001"
+    assert store.running_trial()["champion_version"] == ""  # tried against what serves, not what it grew from
+
+
+@pytest.mark.slow
+def test_a_real_retrain_starts_from_the_undecided_leader_and_is_gated_against_the_champion(
+    retrainer: Retrainer, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed_feedback(retrainer.store)
+    retrainer.gate_config = GateConfig(loss_tolerance=10, forgetting_tolerance=10, register_tolerance=1,
+                                       compliance_tolerance=1, diversity_tolerance=1, length_tolerance=1)  # fmt: skip
+    assert retrainer.run(trigger="cli", force=True).status == "trial"
+    trial = retrainer.store.running_trial()["id"]
+    retrainer.store.finish_trial(trial, promote=False, reason="no clear difference after 30 rated requests",
+                                 tally={"rated": 30, "p_better": 0.7})  # fmt: skip
+    with caplog.at_level("INFO", logger="bot.retrain"):
+        outcome = retrainer.run(trigger="cli", force=True)
+    assert outcome.status == "trial" and outcome.version == "v0002" and "from v0001" in outcome.message
+    assert any(r.getMessage().startswith("retrain: training from v0001 on") for r in caplog.records)
+    info = AdapterRegistry(retrainer.settings.home / "adapters").load("v0002").info
+    assert info["trained_from"] == "v0001" and info["parent"] == ""  # scored against the base model that serves
+    assert outcome.trial["champion"] == "base model"
+    assert {r["version"]: r["parent_version"] for r in retrainer.store.model_versions()}["v0002"] == "v0001"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_a_retrain_killed_mid_run_leaves_the_active_model_alone(home_with_starter: Path, sig: signal.Signals) -> None:

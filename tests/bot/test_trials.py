@@ -11,7 +11,7 @@ import pytest
 
 from bot.generation import ActiveAdapterBackend, generate_and_store, write_brief
 from bot.trial_rule import TrialRule
-from bot.trials import CHALLENGER, CHAMPION, Trials, split
+from bot.trials import CHALLENGER, CHAMPION, Trials, split, undecided_leader
 from model.brief import Brief
 from model.writer import CopyWriter
 from storage import Store, StoreError
@@ -184,6 +184,44 @@ def test_a_rollback_or_a_manual_promote_ends_the_trial(store: Store) -> None:
     trials.start("v0004", "")
     store.promote_model_version("v0004")  # adopting the challenger by hand ends its trial too
     assert store.trials()[0]["status"] == "ended" and store.active_model_version()["version"] == "v0004"
+
+
+def test_the_next_retrain_builds_on_a_challenger_whose_trial_ended_undecided_leaning_its_way(store: Store) -> None:
+    _register(store, "v0001")
+    trials = Trials(store, SMALL)
+    trials.start("v0001", "")
+    writer, _ = _writer(store)
+    # one 🏆 per request: the challenger's copy wins 5 of 8, never enough for P(better) 0.975 at a look
+    for i, winner in enumerate(["v0001", "starter", "v0001", "starter", "v0001", "v0001", "starter", "v0001"]):
+        _pick(store, generate_and_store(store, writer, BRIEF, source="slack", seed=i).request_id, winner)
+        trials.check()
+    [ended] = store.trials()
+    assert ended["status"] == "retired" and ended["reason"].startswith("no clear difference after 8")
+    assert 0.5 < ended["tally"]["p_better"] < SMALL.promote_at
+    leader = undecided_leader(store, "starter")
+    assert leader is not None and leader["version"] == "v0001" and leader["status"] == "lost"
+    assert undecided_leader(store, "gemma-3-270m") is None  # an adapter of another base model is never built on
+    _register(store, "v0002")  # trained since (from the champion or from v0001): one hop per trial
+    assert undecided_leader(store, "starter") is None
+
+
+@pytest.mark.parametrize("ending", ["leaned the champion's way", "promoted", "ended by a person", "champion changed"])
+def test_the_next_retrain_starts_from_the_champion_otherwise(store: Store, ending: str) -> None:
+    _register(store, "v0001", "v0002")
+    store.promote_model_version("v0001")
+    trial_id = store.start_trial(challenger="v0002", champion="v0001", rule=SMALL.as_dict())
+    leaning = 0.3 if ending == "leaned the champion's way" else 0.8
+    if ending == "ended by a person":
+        store.end_trial(reason="/copy trial stop")
+    else:
+        store.finish_trial(trial_id, promote=ending == "promoted", reason="no clear difference after 8 rated requests",
+                           tally={"rated": 8, "p_better": leaning})  # fmt: skip
+    if ending == "champion changed":
+        store.rollback_model_version()  # the base model serves: v0002 was tried against a champion now gone
+    assert undecided_leader(store, "starter") is None
+    if ending == "leaned the champion's way":  # the same trial leaning the other way would have been built on
+        store.db.execute("update trials set tally = ? where id = ?", ['{"rated": 8, "p_better": 0.8}', trial_id])
+        assert undecided_leader(store, "starter")["version"] == "v0002"
 
 
 def _trial_harness(make_harness: Callable[..., Harness]) -> tuple[Harness, VersionedEngine]:

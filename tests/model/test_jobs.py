@@ -169,6 +169,7 @@ def test_one_job_at_a_time_others_wait_behind_it_and_can_be_cancelled(
         ({"corpus_texts": [1, 2]}, 400, "corpus_texts", "list of strings"),
         ({"parent": "v0009"}, 404, "parent", "v0009"),
         ({"parent": "../../etc"}, 404, "parent", "invalid adapter name"),
+        ({"start": "v0008"}, 404, "start", "v0008"),
         ({"model": "gpt-4"}, 400, "model", "trains on starter"),
         ({"eval_briefs": 0}, 400, "eval_briefs", "1 to 16"),
     ],
