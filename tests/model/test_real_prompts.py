@@ -14,7 +14,7 @@ import pytest
 
 from model.brief import Brief
 from model.dataset import RatedCandidate, RatedRequest, build_dataset, render_dataset, with_prompts
-from model.prompt import FORM_END, FORM_HEADER, end_of_copy, prompt_ids, render_prompt
+from model.prompt import FORM_END, end_of_copy, prompt_ids, render_prompt
 from model.starter.corpus import load_corpus
 from tests.conftest import REPO
 from tests.real_tokenizers import TOKENIZERS, tiny_model_folder, tokenizer_folder
@@ -61,7 +61,7 @@ def test_the_served_prompt_is_the_prompt_part_of_every_training_sequence(tokeniz
     assert len(examples) >= 100
     # a pretrained tokenizer lacks the starter's markers: its plain prompt is the Korean form, never the markers
     assert all(e["prompt"].endswith(FORM_END if template == "plain" else "\n") for e in examples)
-    assert template == "chat" or all(e["prompt"].startswith(FORM_HEADER) and "<" not in e["prompt"] for e in examples)
+    assert template == "chat" or all(e["prompt"].startswith("제품: ") and "<" not in e["prompt"] for e in examples)
     for e in examples:
         served = prompt_ids(tokenizer, e["prompt"])
         trained = tokenizer(e["prompt"] + e["completion"])["input_ids"]  # how TRL tokenizes prompt + copy
