@@ -157,6 +157,11 @@ def _trials(job: Job) -> tuple[int, int]:
     return started, promoted
 
 
+def _built_on_leaders(job: Job) -> int:
+    """Retrains that started from a challenger whose trial had ended undecided but leaning its way."""
+    return sum("its trial leaned its way" in ((r["retrain"] or {}).get("message") or "") for r in _rounds(job))
+
+
 def _auroc(job: Job) -> str:
     values = [((r["retrain"] or {}).get("reward") or {}).get("auroc_new") for r in _rounds(job)]
     known = [v for v in values if v is not None]
@@ -173,7 +178,8 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
     by_name = {j.name: j for j in jobs}
     header = " | ".join(f"r{i}" for i in range(rounds + DRIFT_EXTRA_ROUNDS + 1))
     title = (
-        f"| rater | kind | {header} | gain | distinct-2 | on trial / promoted | reward AUROC | without rerank | time |"
+        f"| rater | kind | {header} | gain | distinct-2 | on trial / promoted | built on a leader | reward AUROC | "
+        "without rerank | time |"
     )
     lines = [title, "|---" * (title.count("|") - 1) + "|"]
     verdicts: list[str] = []
@@ -186,7 +192,8 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
         plain = by_name.get(f"{job.name} (no rerank)")
         without = f"{_gain(plain):+.1f} pts" if plain and plain.result else "–"
         lines.append(f"| `{job.name}` | {job.kind} | {' | '.join(cells)} | {_gain(job):+.1f} pts | "
-                     f"{rs[0]['distinct_2']:.3f} → {rs[-1]['distinct_2']:.3f} | {started} / {promoted} | {_auroc(job)} | "
+                     f"{rs[0]['distinct_2']:.3f} → {rs[-1]['distinct_2']:.3f} | {started} / {promoted} | {_built_on_leaders(job)} | "
+                     f"{_auroc(job)} | "
                      f"{without} | {job.seconds / 60:.0f} min |")  # fmt: skip
         verdicts.append(_verdict(job, by_name))
     lines += ["", *[v for v in verdicts if v], _no_taste_verdict([j for j in jobs if j.kind == "no taste"])]
@@ -225,8 +232,10 @@ def _no_taste_verdict(jobs: list[Job]) -> str:
     promoted = sum(_trials(j)[1] for j in jobs)
     share = promoted / max(1, decided)
     met = decided >= MIN_CHALLENGERS and share <= MAX_FALSE_PROMOTIONS
-    return (f"- `no_taste`: {started} challengers put on trial over {len(jobs)} seeds, {decided} decided, "
-            f"{promoted} promoted ({share:.0%}; at most {MAX_FALSE_PROMOTIONS:.0%} of at least {MIN_CHALLENGERS}): "
+    built = sum(_built_on_leaders(j) for j in jobs)
+    return (f"- `no_taste`: {started} challengers put on trial over {len(jobs)} seeds ({built} built on an undecided "
+            f"leader), {decided} decided, {promoted} promoted ({share:.0%}; at most {MAX_FALSE_PROMOTIONS:.0%} of at "
+            f"least {MIN_CHALLENGERS}): "
             f"{'met' if met else 'NOT MET'}")  # fmt: skip
 
 

@@ -19,6 +19,7 @@ def _result(shares: list[float]) -> dict:
     rounds = [{**ROUND, "round": i, "liked_share": s} for i, s in enumerate(shares)]
     rounds[1]["retrain"] = {"status": "trial", "reward": {"auroc_new": 0.81}}
     rounds[2]["decided"] = [{"outcome": "promote"}]
+    rounds[2]["retrain"] = {"status": "trial", "message": "trained v0002 from v0001 (its trial leaned its way); …"}
     return {"rounds": rounds}
 
 
@@ -43,7 +44,7 @@ def test_the_table_shows_what_has_run_and_names_the_rest() -> None:
     lines = table(jobs, 3)
     assert len({line.count("|") for line in lines[:3]}) == 1  # header, rule and row have the same columns
     assert lines[2].startswith("| `seasonal` | word family | 10.0% | 20.0% | 30.0% | 35.0% |")
-    assert "+25.0 pts" in lines[2] and "| 1 / 1 | 0.81 | +15.0 pts | 10 min |" in lines[2]
+    assert "+25.0 pts" in lines[2] and "| 2 / 1 | 1 | 0.81 | +15.0 pts | 10 min |" in lines[2]
     assert "- `seasonal`: +25.0 points (target +20), distinct-2 0.850 → 0.850: met" in lines
     assert lines[-1] == "Not yet run on this code (2 of 4): premium, premium (no rerank)."
 
