@@ -184,21 +184,23 @@ class Retrainer:
             waiting = self._running_trial()
             if waiting is not None:
                 message = f"{WAITING} ({waiting.line()}); the retrain waits for it"
-                if not dry_run:
-                    run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model)
-                    self.store.finish_training_run(run, status="skipped", error=message)
-                return RetrainOutcome("skipped", message, trial=waiting.as_dict())
+                return self._skipped(message, trigger, dry_run, trial=waiting.as_dict())
             try:
                 data = self.dataset(force=force)
             except NotEnoughFeedback as exc:
-                if not dry_run:
-                    run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model)
-                    self.store.finish_training_run(run, status="skipped", error=str(exc))
-                return RetrainOutcome("skipped", str(exc))
+                return self._skipped(str(exc), trigger, dry_run)
             if dry_run:
                 return RetrainOutcome("dry-run", "dry run: the dataset is ready; nothing was trained",
                                       dataset=data.summary)  # fmt: skip
             return self._train_and_gate(data, trigger)
+
+    def _skipped(self, message: str, trigger: str, dry_run: bool, trial: dict[str, Any] | None = None) -> RetrainOutcome:
+        """A retrain that did not train: recorded as a skipped run (unless a dry run) so the report can say why."""
+        run = None
+        if not dry_run:
+            run = self.store.start_training_run(trigger=trigger, base_model=self.settings.base_model)
+            self.store.finish_training_run(run, status="skipped", error=message)
+        return RetrainOutcome("skipped", message, trial=trial, run_id=run)
 
     def _running_trial(self) -> TrialState | None:
         """The live trial still running after its rule had its say (one trial at a time: a retrain waits)."""

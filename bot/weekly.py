@@ -35,10 +35,13 @@ def retrain_and_report(settings: Settings, store: Store, client: WebClient | Non
     try:
         outcome = (retrainer or Retrainer(settings, store)).run(trigger=trigger)
         retrain = {"status": outcome.status, "version": outcome.version, "message": outcome.message}
+        # The job reports the run it just made: looking it up by date finds it only when the clock agrees with `now`.
+        run = store.training_run(outcome.run_id) if outcome.run_id is not None else None
     except RetrainBusy as exc:
         retrain = {"status": "busy", "version": "", "message": str(exc)}
+        run = None
     week = Week.containing(now, ZoneInfo(settings.timezone)).shifted(-1)
-    report = build_report(store, week)
+    report = build_report(store, week, run=run)
     folder = report_dir(settings, week)
     if client is not None:
         posted = post_report(client, settings.report_channel, report, folder)

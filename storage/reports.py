@@ -99,6 +99,10 @@ class ReportQueries(StoreBase):
         """The latest training run started in [start, end), with its JSON fields decoded."""
         return self._latest_run("started_at >= ? and started_at < ?", [start, end])
 
+    def training_run(self, run_id: int) -> Row | None:
+        """One training run by id, with its JSON fields decoded."""
+        return self._latest_run("id = ?", [str(run_id)])
+
     def latest_training_run(self) -> Row | None:
         """The most recent training run of any kind, with its JSON fields decoded."""
         return self._latest_run(None, [])
