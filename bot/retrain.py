@@ -210,10 +210,17 @@ class Retrainer:
     def start_from(self) -> tuple[Path | None, str]:
         """(folder, version) training starts from when it is not the active adapter: a challenger whose trial
         ended undecided while leaning its way (bot/trials.py:undecided_leader), or (None, "")."""
-        leader = undecided_leader(self.store, self.settings.base_model) if self.settings.build_on_leader else None
+        # with live trials off the offline gate alone promotes, so nothing is built on a trial's lean
+        wanted = self.settings.build_on_leader and self.settings.live_trials
+        leader = undecided_leader(self.store, self.settings.base_model) if wanted else None
         if leader is None or self.adopt or not self.config.continue_from_active:
             return None, ""
-        return Path(leader["adapter_path"]), str(leader["version"])
+        path = Path(leader["adapter_path"])
+        if not self.settings.model_url and not (path / "adapter_config.json").is_file():
+            log.warning("retrain: the undecided leader %s has no adapter at %s; starting from the active model",
+                        leader["version"], path)  # fmt: skip
+            return None, ""
+        return path, str(leader["version"])
 
     def _train_and_gate(self, data: RetrainDataset, trigger: str) -> RetrainOutcome:
         parent, parent_version = self.active_adapter()
@@ -268,6 +275,7 @@ class Retrainer:
     def _train_on_host(self, data: RetrainDataset, parent_version: str, start_version: str, run: int) -> RetrainOutcome:
         """The same work as a fine-tuning job on the GPU host: upload, poll (logging its events), and, if the gate
         promotes, load the new adapter on the host before the store makes it active."""
+        from model.client import ModelHostError
         from model.jobs import TERMINAL
 
         client = model_client(self.settings, timeout_s=300)  # the upload of a large dataset can take a while
@@ -275,7 +283,15 @@ class Retrainer:
                 "hyperparameters": self.config.as_dict(), "gate": dataclasses.asdict(self.effective_gate()),
                 "parent": parent_version or None, "start": start_version or None,
                 "eval_briefs": self.eval_briefs}  # fmt: skip
-        job = client.create_job(body)
+        try:
+            job = client.create_job(body)
+        except ModelHostError as exc:
+            if not (start_version and exc.status == 404 and "start adapter" in str(exc)):
+                raise
+            log.warning("retrain: the GPU host does not have %s to start from (%s); starting from the active model",
+                        start_version, exc)  # fmt: skip
+            body["start"], start_version = None, ""
+            job = client.create_job(body)
         log.info("retrain: fine-tuning job %s on %s is %s", job["id"], client.root, job["status"])
         seen: set[str] = set()
         try:
@@ -297,6 +313,10 @@ class Retrainer:
         raw = job["result"]
         result = CandidateResult(raw["version"], Path(raw["path"]), raw["promote"], raw["reasons"], raw["old"],
                                  raw["new"], raw["base"], raw["info"])  # fmt: skip
+        if start_version and result.info.get("trained_from") != start_version:
+            log.warning("retrain: the GPU host trained %s from the active model, not from %s: upgrade the host "
+                        "(`copybot model-server`) to the bot's version", result.version, start_version)  # fmt: skip
+            start_version = ""  # record what it was trained from, not what was asked
         if result.promote:  # served before it is recorded: promoted, or a challenger that writes in its trial
             client.load_adapter(result.version, str(result.path))
         return self._record(result, parent_version, data, run, start_version)

@@ -145,6 +145,8 @@ def undecided_leader(store: Store, base_model: str) -> Row | None:
     active = store.active_model_version()
     if str(trial["champion_version"] or "") != (str(active["version"]) if active else ""):
         return None
+    if active and str(active["promoted_at"] or "") > str(trial["ended_at"] or ""):
+        return None  # a person rolled back or promoted since (even back to the same champion): their call stands
     versions = store.model_versions()
     newest = versions[-1] if versions else None
     if newest is None or newest["version"] != trial["challenger_version"] or not newest["adapter_path"]:

@@ -198,6 +198,8 @@ class FineTuningJobs:
         gate = _settings(GateConfig, body.get("gate"), "gate")
         parent, start = body.get("parent") or "", body.get("start") or ""
         for name, version in (("parent", parent), ("start", start)):
+            if not isinstance(version, str):
+                raise JobError(400, f"{name} must be a version name such as v0003, or null", param=name)
             if version:
                 try:
                     AdapterRegistry(self.host.registry_root).load(version)

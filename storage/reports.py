@@ -101,13 +101,13 @@ class ReportQueries(StoreBase):
 
     def training_run(self, run_id: int) -> Row | None:
         """One training run by id, with its JSON fields decoded."""
-        return self._latest_run("id = ?", [str(run_id)])
+        return self._latest_run("id = ?", [run_id])
 
     def latest_training_run(self) -> Row | None:
         """The most recent training run of any kind, with its JSON fields decoded."""
         return self._latest_run(None, [])
 
-    def _latest_run(self, where: str | None, args: list[str]) -> Row | None:
+    def _latest_run(self, where: str | None, args: list[Any]) -> Row | None:
         with self._lock:
             rows = list(self.db.table("training_runs").rows_where(where, args, order_by="id desc", limit=1))
         if not rows:

@@ -159,3 +159,21 @@ def test_a_retrain_the_host_refuses_is_recorded_as_failed(home: Path, gpu_host: 
     assert time.monotonic() - started < 60  # refused at once; nothing trained
     assert store.db.table("training_runs").get(1)["status"] == "failed"
     assert store.active_model_version()["version"] == "v0007"
+
+
+@pytest.mark.slow
+def test_a_leader_the_gpu_host_does_not_have_is_not_started_from(
+    home: Path, gpu_host: tuple[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store.open(Settings.from_env({"COPYBOT_HOME": str(home)}).db_path)
+    # an undecided trial leaned towards v0007, which this host's registry has never held (a host rebuilt since)
+    store.add_model_version(version="v0007", base_model="starter", adapter_path="/elsewhere/v0007")
+    trial = store.start_trial(challenger="v0007", champion="", rule={})
+    store.finish_trial(trial, promote=False, reason="no clear difference after 30 rated requests",
+                       tally={"rated": 30, "p_better": 0.8})  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="bot.retrain"):
+        _, store, outcome = retrain_on_host(home, gpu_host[0])
+    assert outcome.status == "trial", outcome.message
+    assert "from v0007" not in outcome.message  # trained from the champion (the base model), and says so
+    assert any("does not have v0007 to start from" in r.getMessage() for r in caplog.records)
+    assert {r["version"]: r["parent_version"] for r in store.model_versions()}[outcome.version] == ""

@@ -140,7 +140,8 @@ def test_apscheduler_fires_the_catch_up_and_registers_the_weekly_job(tmp_path: P
 
 def test_the_weekly_job_retrains_then_posts_the_report(tmp_path: Path, fake_slack: FakeSlack) -> None:
     settings = _settings(tmp_path, COPYBOT_REPORT_CHANNEL="CREPORT")
-    store = Store.open(settings.db_path)
+    # the store's clock months away from the job's `now`: the report still shows the run the job just made
+    store = Store.open(settings.db_path, clock=lambda: datetime(2027, 3, 1, 9, 0, tzinfo=UTC))
     result = retrain_and_report(settings, store, WebClient(token="x", base_url=fake_slack.url), trigger="schedule",
                                 now=datetime(2026, 11, 30, 0, 0, tzinfo=UTC))  # fmt: skip
     assert result["retrain"]["status"] == "skipped" and "not enough feedback" in result["retrain"]["message"]

@@ -205,7 +205,8 @@ def test_the_next_retrain_builds_on_a_challenger_whose_trial_ended_undecided_lea
     assert undecided_leader(store, "starter") is None
 
 
-@pytest.mark.parametrize("ending", ["leaned the champion's way", "promoted", "ended by a person", "champion changed"])
+@pytest.mark.parametrize("ending", ["leaned the champion's way", "promoted", "ended by a person", "champion changed",
+                                    "a person re-promoted the champion"])  # fmt: skip
 def test_the_next_retrain_starts_from_the_champion_otherwise(store: Store, ending: str) -> None:
     _register(store, "v0001", "v0002")
     store.promote_model_version("v0001")
@@ -218,6 +219,9 @@ def test_the_next_retrain_starts_from_the_champion_otherwise(store: Store, endin
                            tally={"rated": 8, "p_better": leaning})  # fmt: skip
     if ending == "champion changed":
         store.rollback_model_version()  # the base model serves: v0002 was tried against a champion now gone
+    if ending == "a person re-promoted the champion":
+        time.sleep(0.002)  # the store's timestamps are in milliseconds
+        store.promote_model_version("v0001")  # the same champion, but a person's call after the trial stands
     assert undecided_leader(store, "starter") is None
     if ending == "leaned the champion's way":  # the same trial leaning the other way would have been built on
         store.db.execute("update trials set tally = ? where id = ?", ['{"rated": 8, "p_better": 0.8}', trial_id])

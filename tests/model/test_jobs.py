@@ -170,6 +170,7 @@ def test_one_job_at_a_time_others_wait_behind_it_and_can_be_cancelled(
         ({"parent": "v0009"}, 404, "parent", "v0009"),
         ({"parent": "../../etc"}, 404, "parent", "invalid adapter name"),
         ({"start": "v0008"}, 404, "start", "v0008"),
+        ({"start": 5}, 400, "start", "version name"),
         ({"model": "gpt-4"}, 400, "model", "trains on starter"),
         ({"eval_briefs": 0}, 400, "eval_briefs", "1 to 16"),
     ],
