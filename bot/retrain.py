@@ -194,7 +194,9 @@ class Retrainer:
                                       dataset=data.summary)  # fmt: skip
             return self._train_and_gate(data, trigger)
 
-    def _skipped(self, message: str, trigger: str, dry_run: bool, trial: dict[str, Any] | None = None) -> RetrainOutcome:
+    def _skipped(
+        self, message: str, trigger: str, dry_run: bool, trial: dict[str, Any] | None = None
+    ) -> RetrainOutcome:
         """A retrain that did not train: recorded as a skipped run (unless a dry run) so the report can say why."""
         run = None
         if not dry_run:
