@@ -22,6 +22,7 @@ from model.prompt import prompt_ids
 log = logging.getLogger(__name__)
 
 PREFERENCE_MODES = ("auto", "dpo", "kto", "none")
+SFT_BATCHES = ("auto", "random", "by_length")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class TrainConfig:
     min_eval_examples: int = field(
         default=16, metadata={"help": "early stopping only with at least this many held-out examples"}
     )
+    sft_batches: str = field(
+        default="auto",
+        metadata={"help": "SFT batches: random, by_length (examples of similar length together: about a fifth less "
+                  "padding), or auto (by_length for a large-vocabulary base, random for the starter)"},
+    )  # fmt: skip
     anchor_weight: float = field(
         default=1.0,
         metadata={"help": "weight of KL(base || adapter) on SFT tokens: learn the taste, keep the base model's spread"
@@ -72,6 +78,8 @@ class TrainConfig:
             raise ValueError("learning_rate must be in (0, 1) and warmup_ratio in [0, 1)")
         if min(self.epochs, self.batch_size, self.grad_accum, self.lora_r, self.max_length) < 1:
             raise ValueError("epochs, batch_size, grad_accum, lora_r and max_length must be at least 1")
+        if self.sft_batches not in SFT_BATCHES:
+            raise ValueError(f"sft_batches must be one of {SFT_BATCHES}")
         if not 0 <= self.anchor_weight <= 100:
             raise ValueError("anchor_weight must be between 0 (off) and 100")
 
@@ -89,6 +97,7 @@ class TrainResult:
     eval_losses: list[tuple[float, float]]
     preference_losses: list[tuple[float, float]]
     seconds: float
+    sft_sampling: str = "random"  # transformers' train_sampling_strategy of the SFT stage
 
 
 def _device_args() -> dict[str, Any]:
@@ -159,6 +168,19 @@ def _load_trainable(
     return get_peft_model(base, lora), tokenizer, data
 
 
+def sft_sampling(config: TrainConfig, tokenizer: Any) -> str:
+    """How the SFT stage orders its examples into batches (transformers' train_sampling_strategy).
+
+    By length, a batch pads to a similar length: on the corpus's form prompts that is 0.7 % of tokens padding
+    instead of 20 %, and about a fifth of an epoch's time on gemma-3-270m on CPU (BENCHMARKS.md, base_model).
+    "auto" groups for a large-vocabulary base, whose steps cost seconds on CPU; the starter's cost milliseconds
+    and its recipe's evidence (docs/learning-loop.md) was measured on random batches, so it keeps them."""
+    from model.vocab import TRIM_ABOVE
+
+    grouped = config.sft_batches == "by_length" or (config.sft_batches == "auto" and len(tokenizer) > TRIM_ABOVE)
+    return "group_by_length" if grouped else "random"
+
+
 def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[float, float]]:
     return [(round(e.get("epoch", 0.0), 3), round(e[key], 4)) for e in history if key in e]
 
@@ -176,6 +198,7 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
         **_common_args(config, scratch, progress, _longest_prompt(tokenizer, data)),
         learning_rate=config.learning_rate,
         num_train_epochs=_epochs(config.epochs, config.min_steps, len(data.sft), config),
+        train_sampling_strategy=sft_sampling(config, tokenizer),
         completion_only_loss=True,  # the prompt is the brief; only the copy is learned
         eval_strategy="epoch" if has_eval else "no",
         save_strategy="epoch" if stops else "no",
@@ -279,6 +302,7 @@ def train_adapter(
         eval_losses=_curve(history, "eval_loss"),
         preference_losses=_curve(pref.state.log_history, "loss") if pref is not None else [],
         seconds=round(time.perf_counter() - started, 1),
+        sft_sampling=sft.args.train_sampling_strategy,
     )
-    log.info("trained in %.0fs (sft + %s)", result.seconds, mode)
+    log.info("trained in %.0fs (sft + %s; %s batches)", result.seconds, mode, result.sft_sampling)
     return final, result

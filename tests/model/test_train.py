@@ -33,7 +33,7 @@ def _requests(with_pairs: bool) -> list[RatedRequest]:
 def test_sft_then_dpo_saves_a_servable_adapter(starter_dir: Path, tmp_path: Path) -> None:
     data = build_dataset(_requests(with_pairs=True), CORPUS, CORPUS[:2], DatasetConfig(min_liked=1, min_requests=1))
     model, result = train_adapter(starter_dir, data, config=FAST)
-    assert result.preference == "dpo"
+    assert result.preference == "dpo" and result.sft_sampling == "random"  # the starter: its recipe's batches
     assert result.train_losses and result.preference_losses and result.eval_losses
     registry = AdapterRegistry(tmp_path / "adapters")
     saved = registry.save("v0001", model.save_pretrained, {"parent": "", "train": result.preference})
@@ -65,3 +65,15 @@ def test_kto_runs_when_there_are_no_pairs_and_training_continues_from_a_parent(
     assert again.preference == "none" and again.train_losses
     registry.save("v0002", child.save_pretrained, {"parent": "v0001"})
     assert [v.version for v in registry.versions()] == ["v0001", "v0002"]
+
+
+def test_sft_batches_by_length_is_a_choice_and_a_wrong_name_is_refused(starter_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from model.train import TrainConfig, sft_sampling
+
+    tokenizer = AutoTokenizer.from_pretrained(str(starter_dir))
+    assert sft_sampling(TrainConfig(), tokenizer) == "random"
+    assert sft_sampling(TrainConfig(sft_batches="by_length"), tokenizer) == "group_by_length"
+    with pytest.raises(ValueError, match="sft_batches must be one of"):
+        TrainConfig(sft_batches="sorted")

@@ -86,6 +86,7 @@ def test_the_cpu_engine_trims_and_training_keeps_every_label(tiny_qwen: Path) ->
     # a label outside the kept tokens would cost about 1e9; every label is kept, so the loss is a random model's
     assert losses and all(math.isfinite(x) and x < 30 for x in losses)
     assert isinstance(model.get_output_embeddings(), TrimmedHead)
+    assert result.sft_sampling == "group_by_length"  # a large vocabulary: batches of similar length, less padding
 
 
 def test_generating_among_the_kept_tokens_chooses_what_the_whole_vocabulary_would(tiny_qwen: Path) -> None:
