@@ -133,8 +133,7 @@ def model_list() -> None:
     for v in versions:
         new = v.info.get("metrics", {}).get("new", {})
         scale = v.info.get("decoding", {}).get("temperature_scale", 1.0)
-        parent = v.info.get("trained_from") or v.info.get("parent") or "-"  # what it was trained from
-        click.echo(f"{v.version}  {status.get(v.version, 'unregistered'):<11} parent {parent:<6} "
+        click.echo(f"{v.version}  {status.get(v.version, 'unregistered'):<11} parent {v.trained_from or '-':<6} "
                    f"val_loss {new.get('val_loss', '-')}  pref_acc {new.get('preference_accuracy', '-')}  "
                    f"distinct-2 {new.get('distinct_2', '-')}  temperature x{scale:g}")  # fmt: skip
     click.echo(_trial_summary(store, settings))
@@ -207,7 +206,7 @@ def model_promote(version: str) -> None:
         _fail(str(exc), EXIT_USAGE)
     if version not in {r["version"] for r in store.model_versions()}:
         store.add_model_version(version=version, base_model=settings.base_model, adapter_path=str(adapter.path),
-                                parent_version=str(adapter.info.get("trained_from") or adapter.info.get("parent") or ""))  # fmt: skip
+                                parent_version=adapter.trained_from)  # fmt: skip
     trial = store.running_trial()
     store.promote_model_version(version)  # ends a running trial
     ended = f"; the trial of {trial['challenger_version']} is over" if trial else ""

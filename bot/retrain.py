@@ -36,6 +36,7 @@ from model.dataset import (
     build_dataset,
     dataset_to_json,
 )
+from model.errors import AdapterError
 from model.evaluate import GateConfig
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
@@ -217,12 +218,14 @@ class Retrainer:
         leader = undecided_leader(self.store, self.settings.base_model) if wanted else None
         if leader is None or self.adopt or not self.config.continue_from_active:
             return None, ""
-        path = Path(leader["adapter_path"])
-        if not self.settings.model_url and not (path / "adapter_config.json").is_file():
-            log.warning("retrain: the undecided leader %s has no adapter at %s; starting from the active model",
-                        leader["version"], path)  # fmt: skip
+        version = str(leader["version"])
+        if self.settings.model_url:  # the host checks its own registry (a 404 for "start", handled on the job)
+            return Path(leader["adapter_path"]), version
+        try:
+            return self.registry.load(version).path, version
+        except AdapterError as exc:
+            log.warning("retrain: cannot start from the undecided leader (%s); starting from the active model", exc)
             return None, ""
-        return path, str(leader["version"])
 
     def _train_and_gate(self, data: RetrainDataset, trigger: str) -> RetrainOutcome:
         parent, parent_version = self.active_adapter()
@@ -288,7 +291,7 @@ class Retrainer:
         try:
             job = client.create_job(body)
         except ModelHostError as exc:
-            if not (start_version and exc.status == 404 and "start adapter" in str(exc)):
+            if not (start_version and exc.status == 404 and exc.param == "start"):
                 raise
             log.warning("retrain: the GPU host does not have %s to start from (%s); starting from the active model",
                         start_version, exc)  # fmt: skip

@@ -34,9 +34,9 @@ MAX_RETRY_AFTER_S = 10.0  # a host asking for a longer wait gets the failure rep
 class ModelHostError(ModelUnavailableError):
     """The GPU host could not do what was asked; `kind` is one of USER_MESSAGES' keys."""
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
+    def __init__(self, kind: str, message: str, *, status: int | None = None, param: str | None = None) -> None:
         super().__init__(message, user_message=USER_MESSAGES[kind])
-        self.kind, self.status = kind, status
+        self.kind, self.status, self.param = kind, status, param  # param: the request field the host refused
 
 
 def api_root(url: str) -> str:
@@ -54,17 +54,19 @@ def _field(response: httpx.Response, key: str, call: str) -> Any:
                              f"{response.text[:200]!r}; is COPYBOT_MODEL_URL the model server?") from exc  # fmt: skip
 
 
-def error_message(response: httpx.Response) -> str:
-    """The message of an OpenAI-shaped error (nested under "error", or vLLM's older flat form), else the text."""
+def error_fields(response: httpx.Response) -> tuple[str, str | None]:
+    """(message, param) of an OpenAI-shaped error (nested under "error", or vLLM's older flat form); else the text
+    and None."""
     try:
         body = response.json()
     except ValueError:
-        return response.text.strip()[:300] or response.reason_phrase
+        return response.text.strip()[:300] or response.reason_phrase, None
     if isinstance(body, dict):
         inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
+        param = inner.get("param") if isinstance(inner.get("param"), str) else None
         if isinstance(inner.get("message"), str):
-            return str(inner["message"])
-    return str(body)[:300]
+            return str(inner["message"]), param
+    return str(body)[:300], None
 
 
 class ModelClient:
@@ -179,7 +181,8 @@ class ModelClient:
         status = response.status_code
         if status < 400:
             return response
-        detail = f"{method} {path} -> HTTP {status}: {error_message(response)}"
+        message, param = error_fields(response)
+        detail = f"{method} {path} -> HTTP {status}: {message}"
         if status == 401:
             raise ModelHostError("auth", f"the model host refused the API key ({detail}); set COPYBOT_MODEL_API_KEY "
                                  "to the key the host was started with", status=status)  # fmt: skip
@@ -187,6 +190,6 @@ class ModelClient:
             raise ModelHostError("busy", f"the model host is full ({detail}) after {self.retries + 1} tries; add "
                                  "capacity or lower the load", status=status)  # fmt: skip
         if status == 404:
-            raise ModelHostError("not_found", detail, status=status)
+            raise ModelHostError("not_found", detail, status=status, param=param)
         kind = "bad_request" if status < 500 else "server"
-        raise ModelHostError(kind, detail, status=status)
+        raise ModelHostError(kind, detail, status=status, param=param)

@@ -43,6 +43,12 @@ class AdapterInfo:
     path: Path
     info: dict[str, Any]
 
+    @property
+    def trained_from(self) -> str:
+        """The version training started from ("" for the base model): an undecided trial's leader when a retrain
+        built on one (`trained_from`), else the version it was scored against (`parent`)."""
+        return str(self.info.get("trained_from") or self.info.get("parent") or "")
+
 
 class AdapterRegistry:
     """The adapters folder under COPYBOT_HOME."""

@@ -148,13 +148,17 @@ def test_after_an_undecided_trial_that_leaned_its_way_the_next_retrain_starts_fr
 ) -> None:
     settings = Settings.from_env()
     store = Store.open(settings.db_path)
-    (tmp_path / "v0001").mkdir()
-    (tmp_path / "v0001" / "adapter_config.json").write_text("{}")
-    store.add_model_version(version="v0001", base_model="starter", adapter_path=str(tmp_path / "v0001"))
+
+    def peft_files(folder: Path) -> None:  # what the registry checks for; never loaded here
+        (folder / "adapter_config.json").write_text("{}")
+        (folder / "adapter_model.safetensors").write_bytes(b"")
+
+    leader = AdapterRegistry(settings.home / "adapters").save("v0001", peft_files, {"parent": ""}).path
+    store.add_model_version(version="v0001", base_model="starter", adapter_path=str(leader))
     trial = store.start_trial(challenger="v0001", champion="", rule={})
     store.finish_trial(trial, promote=False, reason="no clear difference after 30 rated requests",
                        tally={"rated": 30, "p_better": 0.8})  # fmt: skip
-    assert Retrainer(settings, store).start_from() == (tmp_path / "v0001", "v0001")
+    assert Retrainer(settings, store).start_from() == (leader, "v0001")
     assert Retrainer(settings, store, adopt=True).start_from() == (None, "")  # a first adapter starts afresh
     monkeypatch.setenv("COPYBOT_LIVE_TRIALS", "off")  # the offline gate alone would promote what it grew from
     assert Retrainer(Settings.from_env(), store).start_from() == (None, "")
@@ -162,9 +166,8 @@ def test_after_an_undecided_trial_that_leaned_its_way_the_next_retrain_starts_fr
     monkeypatch.setenv("COPYBOT_BUILD_ON_LEADER", "off")
     assert Retrainer(Settings.from_env(), store).start_from() == (None, "")
     monkeypatch.delenv("COPYBOT_BUILD_ON_LEADER")
-    (tmp_path / "v0001" / "adapter_config.json").unlink()  # its folder is gone: start from the champion, not fail
+    (leader / "adapter_config.json").unlink()  # its adapter is gone: start from the champion, not fail
     assert Retrainer(Settings.from_env(), store).start_from() == (None, "")
-    (tmp_path / "v0001" / "adapter_config.json").write_text("{}")
     data = build_dataset([], [], [], force=True)
     outcome = Retrainer(settings, store)._record(_result(tmp_path, "v0002", promote=True), "", data, run=1,
                                                  start_version="v0001")  # fmt: skip

@@ -71,6 +71,7 @@ def test_an_unknown_model_is_not_found(url: str) -> None:
     with pytest.raises(ModelHostError) as caught:
         backend.complete(["x"], max_tokens=4, temperature=0, top_p=1.0)
     assert caught.value.kind == "not_found" and "v0099" in str(caught.value)
+    assert caught.value.param == "model"  # the refused field, as the host named it
 
 
 def test_an_unreachable_host_is_retried_then_reported() -> None:
