@@ -69,6 +69,26 @@ def tune(
         click.echo("run again with --apply to make these the retrain defaults")
 
 
+def _explicit(name: str, value: Any, default: Any) -> Any:
+    """The option's value when the command line gave it, else `default`."""
+    source = click.get_current_context().get_parameter_source(name)
+    return value if source is click.core.ParameterSource.COMMANDLINE else default
+
+
+def _check_resumable(saved: Any, rater: str | None, given: dict[str, Any], base_model: str) -> None:
+    """A resumed simulation keeps its rater, sizes and base model: a change would splice two experiments."""
+    if rater and rater != saved.rater:
+        fail(f"this simulation's rater is {saved.rater}; leave out --rater to resume it", EXIT_USAGE)
+    for name, value in given.items():
+        if name != "rounds" and _explicit(name, value, saved.config[name]) != saved.config[name]:
+            flag = "--" + name.replace("_", "-")
+            fail(f"this simulation was started with {flag} {saved.config[name]}; leave out {flag} to resume it",
+                 EXIT_USAGE)  # fmt: skip
+    if saved.base_model != base_model:
+        fail(f"this simulation runs on {saved.base_model}; resume it with COPYBOT_BASE_MODEL={saved.base_model}",
+             EXIT_USAGE)  # fmt: skip
+
+
 def scratch_home(home: Path, rater: str) -> Path:
     """A new, empty folder under home/simulations named for the time and the rater, and unique: two simulations
     of one rater started in the same second (seeds side by side) must not share a store."""
@@ -81,31 +101,37 @@ def scratch_home(home: Path, rater: str) -> Path:
 @click.command()
 @click.option("--rounds", default=3, show_default=True, help="Feedback-and-retrain rounds.")
 @click.option("--requests-per-round", default=32, show_default=True, help="Briefs generated and rated each round.")
-@click.option(
-    "--rater", required=True, help="module:function that reacts to candidates, e.g. bot.raters:emoji_for_young"
-)
+@click.option("--rater", help="module:function that reacts to candidates, e.g. bot.raters:emoji_for_young")
 @click.option("--eval-briefs", default=24, show_default=True, help="Fixed briefs the liked share is measured on.")
 @click.option("--eval-seeds", default=3, show_default=True, help="Fixed seeds per evaluation brief.")
 @click.option("--seed", default=7, show_default=True, help="Seed for briefs and generation.")
 @click.option("--home", "sim_home", type=click.Path(path_type=Path), default=None,
               help="Scratch folder for the simulation's store and adapters [COPYBOT_HOME/simulations/<time>-<rater>-…].")  # fmt: skip
+@click.option("--resume", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Go on with the simulation in this folder from its last measured round, up to --rounds rounds "
+                   "(its rater and sizes are the ones it was started with).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help='Print {"rounds": [{"round": 0, "liked_share": …}, …]}.')
 def simulate(
     rounds: int,
     requests_per_round: int,
-    rater: str,
+    rater: str | None,
     eval_briefs: int,
     eval_seeds: int,
     seed: int,
     sim_home: Path | None,
+    resume: Path | None,
     as_json: bool,
 ) -> None:
     """Run the learning loop without Slack: generate, let a rater react, retrain (gate included), measure.
 
     The simulation has its own store and adapters, so the team's feedback and active model are never touched.
+    Each measured round is saved in that folder; an interrupted simulation goes on with --resume FOLDER.
 
     Example: copybot simulate --rounds 3 --requests-per-round 24 --rater bot.raters:concrete_discount
     """
+    from bot.locks import LockHeld
+    from bot.sim_checkpoint import CheckpointError
+    from bot.sim_checkpoint import load as load_checkpoint
     from bot.simulate import (
         RoundResult,
         SimulationConfig,
@@ -116,15 +142,29 @@ def simulate(
     )
 
     settings = load_settings()
+    given = {"rounds": rounds, "requests_per_round": requests_per_round, "eval_briefs": eval_briefs,
+             "eval_seeds": eval_seeds, "seed": seed}  # fmt: skip
+    saved = None
+    if resume is not None:
+        if sim_home is not None:
+            fail("--resume names the simulation's folder; leave out --home", EXIT_USAGE)
+        try:
+            saved = load_checkpoint(resume)
+        except CheckpointError as exc:
+            fail(str(exc), EXIT_USAGE)
+        _check_resumable(saved, rater, given, settings.base_model)
+        rater, given = saved.rater, {**saved.config, "rounds": _explicit("rounds", rounds, saved.config["rounds"])}
+    elif not rater:
+        fail("--rater is required for a new simulation, e.g. --rater bot.raters:emoji_for_young", EXIT_USAGE)
     try:
         rate = load_rater(rater)
-        config = SimulationConfig(rounds=rounds, requests_per_round=requests_per_round, eval_briefs=eval_briefs,
-                                  eval_seeds=eval_seeds, seed=seed)  # fmt: skip
+        config = SimulationConfig(**given)
     except SimulationError as exc:
         fail(str(exc), EXIT_USAGE)
-    home = sim_home or scratch_home(settings.home, rater)
-    if home.exists() and any(home.iterdir()):
-        fail(f"{home} is not empty; give --home a new folder so earlier results are kept", EXIT_USAGE)
+    home = resume or sim_home or scratch_home(settings.home, rater)
+    if saved is None and home.exists() and any(home.iterdir()):
+        fail(f"{home} is not empty; give --home a new folder so earlier results are kept, "
+             f"or go on with the simulation in it with --resume {home}", EXIT_USAGE)  # fmt: skip
 
     def show(result: RoundResult) -> None:
         if as_json:
@@ -142,11 +182,14 @@ def simulate(
             click.echo(f"    on trial now: {result.trial['challenger']} against {result.trial['champion']} ({shares})")
 
     if not as_json:
-        click.echo(f"simulation in {home}")
+        click.echo(f"simulation in {home}" + (f", from round {saved.next_round}" if saved else ""))
     try:
-        results = run_simulation(simulation_settings(settings, home), rate, config, on_round=show)
+        results = run_simulation(simulation_settings(settings, home), rate, config, rater_spec=rater, resume=saved,
+                                 on_round=show)  # fmt: skip
     except SimulationError as exc:
         fail(str(exc), EXIT_USAGE)
+    except LockHeld as exc:
+        fail(f"{exc}; wait for it to finish, or stop it first")
     if as_json:
         click.echo(json.dumps({"home": str(home), "rounds": [r.__dict__ for r in results]}, ensure_ascii=False))
     else:

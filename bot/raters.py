@@ -7,7 +7,10 @@ A rater may carry:
 - `brief_filter`, a dict from brief field to the allowed values, which limits the briefs the simulation samples
   to the ones the rater has an opinion on (for example, young audiences only);
 - `start_round(number)`, which the simulation calls before each round's requests and before each measurement
-  (number 0 is the measurement before any feedback), so a taste can change over time.
+  (number 0 is the measurement before any feedback), so a taste can change over time;
+- `start_simulation(seed)`, called once with the simulation's seed, for a rater with a random stream of its own,
+  and then `getstate()` / `setstate(state)` (JSON values) so that a resumed simulation goes on with the stream
+  where it was.
 
 `SUITE` is the set of tastes `python -m benchmarks.learning` judges the loop on: different kinds of taste, so
 that a change to the recipe that helps one and hurts another shows.
@@ -121,6 +124,14 @@ class NoTaste:
     def start_simulation(self, seed: int) -> None:
         """Called by the simulation before anything is rated: its seed seeds the stream."""
         self.rng = random.Random(f"no_taste:{seed}")
+
+    def getstate(self) -> list[Any]:
+        """Where the stream is, for a simulation's checkpoint (`copybot simulate --resume` goes on from it)."""
+        version, internal, gauss = self.rng.getstate()
+        return [version, list(internal), gauss]
+
+    def setstate(self, state: list[Any]) -> None:
+        self.rng.setstate((state[0], tuple(state[1]), state[2]))
 
     def __call__(self, brief: dict[str, Any], candidates: list[str]) -> list[str | None]:
         draws = [self.rng.random() for _ in candidates]

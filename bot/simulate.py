@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot import sim_checkpoint as checkpoint
 from bot.generation import generate_and_store, make_writer, write_brief
+from bot.locks import ProcessLock
 from bot.retrain import Retrainer, ensure_corpus
 from bot.settings import Settings
+from bot.sim_checkpoint import Checkpoint
 from bot.slack.reactions import ReactionMap
 from model.brief import Brief
 from model.diversity import distinct_2
@@ -229,56 +232,93 @@ def run_simulation(
     rater: Rater,
     config: SimulationConfig,
     *,
+    rater_spec: str = "",
+    resume: Checkpoint | None = None,
     retrainer_factory: Callable[[Settings, Store], Retrainer] | None = None,
     on_round: Callable[[RoundResult], None] | None = None,
 ) -> list[RoundResult]:
-    """Run the rounds in `settings.home` (a scratch home: it gets feedback and adapters) and return the curve."""
-    store = Store.open(settings.db_path)
+    """Run the rounds in `settings.home` (a scratch home: it gets feedback and adapters) and return the curve.
+
+    After each measurement a checkpoint is saved in the home (bot/sim_checkpoint.py); with `resume`, the store and
+    the random streams are put back as they were at that checkpoint and the rounds go on from there, up to
+    `config.rounds`. `rater_spec` is recorded so that `copybot simulate --resume` can load the rater again."""
+    with ProcessLock(settings.home / "simulation.lock", f"a simulation in {settings.home}"):
+        if resume is not None:
+            checkpoint.rewind(settings.home, resume, settings.db_path, settings.home / "adapters")
+        store = Store.open(settings.db_path)
+        try:
+            return _run(settings, store, rater, config, rater_spec, resume, retrainer_factory, on_round)
+        finally:
+            store.close()
+
+
+def _run(
+    settings: Settings,
+    store: Store,
+    rater: Rater,
+    config: SimulationConfig,
+    rater_spec: str,
+    resume: Checkpoint | None,
+    retrainer_factory: Callable[[Settings, Store], Retrainer] | None,
+    on_round: Callable[[RoundResult], None] | None,
+) -> list[RoundResult]:
     hook = getattr(rater, "start_simulation", None)
     if callable(hook):  # a rater with a random stream of its own draws it from the simulation's seed
         hook(config.seed)
-    try:
-        ensure_corpus(store)
-        pool = brief_pool(store.corpus_rows(), rater)
-        rng = random.Random(config.seed)
-        eval_set = random.Random(config.seed + 1).sample(pool, min(len(pool), config.eval_briefs))
-        writer = make_writer(settings, store=store)
-        retrainer = (retrainer_factory or Retrainer)(settings, store)
-        signals = ReactionMap()
-        results: list[RoundResult] = []
-
-        def measure(number: int, started: float, retrain: dict[str, Any] | None, decided: list[Any]) -> None:
-            _start_round(rater, number + 1)  # judged with the taste the team has from the next round on
-            writer.backend.sync(force=True)  # type: ignore[attr-defined]
-            found = measure_served(store, writer, rater, eval_set, config.eval_seeds)
-            trial = retrainer.trials.running()
-            result = RoundResult(number, found.liked_share, found.distinct_2, writer.backend.version, retrain,
-                                 round(time.perf_counter() - started, 1), found.by_version,
-                                 trial.as_dict() if trial else None, decided)  # fmt: skip
-            results.append(result)
+    ensure_corpus(store)
+    pool = brief_pool(store.corpus_rows(), rater)
+    rng = random.Random(config.seed)
+    eval_set = random.Random(config.seed + 1).sample(pool, min(len(pool), config.eval_briefs))
+    saved = resume or checkpoint.Checkpoint(rater=rater_spec, config=dataclasses.asdict(config),
+                                            base_model=settings.base_model)  # fmt: skip
+    results = [RoundResult(**r) for r in saved.rounds]
+    if resume is not None:
+        checkpoint.restore_stream(rng, resume.rng)
+        if resume.rater_state is not None:
+            rater.setstate(resume.rater_state)  # type: ignore[attr-defined]
+        for result in results:
             if on_round:
                 on_round(result)
+    writer = make_writer(settings, store=store)
+    retrainer = (retrainer_factory or Retrainer)(settings, store)
+    signals = ReactionMap()
 
+    def measure(number: int, started: float, retrain: dict[str, Any] | None, decided: list[Any]) -> None:
+        _start_round(rater, number + 1)  # judged with the taste the team has from the next round on
+        writer.backend.sync(force=True)  # type: ignore[attr-defined]
+        found = measure_served(store, writer, rater, eval_set, config.eval_seeds)
+        trial = retrainer.trials.running()
+        result = RoundResult(number, found.liked_share, found.distinct_2, writer.backend.version, retrain,
+                             round(time.perf_counter() - started, 1), found.by_version,
+                             trial.as_dict() if trial else None, decided)  # fmt: skip
+        results.append(result)
+        saved.rounds.append(dataclasses.asdict(result))
+        saved.rng = checkpoint.stream_state(rng)
+        getstate = getattr(rater, "getstate", None)
+        saved.rater_state = getstate() if callable(getstate) else None
+        checkpoint.save(settings.home, saved, store)
+        if on_round:
+            on_round(result)
+
+    if not results:
         measure(0, time.perf_counter(), None, [])
-        for number in range(1, config.rounds + 1):
-            started = time.perf_counter()
-            _start_round(rater, number)
-            decided: list[dict[str, Any]] = []
-            for _ in range(config.requests_per_round):
-                fields = rng.choice(pool)
-                stored = generate_and_store(store, writer, _brief(fields), source="simulate",
-                                            user_id="simulator", seed=rng.randrange(1 << 30))  # fmt: skip
-                texts = [c.text for c in stored.generation.candidates]
-                feed_back(store, stored.candidate_ids, rate(rater, fields, texts), signals)
-                state = retrainer.trials.check()  # as after a reaction in Slack
-                if state is not None and state.decision.action != "continue":
-                    decided.append({**state.as_dict(), "outcome": state.decision.action,
-                                    "reason": state.decision.reason})  # fmt: skip
-                    writer.backend.sync(force=True)  # type: ignore[attr-defined]
-            outcome = retrainer.run(trigger="simulate", force=True)
-            measure(number, started, {"status": outcome.status, "version": outcome.version,
-                                      "reasons": outcome.reasons, "dataset": outcome.dataset.get("counts", {}),
-                                      "message": outcome.message, "reward": outcome.reward}, decided)  # fmt: skip
-        return results
-    finally:
-        store.close()
+    for number in range(len(results), config.rounds + 1):
+        started = time.perf_counter()
+        _start_round(rater, number)
+        decided: list[dict[str, Any]] = []
+        for _ in range(config.requests_per_round):
+            fields = rng.choice(pool)
+            stored = generate_and_store(store, writer, _brief(fields), source="simulate",
+                                        user_id="simulator", seed=rng.randrange(1 << 30))  # fmt: skip
+            texts = [c.text for c in stored.generation.candidates]
+            feed_back(store, stored.candidate_ids, rate(rater, fields, texts), signals)
+            state = retrainer.trials.check()  # as after a reaction in Slack
+            if state is not None and state.decision.action != "continue":
+                decided.append({**state.as_dict(), "outcome": state.decision.action,
+                                "reason": state.decision.reason})  # fmt: skip
+                writer.backend.sync(force=True)  # type: ignore[attr-defined]
+        outcome = retrainer.run(trigger="simulate", force=True)
+        measure(number, started, {"status": outcome.status, "version": outcome.version,
+                                  "reasons": outcome.reasons, "dataset": outcome.dataset.get("counts", {}),
+                                  "message": outcome.message, "reward": outcome.reward}, decided)  # fmt: skip
+    return results
