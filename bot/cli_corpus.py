@@ -83,6 +83,10 @@ def _print_report(report: Any, blocked: bool) -> None:
         f"bad {len(report.bad)}, merged {len(report.merged)}, already present {report.already_present}, "
         f"new {report.new_rows} ({', '.join(f'{k} {v}' for k, v in sorted(report.by_split.items())) or 'none'})"
     )
+    if report.score_column:
+        others = f"; not used: {', '.join(report.unused_score_columns)} (pick one with --map COLUMN=score)"
+        click.echo(f"scores from column '{report.score_column}', kept as {report.score_measure}"
+                   + (others if report.unused_score_columns else ""))  # fmt: skip
     click.echo(
         f"masked {report.masked_phones} phone number(s) and {report.masked_emails} e-mail address(es); "
         f"register label disagrees with the detector on {report.register_disagreements} row(s)"
@@ -109,6 +113,8 @@ def corpus_stats(as_json: bool) -> None:
         click.echo(json.dumps(figures, ensure_ascii=False))
         return
     click.echo(f"rows: {figures['rows']}   scored: {figures['scored_share']:.0%}   length: {figures['length']}")
+    if figures["scored_by_measure"]:
+        click.echo("scores by measure: " + ", ".join(f"{m} {n}" for m, n in figures["scored_by_measure"].items()))
     for key in ("split", "source", "age_group", "register", "channel", "category", "event"):
         items = list(figures[key].items())
         more = f", … {len(items) - 15} more" if len(items) > 15 else ""

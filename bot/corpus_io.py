@@ -58,23 +58,26 @@ def export_records(rows: list[dict[str, Any]], fmt: str, template: str = "plain"
     elif fmt == "dpo":
         yield from _pairs(usable, template)
     elif fmt == "kto":
-        scored = [r for r in usable if r["score"] is not None]
-        if not scored:
-            return
-        median = statistics.median(r["score"] for r in scored)
-        for row in scored:
-            yield {"prompt": _prompt(row, template), "completion": _completion(row["text"], template),
-                   "label": row["score"] >= median}  # fmt: skip
+        by_measure: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in usable:
+            if row["score"] is not None:
+                by_measure[row["score_measure"]].append(row)
+        for scored in by_measure.values():  # a CTR is never compared with a conversion rate
+            median = statistics.median(r["score"] for r in scored)
+            for row in scored:
+                yield {"prompt": _prompt(row, template), "completion": _completion(row["text"], template),
+                       "label": row["score"] >= median}  # fmt: skip
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def _pairs(rows: list[dict[str, Any]], template: str) -> Iterator[dict[str, Any]]:
-    """Within each brief (same product, event, age and channel), every higher-scored copy against each lower one."""
+    """Within each brief (same product, event, age and channel) and measure, every higher-scored copy against
+    each lower one."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["score"] is not None:
-            groups[(row["product"], row["event"], row["age_group"], row["channel"])].append(row)
+            groups[(row["product"], row["event"], row["age_group"], row["channel"], row["score_measure"])].append(row)
     for group in groups.values():
         ranked = sorted(group, key=lambda r: -r["score"])
         for i, better in enumerate(ranked):

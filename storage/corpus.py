@@ -28,11 +28,34 @@ HEADER_ALIASES = {
     "event": ("행사", "이벤트", "행사명", "event", "event_name"),
     "age_group": ("연령", "타깃", "타겟", "연령대", "age", "age_group"),
     "channel": ("채널", "매체", "channel"),
-    "score": ("성과", "반응", "score", "ctr"),
+    "score": ("성과", "반응", "점수", "score"),
     "date": ("날짜", "일자", "date"),
     "register_label": ("말투", "레지스터", "register"),
 }
 FIELDS = tuple(HEADER_ALIASES)
+# Scores are kept with the name of what they measure, so that scores of different kinds are never compared. A
+# column named for a measure is the score; with several, the first measure in this order (CTR is what copy moves
+# most directly; `--map COLUMN=score` picks another). A generic name (성과, score) is the measure "score".
+SCORE_MEASURES = {
+    "ctr": ("ctr", "클릭률", "클릭율", "clickrate", "clickthroughrate"),
+    "conversion_rate": ("전환율", "전환률", "cvr", "conversion", "conversionrate"),
+    "response_rate": ("반응률", "반응율", "responserate"),
+    "open_rate": ("오픈율", "오픈률", "열람률", "열람율", "개봉률", "openrate"),
+}
+GENERIC_SCORE = "score"
+_UNIT = re.compile(r"[\(\[（][^)\]）]*[\)\]）]|%")
+
+
+def header_key(column: str) -> str:
+    """A header as aliases are matched: lower case, without a unit such as "(%)", spaces, '-' or '_'."""
+    return re.sub(r"[\s_\-]+", "", _UNIT.sub("", unicodedata.normalize("NFKC", column)).lower())
+
+
+def score_measure(column: str) -> str:
+    """What a score column measures, from its name: ctr, conversion_rate, …, or "score" when the name is generic."""
+    key = header_key(column)
+    return next((m for m, aliases in SCORE_MEASURES.items() if key in aliases), GENERIC_SCORE)
+
 
 _PHONE = re.compile(r"(?<!\d)(?:0\d{1,2}|1\d{3})[-. ]?\d{3,4}[-. ]?\d{4}(?!\d)|(?<!\d)1\d{3}-\d{4}(?!\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -69,6 +92,9 @@ class ImportReport:
     register_disagreements: int = 0
     by_split: Counter[str] = field(default_factory=Counter)
     dry_run: bool = False
+    score_column: str = ""  # the file's column read as the score, and what it measures
+    score_measure: str = ""
+    unused_score_columns: list[str] = field(default_factory=list)
 
     @property
     def new_rows(self) -> int:
@@ -130,24 +156,43 @@ def _parse_score(value: Any) -> float:
 
 
 def header_map(headers: list[str], overrides: Mapping[str, str]) -> dict[str, str]:
-    """file column -> corpus field, from explicit `--map column=field` pairs, then the known aliases."""
+    """file column -> corpus field, from explicit `--map column=field` pairs, then the known aliases; the score
+    is the column of the first measure in SCORE_MEASURES' order, else a generic score column."""
     unknown = [f for f in overrides.values() if f not in FIELDS]
     if unknown:
         raise ValueError(f"--map names unknown field(s) {unknown}; fields are {', '.join(FIELDS)}")
     mapping = {col: fld for col, fld in overrides.items() if col in headers}
     taken = set(mapping.values())
+    if "score" not in taken:
+        found = {score_measure(c): c for c in reversed(headers) if c not in mapping and _is_score(c)}
+        for measure in (*SCORE_MEASURES, GENERIC_SCORE):
+            if measure in found:
+                mapping[found[measure]] = "score"
+                taken.add("score")
+                break
     for column in headers:
         if column in mapping:
             continue
-        key = column.strip().lower()
+        key = header_key(column)
         for fld, aliases in HEADER_ALIASES.items():
-            if fld not in taken and key in aliases:
+            if fld not in taken and fld != "score" and key in {header_key(a) for a in aliases}:
                 mapping[column] = fld
                 taken.add(fld)
                 break
     if "text" not in mapping.values():
         raise ValueError(f"no copy column among {headers}; name it 카피, 문구, copy or text, or use --map COLUMN=text")
     return mapping
+
+
+def _is_score(column: str) -> bool:
+    key = header_key(column)
+    return key in {header_key(a) for a in HEADER_ALIASES["score"]} or score_measure(column) != GENERIC_SCORE
+
+
+def score_columns(headers: list[str], mapping: dict[str, str]) -> tuple[str, list[str]]:
+    """(the column used as the score, or "", other score-like columns that are not used)."""
+    used = next((c for c, f in mapping.items() if f == "score"), "")
+    return used, [c for c in headers if c != used and c not in mapping and _is_score(c)]
 
 
 def _validate(row: dict[str, Any], mapping: dict[str, str], checks: Checks) -> tuple[dict[str, Any], int, int]:
@@ -167,6 +212,8 @@ def _validate(row: dict[str, Any], mapping: dict[str, str], checks: Checks) -> t
     out["channel"] = checks.normalize_channel(channel) if channel else ""
     score = values.get("score")
     out["score"] = _parse_score(score) if score not in (None, "") else None
+    measure = next((score_measure(c) for c, f in mapping.items() if f == "score"), GENERIC_SCORE)
+    out["score_measure"] = measure if out["score"] is not None else ""
     when = values.get("date")
     out["date"] = _parse_date(when) if when not in (None, "") else ""
     return out, phones, emails
@@ -184,6 +231,8 @@ def prepare_import(
     detected, columns, rows = read_rows(path)
     report = ImportReport(path=str(path), detected=detected, source=source)
     mapping = header_map(columns, overrides or {})
+    report.score_column, report.unused_score_columns = score_columns(columns, mapping)
+    report.score_measure = score_measure(report.score_column) if report.score_column else ""
     kept: dict[str, tuple[int, dict[str, Any]]] = {}
     for line, row in rows:
         report.rows_read += 1
@@ -202,7 +251,7 @@ def prepare_import(
             first_line, first = kept[key]
             report.merged.append((line, first_line))
             if first["score"] is None and clean["score"] is not None:
-                first["score"] = clean["score"]
+                first["score"], first["score_measure"] = clean["score"], clean["score_measure"]
             continue
         kept[key] = (line, {**clean, "content_hash": key})
     new = _finish(kept, report, checks, existing, source)

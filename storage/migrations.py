@@ -19,6 +19,7 @@ def build_migrations() -> Migrations:
         m005_create_tuning_trials,
         m006_create_schedule_runs,
         m007_create_trials,
+        m008_corpus_score_measure,
     ):
         migrations()(fn)
     return migrations
@@ -248,3 +249,10 @@ def m007_create_trials(db: Database) -> None:
     db.execute("create unique index trials_one_running on trials(status) where status = 'running'")
     db.table("requests").add_column("trial_id", int)
     db.table("requests").create_index(["trial_id"])
+
+
+def m008_corpus_score_measure(db: Database) -> None:
+    """What a corpus score measures (ctr, conversion_rate, response_rate, open_rate, or score for a generic
+    성과/score column), so that scores of different kinds are never compared; earlier scores were generic."""
+    db.table("corpus").add_column("score_measure", str)
+    db.execute("update corpus set score_measure = case when score is null then '' else 'score' end")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -319,6 +320,7 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
             **by,
             "length": {f"p{p}": _percentile(lengths, p) for p in (10, 50, 90)} | {"max": lengths[-1] if lengths else 0},
             "scored_share": round(sum(r["score"] is not None for r in rows) / len(rows), 4) if rows else 0.0,
+            "scored_by_measure": dict(Counter(r["score_measure"] for r in rows if r["score"] is not None)),
         }
 
     # --- overview -----------------------------------------------------------------------------

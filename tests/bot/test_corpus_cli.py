@@ -88,6 +88,26 @@ def test_stats_and_exports(home: Path, tmp_path: Path) -> None:
     assert kto[0]["prompt"][0]["role"] == "system" and kto[0]["completion"][0]["role"] == "assistant"
 
 
+def test_scores_of_different_measures_are_never_compared(home: Path, tmp_path: Path) -> None:
+    ctr = ["카피,제품,행사,연령,채널,CTR(%)", "여름엔 역시 린넨이죠,린넨 셔츠,여름 세일,20대,sns,3.5",
+           "가볍게 입자,린넨 셔츠,여름 세일,20대,sns,1.0"]  # fmt: skip
+    cvr = ["카피,제품,행사,연령,채널,전환율", "린넨 셔츠 지금 특가,린넨 셔츠,여름 세일,20대,sns,9.0"]
+    done = corpus(home, "import", str(_csv(tmp_path / "ctr.csv", ctr)))
+    assert done.returncode == 0 and "scores from column 'CTR(%)', kept as ctr" in done.stdout
+    assert corpus(home, "import", str(_csv(tmp_path / "cvr.csv", cvr))).returncode == 0
+    stats = json.loads(corpus(home, "stats", "--json").stdout)
+    assert stats["scored_by_measure"] == {"ctr": 2, "conversion_rate": 1}
+    assert "scores by measure: ctr 2, conversion_rate 1" in corpus(home, "stats").stdout
+
+    out = tmp_path / "dpo.jsonl"
+    assert corpus(home, "export", "--format", "dpo", "--out", str(out)).returncode == 0
+    dpo = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [(d["chosen"], d["rejected"]) for d in dpo] == [("여름엔 역시 린넨이죠", "가볍게 입자")]  # 9.0 is no CTR
+    assert corpus(home, "export", "--format", "kto", "--out", str(out)).returncode == 0
+    labels = {json.loads(line)["completion"]: json.loads(line)["label"] for line in out.read_text("utf-8").splitlines()}
+    assert labels == {"여름엔 역시 린넨이죠": True, "가볍게 입자": False, "린넨 셔츠 지금 특가": True}
+
+
 def test_import_needs_a_file_or_the_starter(home: Path) -> None:
     result = corpus(home, "import")
     assert result.returncode == 2 and "--starter" in result.stderr

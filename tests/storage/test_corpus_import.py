@@ -50,6 +50,38 @@ def test_csv_encodings_and_korean_headers(store: Store, tmp_path: Path, encoding
     assert store.add_corpus_rows(rows) == 3
 
 
+def test_a_cp949_csv_names_its_measure_and_the_measure_is_kept(store: Store, tmp_path: Path) -> None:
+    lines = ["카피,제품,연령,채널,클릭률(%),전환율", "여름엔 역시 린넨이죠,린넨 셔츠,20대,배너,3.2,0.4",
+             "가볍게 떠나요 제주로,캐리어,30대,push,,"]  # fmt: skip
+    rows, report = _import(store, _write_csv(tmp_path / "results.csv", lines, "cp949"))
+    assert (report.score_column, report.score_measure, report.unused_score_columns) == ("클릭률(%)", "ctr", ["전환율"])
+    assert [(r["score"], r["score_measure"]) for r in rows] == [(3.2, "ctr"), (None, "")]
+    # --map picks the other measure, and its name says what it is
+    rows, report = _import(store, tmp_path / "results.csv", overrides={"전환율": "score"})
+    assert (report.score_measure, rows[0]["score"], rows[0]["score_measure"]) == ("conversion_rate", 0.4,
+                                                                                  "conversion_rate")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("header", "measure"),
+    [("CTR", "ctr"), ("Click-through rate (%)", "ctr"), ("CVR", "conversion_rate"), ("반응률", "response_rate"),
+     ("오픈율 [%]", "open_rate"), ("Open_Rate", "open_rate"), ("성과", "score"), ("Score", "score")],
+)  # fmt: skip
+def test_an_xlsx_score_column_is_read_under_the_names_teams_use(
+    store: Store, tmp_path: Path, header: str, measure: str
+) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["카피", "제품", "연령", header])
+    book.active.append(["새 학기, 가볍게 시작해요", "백팩", "10대", 2.5])
+    book.save(tmp_path / "scored.xlsx")
+    rows, report = _import(store, tmp_path / "scored.xlsx")
+    assert (report.score_column, rows[0]["score"], rows[0]["score_measure"]) == (header, 2.5, measure)
+    store.add_corpus_rows(rows)
+    assert store.corpus_rows()[0]["score_measure"] == measure
+
+
 def test_xlsx_and_jsonl(store: Store, tmp_path: Path) -> None:
     from openpyxl import Workbook
 
@@ -62,6 +94,7 @@ def test_xlsx_and_jsonl(store: Store, tmp_path: Path) -> None:
     rows, report = _import(store, tmp_path / "copies.xlsx")
     assert report.detected == "xlsx" and [r["product"] for r in rows] == ["백팩", "시계"]
     assert rows[0]["score"] == 0.8 and rows[1]["register_detected"] == "formal"
+    assert (rows[0]["score_measure"], report.score_measure) == ("score", "score")  # 반응: a generic score
 
     jsonl = tmp_path / "copies.jsonl"
     jsonl.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [

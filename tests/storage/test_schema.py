@@ -28,7 +28,7 @@ EXPECTED_COLUMNS = {
     "edits": ["id", "candidate_id", "request_id", "user_id", "original_text", "edited_text", "created_at"],
     "corpus": [
         "id", "content_hash", "text", "product", "category", "event", "age_group", "channel", "register_label",
-        "register_detected", "score", "date", "source", "split", "created_at",
+        "register_detected", "score", "date", "source", "split", "created_at", "score_measure",
     ],
     "model_versions": [
         "id", "version", "base_model", "adapter_path", "parent_version", "status", "metrics", "created_at",
@@ -116,6 +116,18 @@ def test_upgrade_from_an_older_schema_keeps_its_rows(tmp_path: Path) -> None:
     assert upgraded.get_request(request_id)["product"] == "린넨 셔츠"
     assert [c["text"] for c in upgraded.candidates_for(request_id)] == ["여름엔 린넨이죠", "시원하게 입어요"]
     assert upgraded.feedback_for(cid)[0]["signal"] == "up"
+
+
+def test_scores_imported_before_measures_were_kept_become_generic_scores(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = Store.open(path, migrate=False)
+    old.migrate(stop_before="m008_corpus_score_measure")
+    rows = [{"content_hash": f"h{i}", "text": f"카피 {i}", "score": score, "split": "train", "source": "team"}
+            for i, score in enumerate((3.5, None))]  # fmt: skip
+    old.add_corpus_rows(rows)
+    old.close()
+    upgraded = Store.open(path)
+    assert [(r["score"], r["score_measure"]) for r in upgraded.corpus_rows()] == [(3.5, "score"), (None, "")]
 
 
 def test_a_failing_migration_leaves_nothing_behind(tmp_path: Path) -> None:
