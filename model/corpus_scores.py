@@ -53,7 +53,7 @@ def _group_keys(row: Row) -> list[tuple[str, ...]]:
     """The copy's candidate groups, narrowest first."""
     base = (row.get("channel") or "", row.get("score_measure") or "score")
     age, category = row.get("age_group") or "", row.get("category") or ""
-    keys = [(*base, "age+category", age, category)] if age and category else []
+    keys: list[tuple[str, ...]] = [(*base, "age+category", age, category)] if age and category else []
     keys += [(*base, "category", category)] if category else []
     keys += [(*base, "age", age)] if age else []
     return [*keys, base]
