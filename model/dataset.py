@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from model.brief import Brief
+from model.corpus_scores import sft_weight, standings
 from model.errors import ModelSideError
 from model.prompt import end_of_copy, has_chat_template, prompt_register, render_prompt
 from model.tone import detect_register
@@ -196,6 +197,15 @@ def _corpus_example(row: dict[str, Any]) -> Example:
     return {**example_context(row, row["text"], row.get("register_detected")), "completion": row["text"]}
 
 
+def _weighted_replay(rows: list[dict[str, Any]]) -> list[Example]:
+    """Corpus copies to replay, each as often as its score's standing says (model/corpus_scores.py), so that the
+    weekly loop keeps what a scored corpus taught; an unscored corpus replays every copy once."""
+    weights = [sft_weight(s) for s in standings(rows)]
+    if len(set(weights)) <= 1:
+        return [_corpus_example(row) for row in rows]
+    return [_corpus_example(row) for row, weight in zip(rows, weights, strict=True) for _ in range(weight)]
+
+
 def _kto_weights(kto: list[Example]) -> dict[str, float]:
     """Weights so that desirable and undesirable examples count equally in KTO's loss."""
     good = sum(e["label"] for e in kto)
@@ -228,7 +238,7 @@ def build_dataset(
     train_requests, heldout_requests = rated[: len(rated) - held], rated[len(rated) - held :]
     rng = random.Random(config.seed)
     feedback_sft = [e for r in train_requests for e in _sft_from(r, config)]
-    replay_pool = [_corpus_example(row) for row in corpus_train if row.get("age_group")]
+    replay_pool = _weighted_replay([row for row in corpus_train if row.get("age_group")])
     rng.shuffle(replay_pool)
     replay_count = round(len(feedback_sft) * config.replay_ratio) if feedback_sft else len(replay_pool)
     replay = [replay_pool[i % len(replay_pool)] for i in range(replay_count)] if replay_pool else []

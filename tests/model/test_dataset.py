@@ -108,3 +108,13 @@ def test_examples_carry_briefs_and_are_rendered_for_each_tokenizer(starter_dir: 
     assert set(rendered.pairs[0]) == {"prompt", "chosen", "rejected"}
     assert rendered.summary == data.summary
     assert render_dataset(rendered, None).sft == rendered.sft  # rendered once, kept as it is
+
+
+def test_a_scored_corpus_replays_its_best_copies_more_often_and_an_unscored_one_evenly() -> None:
+    scored = [{**CORPUS[0], "text": f"클릭률 {i}위 카피예요", "score": float(i), "score_measure": "ctr"}
+              for i in range(1, 9)]  # fmt: skip
+    data = build_dataset([], scored, VALIDATION, force=True)  # no feedback: the whole replay pool, once
+    counts = {c: [e["completion"] for e in data.sft].count(c) for c in {e["completion"] for e in data.sft}}
+    assert [counts[f"클릭률 {i}위 카피예요"] for i in range(1, 9)] == [1, 1, 1, 1, 2, 2, 3, 3]
+    plain = build_dataset([], CORPUS, VALIDATION, force=True)
+    assert sorted(e["completion"] for e in plain.sft) == sorted(row["text"] for row in CORPUS)
