@@ -193,7 +193,7 @@ def _kto_from(request: RatedRequest) -> list[Example]:
     return out
 
 
-def _corpus_example(row: dict[str, Any]) -> Example:
+def corpus_example(row: dict[str, Any]) -> Example:
     return {**example_context(row, row["text"], row.get("register_detected")), "completion": row["text"]}
 
 
@@ -202,8 +202,8 @@ def _weighted_replay(rows: list[dict[str, Any]]) -> list[Example]:
     weekly loop keeps what a scored corpus taught; an unscored corpus replays every copy once."""
     weights = [sft_weight(s) for s in standings(rows)]
     if len(set(weights)) <= 1:
-        return [_corpus_example(row) for row in rows]
-    return [_corpus_example(row) for row, weight in zip(rows, weights, strict=True) for _ in range(weight)]
+        return [corpus_example(row) for row in rows]
+    return [corpus_example(row) for row, weight in zip(rows, weights, strict=True) for _ in range(weight)]
 
 
 def _kto_weights(kto: list[Example]) -> dict[str, float]:
@@ -255,7 +255,7 @@ def build_dataset(
         heldout_pairs=[p for pairs in heldout_pairs for p in pairs],
         heldout_briefs=[r.brief for r in heldout_requests],
         summary={},
-        heldout_corpus=[_corpus_example(row) for row in corpus_validation if row.get("age_group")],
+        heldout_corpus=[corpus_example(row) for row in corpus_validation if row.get("age_group")],
         heldout_kto=[e for r in heldout_requests for e in _kto_from(r)],
         replay=replay_pool[:REPLAY_ANCHOR_COPIES],
     )

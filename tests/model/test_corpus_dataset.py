@@ -1,0 +1,55 @@
+"""The dataset of `copybot retrain --from-corpus` (model/corpus_dataset.py) as a pure function of corpus rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.corpus_dataset import MIN_PAIRS, build_corpus_dataset, heldout_brief
+from model.dataset import NotEnoughFeedback
+
+
+def _rows(products: int, per_brief: int = 4, split: str = "train") -> list[dict]:
+    """`products` briefs of `per_brief` copies each, CTRs 1, 2, … within each brief, one SNS/20대 group."""
+    return [{"text": f"{p}번 상품 카피 {i}", "product": f"상품 {p}", "event": "세일", "age_group": "20대",
+             "channel": "sns", "category": "", "score": float(i + 1), "score_measure": "ctr", "split": split,
+             "register_detected": "polite"}
+            for p in range(products) for i in range(per_brief)]  # fmt: skip
+
+
+def test_training_weights_the_best_copies_pairs_within_briefs_and_holds_out_whole_briefs() -> None:
+    rows = _rows(40)
+    data = build_corpus_dataset(rows)
+    held = {r["product"] for r in rows if heldout_brief(r)}
+    assert 0 < len(held) < 40  # a stable share of briefs, decided by the brief alone
+    trained = {e["brief"]["product"] for e in data.sft} | {p["brief"]["product"] for p in data.pairs}
+    assert not trained & held  # a held-out brief never trains, as copy or as pair
+    assert {p["brief"]["product"] for p in data.heldout_pairs} == held
+    assert data.summary["counts"]["heldout_pair_requests"] == len(held)
+    # CTR 1..4 in every brief: within the group, 4 is top quarter (3x), 3 the third (2x), 1 and 2 bottom half (1x)
+    first = next(p for p in range(40) if f"상품 {p}" not in held)
+    completions = [e["completion"] for e in data.sft]
+    assert [completions.count(f"{first}번 상품 카피 {i}") for i in range(4)] == [1, 1, 2, 3]
+    chosen = {(p["chosen"], p["rejected"]) for p in data.pairs if p["brief"]["product"] == f"상품 {first}"}
+    # 40 ties each: CTR 4, 3, 2, 1 stand at 0.88, 0.63, 0.37, 0.12, so pairs are at least half the group apart
+    assert chosen == {(f"{first}번 상품 카피 {b}", f"{first}번 상품 카피 {w}") for b, w in ((3, 0), (3, 1), (2, 0))}
+    assert data.kto == [] and data.heldout_sft == [] and data.summary["source"] == "corpus"
+
+
+def test_only_train_split_copies_train_and_the_validation_split_measures_forgetting() -> None:
+    rows = _rows(40)
+    for row in rows[1::4]:  # the second copy of every brief is in the validation split
+        row["split"] = "validation"
+    data = build_corpus_dataset(rows)
+    assert not any(e["completion"].endswith("카피 1") for e in data.sft)
+    assert not any("카피 1" in (p["chosen"], p["rejected"]) for p in data.pairs)
+    assert {e["completion"] for e in data.heldout_corpus} == {r["text"] for r in rows[1::4]}
+    assert data.eval_sft == data.heldout_corpus  # early stopping watches the corpus
+
+
+def test_too_few_comparable_copies_is_refused_with_what_to_import() -> None:
+    unscored = [{**r, "score": None, "score_measure": ""} for r in _rows(40)]
+    with pytest.raises(NotEnoughFeedback, match=f"0 training pairs \\(need {MIN_PAIRS}\\)") as refused:
+        build_corpus_dataset(unscored)
+    assert "several per brief" in str(refused.value) and "비교 가능한 쌍" in refused.value.user_message
+    forced = build_corpus_dataset(unscored, force=True)
+    assert forced.pairs == [] and len(forced.sft) == 2 * len([r for r in unscored if not heldout_brief(r)])
