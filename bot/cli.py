@@ -175,9 +175,15 @@ def stats(as_json: bool) -> None:
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Build the dataset and report it; train nothing.")
 @click.option("--force", is_flag=True, help="Train even below the feedback minimums (the gate still decides).")
+@click.option("--from-corpus", is_flag=True,
+              help="Learn from the imported corpus's scores alone (CTR, 성과, …): no reactions needed.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def retrain(dry_run: bool, force: bool, as_json: bool) -> None:
+def retrain(dry_run: bool, force: bool, from_corpus: bool, as_json: bool) -> None:
     """Build the dataset from feedback, train a new adapter, evaluate it against the active one, promote if better.
+
+    With --from-corpus the dataset is the scored corpus: its better-performing copies weigh more, copies of one
+    brief that performed far apart make preference pairs, and the adapter is promoted only if it prefers the
+    better copy of held-out briefs' pairs.
 
     Example: copybot retrain --dry-run
     """
@@ -187,8 +193,8 @@ def retrain(dry_run: bool, force: bool, as_json: bool) -> None:
 
     settings = _settings()
     try:
-        retrainer = Retrainer(settings, Store.open(settings.db_path))
-        outcome = retrainer.run(trigger="cli", force=force, dry_run=dry_run)
+        retrainer = Retrainer(settings, Store.open(settings.db_path), from_corpus=from_corpus)
+        outcome = retrainer.run(trigger="corpus" if from_corpus else "cli", force=force, dry_run=dry_run)
     except TuneError as exc:
         _fail(str(exc), EXIT_USAGE)
     except RetrainBusy as exc:

@@ -27,6 +27,7 @@ from bot.settings import Settings
 from bot.trials import WAITING, Trials, TrialState, undecided_leader
 from bot.tune import load_train_config
 from model.candidate import REWARD_FILE, CandidateResult, CandidateSpec, train_candidate
+from model.corpus_dataset import build_corpus_dataset
 from model.dataset import (
     DatasetConfig,
     NotEnoughFeedback,
@@ -146,6 +147,9 @@ class Retrainer:
     # Adopt a version that passes the safety floor at once, without a live trial: the starter adapter, a real
     # base model's first fine-tune on the team's corpus, which has no champion worth a trial but the bare base.
     adopt: bool = False
+    # Learn from the team's scored corpus alone (`copybot retrain --from-corpus`, model/corpus_dataset.py): gated on
+    # held-out corpus pairs, which must show a gain, and promoted on it, since its evidence is real outcomes.
+    from_corpus: bool = False
     config: TrainConfig = field(init=False)  # the training settings this retrainer uses
     trials: Trials = field(init=False)
 
@@ -154,8 +158,9 @@ class Retrainer:
         self.trials = Trials(self.store, self.settings.trial_rule)
 
     def effective_gate(self) -> GateConfig:
-        """The gate as configured; without live trials its preference check must show a gain on its own."""
-        if self.settings.live_trials or self.adopt:
+        """The gate as configured; without live trials, or on the corpus's own outcomes, its preference check must
+        show a gain on its own."""
+        if (self.settings.live_trials or self.adopt) and not self.from_corpus:
             return self.gate_config
         return dataclasses.replace(self.gate_config, preference="gain")
 
@@ -172,6 +177,8 @@ class Retrainer:
 
     def dataset(self, *, force: bool) -> RetrainDataset:
         ensure_corpus(self.store)
+        if self.from_corpus:
+            return build_corpus_dataset(self.store.corpus_rows(), force=force)
         return build_dataset(rated_requests(self.store), self.store.corpus_rows("train"),
                              self.store.corpus_rows("validation"), self.dataset_config, force=force)  # fmt: skip
 
@@ -216,7 +223,7 @@ class Retrainer:
         # with live trials off the offline gate alone promotes, so nothing is built on a trial's lean
         wanted = self.settings.build_on_leader and self.settings.live_trials
         leader = undecided_leader(self.store, self.settings.base_model) if wanted else None
-        if leader is None or self.adopt or not self.config.continue_from_active:
+        if leader is None or self.adopt or self.from_corpus or not self.config.continue_from_active:
             return None, ""
         version = str(leader["version"])
         if self.settings.model_url:  # the host checks its own registry (a 404 for "start", handled on the job)
@@ -356,7 +363,7 @@ class Retrainer:
         )
         if not result.promote:
             return RetrainOutcome("kept", f"{trained}; kept the active model", **common)
-        if self.settings.live_trials and not self.adopt:
+        if self.settings.live_trials and not (self.adopt or self.from_corpus):
             self.trials.start(result.version, parent_version, training_run_id=run)
             state = self.trials.running()
             against = parent_version or "the base model"

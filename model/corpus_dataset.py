@@ -5,7 +5,9 @@
 - Pairs (DPO): two copies of one brief and measure at least `min_gap` apart in standing, both in the train split.
 - Held out by brief: a stable fifth of the briefs (by a hash of product, event, age group and channel) never
   trains; their pairs are the gate's preference test ("does the adapter prefer the copy that performed better,
-  on briefs it never saw?"). The validation split measures forgetting (corpus loss), as in every retrain.
+  on briefs it never saw?") and their top-quarter copies its validation loss (what early stopping watches, as
+  held-out liked copies are for feedback). The validation split measures forgetting (corpus loss), as in every
+  retrain.
 
 Standings are computed once over every scored copy: a group's spread is a property of the archive, and a held-out
 brief's copies are only ever compared with each other.
@@ -24,6 +26,7 @@ from model.dataset import NotEnoughFeedback, RetrainDataset, corpus_example, exa
 
 HELDOUT_SHARE = 0.2  # of briefs
 MIN_PAIRS = 10  # training pairs below which --from-corpus refuses without --force
+BEST = 0.75  # standing of the held-out copies whose loss the gate and early stopping watch (the top quarter)
 
 
 def heldout_brief(row: dict[str, Any], share: float = HELDOUT_SHARE) -> bool:
@@ -63,7 +66,7 @@ def build_corpus_dataset(
         pairs=[_pair(b, w) for b, w in train_pairs],
         kto=[],
         kto_weights={"desirable_weight": 1.0, "undesirable_weight": 1.0},
-        heldout_sft=[],
+        heldout_sft=[corpus_example(r) for r in usable if heldout_brief(r) and (ranked[id(r)] or 0) >= BEST],
         heldout_pairs=[_pair(b, w) for b, w in held_pairs],
         heldout_briefs=[{k: b[k] for k in ("product", "event", "age_group", "channel")} for b in held_briefs.values()],
         summary={},
@@ -74,7 +77,7 @@ def build_corpus_dataset(
     counts = {"sft": len(data.sft), "sft_corpus": len(train), "sft_weighted": dict(sorted(weights.items())),
               "corpus_ranked": sum(s is not None for s in ranked.values()), "pairs": len(data.pairs),
               "heldout_pairs": len(data.heldout_pairs), "heldout_pair_requests": len(held_briefs),
-              "heldout_corpus": len(data.heldout_corpus)}  # fmt: skip
+              "heldout_sft": len(data.heldout_sft), "heldout_corpus": len(data.heldout_corpus)}  # fmt: skip
     blob = json.dumps([data.sft, data.pairs], ensure_ascii=False, sort_keys=True).encode("utf-8")
     data.summary = {"hash": hashlib.sha256(blob).hexdigest()[:16], "source": "corpus", "counts": counts,
                     "rules": asdict(rules)}  # fmt: skip

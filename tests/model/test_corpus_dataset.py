@@ -32,7 +32,10 @@ def test_training_weights_the_best_copies_pairs_within_briefs_and_holds_out_whol
     chosen = {(p["chosen"], p["rejected"]) for p in data.pairs if p["brief"]["product"] == f"상품 {first}"}
     # 40 ties each: CTR 4, 3, 2, 1 stand at 0.88, 0.63, 0.37, 0.12, so pairs are at least half the group apart
     assert chosen == {(f"{first}번 상품 카피 {b}", f"{first}번 상품 카피 {w}") for b, w in ((3, 0), (3, 1), (2, 0))}
-    assert data.kto == [] and data.heldout_sft == [] and data.summary["source"] == "corpus"
+    assert data.kto == [] and data.summary["source"] == "corpus"
+    # the gate's validation loss: the best copies of the held-out briefs (CTR 4, the top quarter)
+    assert sorted(e["completion"] for e in data.heldout_sft) == sorted(f"{p[3:]}번 상품 카피 3" for p in held)
+    assert data.eval_sft == data.heldout_sft
 
 
 def test_only_train_split_copies_train_and_the_validation_split_measures_forgetting() -> None:
@@ -43,7 +46,6 @@ def test_only_train_split_copies_train_and_the_validation_split_measures_forgett
     assert not any(e["completion"].endswith("카피 1") for e in data.sft)
     assert not any("카피 1" in (p["chosen"], p["rejected"]) for p in data.pairs)
     assert {e["completion"] for e in data.heldout_corpus} == {r["text"] for r in rows[1::4]}
-    assert data.eval_sft == data.heldout_corpus  # early stopping watches the corpus
 
 
 def test_too_few_comparable_copies_is_refused_with_what_to_import() -> None:
