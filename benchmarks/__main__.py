@@ -39,6 +39,9 @@ BENCHMARKS = [
     ("quality", "copy quality on 40 unseen briefs, the starter against gemma-3-270m with its adapter: register, "
      "product and event named, distinct-2, copying, flags, Hangul share, seconds", "gemma with its adapter: "
      "register >= 95 %, product named >= 70 %, copying <= 10 %, no copy under 50 % Hangul"),
+    ("corpus_learning", "`copybot retrain --from-corpus` on a generated archive in which one trait decides the CTR "
+     "and another, equally frequent, does not", "with scores, the deciding trait's share of generated copies exceeds "
+     "the other's by 20+ points; without scores, about equal"),
     ("learning", "`copybot simulate` over the rater suite: liked share before and after 3 rounds of 30 requests, "
      "with live trials and reranking; the reranker's AUROC and the gain without it",
      "+20 points for every learnable taste with distinct-2 within 0.02; noisy: no regression; drifting: back "
