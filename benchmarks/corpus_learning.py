@@ -2,8 +2,8 @@
 equally frequent, does not. Does the adapter write the trait that performed?
 
 The archive is generated from the starter corpus: for each of `--briefs` briefs, its corpus copy four times,
-opened with trait A ("단독 공개!"), with trait B ("기획 상품!"), with both, and with neither. A and B are each in
-half of the copies. The CTR is 2.0 %, plus 1.0 point when A is there, plus noise (sd 0.25); B changes nothing.
+opened with trait A ("대박!"), with trait B ("보물!"), with both (each first in half the briefs), and with
+neither. A and B are each in half of the copies and each opens 3 copies in 8. The CTR is 2.0 %, plus 1.0 point when A is there, plus noise (sd 0.25); B changes nothing.
 The same archive is imported twice, into two scratch homes on the starter: with its CTR column (scored) and
 without it (unscored, trained with --force: every copy weighted alike, no pairs). Each home runs the same
 `Retrainer(from_corpus=True)` as the CLI; the adapter is then made to serve and writes 5 candidates for
@@ -34,7 +34,10 @@ from model.starter.corpus import load_corpus
 from storage import Store
 from storage.corpus import prepare_import
 
-TRAIT_A, TRAIT_B = "단독 공개!", "기획 상품!"
+# Two words the starter corpus never uses, so each one's share starts at 0 and moves only by what is learned, and
+# each two tokens of the starter's vocabulary: a longer phrase comes out garbled ("단독 공개!" as "단독 공음"), and a
+# word of syllables the vocabulary lacks ("핫딜") cannot come out at all.
+TRAIT_A, TRAIT_B = "대박", "보물"
 CTR_BASE, CTR_EFFECT, CTR_NOISE = 2.0, 1.0, 0.25
 
 
@@ -45,8 +48,9 @@ def archive(briefs: int, seed: int = 11) -> list[dict[str, Any]]:
     rows = rng.sample(rows, min(briefs, len(rows)))
     out = []
     for i, row in enumerate(rows):
+        both = (TRAIT_A, TRAIT_B) if i % 2 else (TRAIT_B, TRAIT_A)  # each first as often: the start is learned first
         for a, b in ((True, False), (False, True), (True, True), (False, False)):
-            opening = " ".join(t for t, on in ((TRAIT_A, a), (TRAIT_B, b)) if on)
+            opening = " ".join(f"{t}!" for t in both if (t == TRAIT_A and a) or (t == TRAIT_B and b))
             ctr = CTR_BASE + CTR_EFFECT * a + rng.gauss(0, CTR_NOISE)
             out.append({"카피": f"{opening} {row['text']}".strip(), "제품": f"{row['product']} {i}",
                         "행사": row.get("event") or "", "연령": row["age_group"], "채널": row.get("channel") or "sns",
@@ -70,7 +74,8 @@ def _shares(settings: Settings, store: Store, briefs: list[dict[str, Any]]) -> d
         brief = Brief.create(product=row["제품"], event=row["행사"], age=row["연령"], channel=row["채널"])
         texts += [c.text for c in writer.write(brief, seed=9000 + i).candidates]
     return {"A": round(sum(TRAIT_A in t for t in texts) / len(texts), 4),
-            "B": round(sum(TRAIT_B in t for t in texts) / len(texts), 4), "copies": len(texts)}  # fmt: skip
+            "B": round(sum(TRAIT_B in t for t in texts) / len(texts), 4), "copies": len(texts),
+            "samples": texts[:: max(1, len(texts) // 8)][:8]}  # fmt: skip
 
 
 def one_home(rows: list[dict[str, Any]], scored: bool, eval_briefs: list[dict[str, Any]], root: Path) -> dict:
@@ -122,6 +127,9 @@ def main() -> None:
         print(f"\n{'with' if r['scored'] else 'without'} scores: dataset {r['counts']}")
         for reason in r["reasons"]:
             print(f"  {reason}")
+        print("  copies written after training:")
+        for text in r["after"]["samples"]:
+            print(f"    {text}")
 
 
 if __name__ == "__main__":
