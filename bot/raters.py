@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from bot.sim_checkpoint import restore_stream, stream_state
 from model.postprocess import EMOJI
 from model.tone import detect_register
 
@@ -127,11 +128,10 @@ class NoTaste:
 
     def getstate(self) -> list[Any]:
         """Where the stream is, for a simulation's checkpoint (`copybot simulate --resume` goes on from it)."""
-        version, internal, gauss = self.rng.getstate()
-        return [version, list(internal), gauss]
+        return stream_state(self.rng)
 
     def setstate(self, state: list[Any]) -> None:
-        self.rng.setstate((state[0], tuple(state[1]), state[2]))
+        restore_stream(self.rng, state)
 
     def __call__(self, brief: dict[str, Any], candidates: list[str]) -> list[str | None]:
         draws = [self.rng.random() for _ in candidates]

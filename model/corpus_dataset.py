@@ -47,9 +47,10 @@ def build_corpus_dataset(
     few comparable scored copies to learn from, unless `force`."""
     rules = rules or ScoreRules()
     usable = [r for r in rows if r.get("age_group")]
-    ranked = dict(zip((id(r) for r in usable), standings(usable, rules), strict=True))
+    standing = standings(usable, rules)
+    ranked = dict(zip((id(r) for r in usable), standing, strict=True))
     train = [r for r in usable if r.get("split") == "train" and not heldout_brief(r)]
-    pairs = score_pairs(usable, rules)
+    pairs = score_pairs(usable, rules, standing)
     train_pairs = [(b, w) for b, w in pairs if not heldout_brief(b) and b["split"] == w["split"] == "train"]
     held_pairs = [(b, w) for b, w in pairs if heldout_brief(b)]
     if not force and len(train_pairs) < MIN_PAIRS:

@@ -93,10 +93,13 @@ def brief_key(row: Row) -> tuple[str, ...]:
     return (row.get("product") or "", row.get("event") or "", row.get("age_group") or "", row.get("channel") or "")
 
 
-def score_pairs(rows: list[Row], rules: ScoreRules | None = None) -> list[tuple[Row, Row]]:
-    """(better, worse) copies of one brief and measure whose standings differ by at least `rules.min_gap`."""
+def score_pairs(
+    rows: list[Row], rules: ScoreRules | None = None, ranked: list[float | None] | None = None
+) -> list[tuple[Row, Row]]:
+    """(better, worse) copies of one brief and measure whose standings differ by at least `rules.min_gap`;
+    `ranked` is `standings(rows, rules)` when the caller has it already."""
     rules = rules or ScoreRules()
-    ranked = standings(rows, rules)
+    ranked = standings(rows, rules) if ranked is None else ranked
     briefs: dict[tuple[str, ...], list[tuple[float, Row]]] = defaultdict(list)
     for row, standing in zip(rows, ranked, strict=True):
         if standing is not None:
