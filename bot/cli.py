@@ -16,6 +16,7 @@ from bot.cli_corpus import corpus
 from bot.cli_learning import simulate, tune
 from bot.cli_model import model
 from bot.cli_report import report, schedule
+from bot.cli_results import results
 from bot.logs import configure_logging
 from bot.settings import SettingsError
 from model.errors import BriefError, ModelSideError
@@ -152,7 +153,8 @@ def backup(destination: str) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def stats(as_json: bool) -> None:
-    """Count requests (by status), candidates, feedback events, current reactions and edits.
+    """Count requests (by status), candidates, feedback events, current reactions, edits and campaign results, and
+    show the best real performers (by CTR, from `copybot results import`).
 
     Example: copybot stats --json
     """
@@ -170,6 +172,22 @@ def stats(as_json: bool) -> None:
     click.echo(f"requests:        {figures['requests']} ({by_status})")
     for key in ("candidates", "feedback_events", "positive", "negative", "winners", "edits"):
         click.echo(f"{key + ':':<17}{figures[key]}")
+    click.echo(f"{'marked used:':<17}{figures['marked_used']}")
+    click.echo(f"{'with results:':<17}{figures['copies_with_results']} ({figures['result_rows']} result rows)")
+    if figures["best_performers"]:
+        click.echo("best real performers:")
+    for i, row in enumerate(figures["best_performers"], start=1):
+        click.echo(
+            f"  {i}. {performance(row)}  {row['text']}  ({row['product']} · {row['age_group']} · "
+            f"{row['channel']}, candidate {row['candidate_id']})"
+        )
+
+
+def performance(row: dict[str, Any]) -> str:
+    """'CTR 3.20 % (320/10,000), 12 conversions' for a best-performer row."""
+    counts = f" ({row['clicks']:,}/{row['sends']:,})" if row.get("sends") and row.get("clicks") is not None else ""
+    conversions = f", {row['conversions']:,} conversions" if row.get("conversions") is not None else ""
+    return f"CTR {row['ctr']:.2%}{counts}{conversions}"
 
 
 @cli.command()
@@ -208,6 +226,7 @@ cli.add_command(corpus)
 cli.add_command(model)
 cli.add_command(tune)
 cli.add_command(simulate)
+cli.add_command(results)
 
 
 def main() -> None:

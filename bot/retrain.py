@@ -39,6 +39,7 @@ from model.dataset import (
 )
 from model.errors import AdapterError
 from model.evaluate import GateConfig
+from model.outcomes import combine
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
 from storage import Store
@@ -114,13 +115,18 @@ def rated_requests(store: Store) -> list[RatedRequest]:
     """The store's feedback as the dataset builder's input."""
     out = []
     for row in store.rated_requests():
-        candidates = tuple(
-            RatedCandidate(c["text"], c["register"], c["up"], c["down"], c["win"], tuple(c["edits"]))
-            for c in row["candidates"]
-        )
+        candidates = tuple(_rated_candidate(c) for c in row["candidates"])
         brief = {k: row[k] for k in ("product", "event", "age_group", "channel")}
         out.append(RatedRequest(int(row["id"]), row["created_at"], brief, candidates))
     return out
+
+
+def _rated_candidate(c: dict[str, Any]) -> RatedCandidate:
+    """A candidate row of `Store.rated_requests` with its reactions, edits, used mark and summed results; when
+    results name an edit of it, the text that went out is that edit (the latest result's)."""
+    sent = [r["text"] for r in c["results"] if r["text"] != c["text"]]
+    return RatedCandidate(c["text"], c["register"], c["up"], c["down"], c["win"], tuple(c["edits"]), used=c["used"],
+                          outcome=combine(c["results"]) if c["results"] else None, sent_text=sent[-1] if sent else "")  # fmt: skip
 
 
 def ensure_corpus(store: Store) -> None:

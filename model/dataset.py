@@ -3,6 +3,10 @@
 - SFT: winners, positively rated candidates and human edits (edits repeated most), plus corpus replay at a
   set ratio so the model keeps its general voice instead of collapsing onto what was liked last week.
 - Pairs (DPO): within a request, each better candidate against each worse one; an edit beats its original.
+- Real results are the strongest signal (model/outcomes.py): of two sent copies of a request, the one whose CTR was
+  better beyond noise is a pair repeated `outcome_pair_weight` times (and no emoji pair between the two is kept);
+  a sent copy that won its request's test, or stands in the top half of comparable sent copies, appears
+  `outcome_weight` times in SFT, more than a winner. A copy marked as used counts as liked until results come.
 - KTO: rated candidates labelled desirable or undesirable, with class weights that balance the two.
 - Held out: the newest share of requests (by time), and the corpus validation split (kept apart: it measures
   forgetting, while held-out feedback measures learning). No held-out request trains.
@@ -25,6 +29,7 @@ from typing import Any
 from model.brief import Brief
 from model.corpus_scores import sft_weight, standings
 from model.errors import ModelSideError
+from model.outcomes import Outcome, compare, score_row
 from model.prompt import end_of_copy, has_chat_template, prompt_register, render_prompt
 from model.tone import detect_register
 
@@ -46,6 +51,9 @@ class RatedCandidate:
     down: int = 0
     win: int = 0
     edits: tuple[str, ...] = ()
+    used: bool = False  # marked as sent (📣, 🚀 or the button), or has results
+    outcome: Outcome | None = None  # what it earned when sent, summed over its result rows
+    sent_text: str = ""  # what went out when that was a person's edit of it, else ""
 
     @property
     def value(self) -> int:
@@ -53,9 +61,18 @@ class RatedCandidate:
         return self.up - self.down + 2 * self.win
 
     @property
+    def sent(self) -> bool:
+        return self.used or self.outcome is not None
+
+    @property
+    def copy_sent(self) -> str:
+        """The text that earned the outcome: the candidate's, or the edit that went out instead."""
+        return self.sent_text or self.text
+
+    @property
     def liked(self) -> bool:
-        """A winner, or more thumbs-up than thumbs-down."""
-        return self.win > 0 or self.up > self.down
+        """A winner, more thumbs-up than thumbs-down, or sent and not thumbed down more than up."""
+        return self.win > 0 or self.up > self.down or (self.sent and self.down <= self.up)
 
     @property
     def disliked(self) -> bool:
@@ -81,6 +98,12 @@ class DatasetConfig:
     edit_weight: int = field(default=3, metadata={"help": "times each human edit appears in SFT"})
     winner_weight: int = field(default=2, metadata={"help": "times each winner appears in SFT"})
     positive_weight: int = field(default=1, metadata={"help": "times each liked candidate appears in SFT"})
+    outcome_weight: int = field(
+        default=3, metadata={"help": "times a sent copy that did well in real results (won its request's test, or "
+                                     "top half of comparable sends) appears in SFT"})  # fmt: skip
+    outcome_pair_weight: int = field(
+        default=3, metadata={"help": "times each pair decided by real results appears in DPO (emoji pairs: once)"}
+    )
     heldout_share: float = field(default=0.2, metadata={"help": "newest share of rated requests held out"})
     min_liked: int = field(default=10, metadata={"help": "liked candidates and edits needed to train"})
     min_requests: int = field(default=5, metadata={"help": "rated requests needed to train"})
@@ -91,7 +114,8 @@ class DatasetConfig:
             raise ValueError("replay_ratio must be between 0 and 10")
         if not 0 < self.heldout_share < 1:
             raise ValueError("heldout_share must be between 0 and 1")
-        if min(self.edit_weight, self.winner_weight, self.positive_weight) < 1:
+        if min(self.edit_weight, self.winner_weight, self.positive_weight, self.outcome_weight,
+               self.outcome_pair_weight) < 1:  # fmt: skip
             raise ValueError("weights must be at least 1")
 
 
@@ -158,22 +182,60 @@ def example_texts(examples: list[Example]) -> list[str]:
     return [e[k] for e in examples for k in ("prompt", "completion", "chosen", "rejected") if k in e]
 
 
-def _sft_from(request: RatedRequest, config: DatasetConfig) -> list[Example]:
+def _outcome_pairs(request: RatedRequest) -> list[tuple[RatedCandidate, RatedCandidate]]:
+    """(better, worse) sent copies of one request whose results differ beyond noise (model/outcomes.py)."""
+    sent = [c for c in request.candidates if c.outcome is not None]
+    pairs = []
+    for i, a in enumerate(sent):
+        for b in sent[i + 1 :]:
+            verdict = compare(a.outcome, b.outcome)  # type: ignore[arg-type]
+            if verdict:
+                pairs.append((a, b) if verdict > 0 else (b, a))
+    return pairs
+
+
+Standings = dict[int, float | None]  # id() of a sent candidate -> its standing among comparable sends
+
+
+def outcome_standings(requests: list[RatedRequest]) -> Standings:
+    """Each sent copy's standing among comparable sent copies (model/corpus_scores.py's rules on its CTR)."""
+    sent = [(c, r.brief) for r in requests for c in r.candidates if c.outcome is not None]
+    rows = [score_row(c.outcome, brief) for c, brief in sent]  # type: ignore[arg-type]
+    return {id(c): s for (c, _), s in zip(sent, standings(rows), strict=True)}
+
+
+def _sft_from(request: RatedRequest, config: DatasetConfig, standing_of: Standings | None = None) -> list[Example]:
     out: list[Example] = []
+    standing_of = standing_of or {}
+    winners = {id(better) for better, _ in _outcome_pairs(request)}
     for c in request.candidates:
-        weight = config.winner_weight if c.win else config.positive_weight if c.liked else 0
-        out += [{**example_context(request.brief, c.text, c.register), "completion": c.text}] * weight
+        standing = standing_of.get(id(c))
+        strong = id(c) in winners or (standing is not None and standing >= 0.5)
+        own = config.winner_weight if c.win else config.positive_weight if c.liked else 0
+        if strong and c.copy_sent != c.text:  # an edit went out and did well: the edit carries the weight
+            out += [{**example_context(request.brief, c.copy_sent), "completion": c.copy_sent}] * config.outcome_weight
+        elif strong:
+            own = max(own, config.outcome_weight)
+        out += [{**example_context(request.brief, c.text, c.register), "completion": c.text}] * own
         for edit in c.edits:
             out += [{**example_context(request.brief, edit), "completion": edit}] * config.edit_weight
     return out
 
 
-def _pairs_from(request: RatedRequest) -> list[Example]:
+def _pairs_from(request: RatedRequest, outcome_weight: int = 1) -> list[Example]:
+    """Outcome pairs (each `outcome_weight` times), then emoji pairs except between two copies that real results
+    ranked already, then each edit over its original."""
     pairs = []
+    decided = _outcome_pairs(request)
+    for better, worse in decided:
+        register = better.register if better.copy_sent == better.text else None
+        pairs += [{**example_context(request.brief, better.copy_sent, register),
+                   "chosen": better.copy_sent, "rejected": worse.copy_sent}] * outcome_weight  # fmt: skip
+    settled = {frozenset((id(a), id(b))) for a, b in decided}
     ranked = sorted(request.candidates, key=lambda c: -c.value)
     for i, better in enumerate(ranked):
         for worse in ranked[i + 1 :]:
-            if better.value > worse.value:
+            if better.value > worse.value and frozenset((id(better), id(worse))) not in settled:
                 pairs.append({**example_context(request.brief, better.text, better.register),
                               "chosen": better.text, "rejected": worse.text})  # fmt: skip
     for c in request.candidates:
@@ -225,7 +287,7 @@ def build_dataset(
 ) -> RetrainDataset:
     """Assemble the retraining data; raise `NotEnoughFeedback` below the minimums unless `force`."""
     config = config or DatasetConfig()
-    rated = sorted((r for r in requests if any(c.liked or c.disliked or c.edits for c in r.candidates)),
+    rated = sorted((r for r in requests if any(c.liked or c.disliked or c.edits or c.sent for c in r.candidates)),
                    key=lambda r: (r.created_at, r.request_id))  # fmt: skip
     liked = sum(c.liked for r in rated for c in r.candidates) + sum(len(c.edits) for r in rated for c in r.candidates)
     if not force and (liked < config.min_liked or len(rated) < config.min_requests):
@@ -237,7 +299,8 @@ def build_dataset(
     held = math.ceil(len(rated) * config.heldout_share) if len(rated) > 1 else 0
     train_requests, heldout_requests = rated[: len(rated) - held], rated[len(rated) - held :]
     rng = random.Random(config.seed)
-    feedback_sft = [e for r in train_requests for e in _sft_from(r, config)]
+    standing_of = outcome_standings(train_requests)
+    feedback_sft = [e for r in train_requests for e in _sft_from(r, config, standing_of)]
     replay_pool = _weighted_replay([row for row in corpus_train if row.get("age_group")])
     rng.shuffle(replay_pool)
     replay_count = round(len(feedback_sft) * config.replay_ratio) if feedback_sft else len(replay_pool)
@@ -248,7 +311,7 @@ def build_dataset(
     heldout_pairs = [_pairs_from(r) for r in heldout_requests]
     dataset = RetrainDataset(
         sft=sft,
-        pairs=[p for r in train_requests for p in _pairs_from(r)],
+        pairs=[p for r in train_requests for p in _pairs_from(r, config.outcome_pair_weight)],
         kto=kto,
         kto_weights=_kto_weights(kto),
         heldout_sft=[e for r in heldout_requests for e in _sft_from(r, config)],
@@ -267,6 +330,7 @@ def build_dataset(
         len(feedback_sft),
         len(replay),
         pair_requests=sum(bool(pairs) for pairs in heldout_pairs),
+        outcome_pairs=sum(len(_outcome_pairs(r)) for r in train_requests),
     )
     return dataset
 
@@ -280,6 +344,7 @@ def _summary(
     replay: int,
     *,
     pair_requests: int,
+    outcome_pairs: int,
 ) -> dict[str, Any]:
     counts = {
         "train_requests": len(train),
@@ -288,6 +353,8 @@ def _summary(
         "sft_replay": replay,
         "sft": len(d.sft),
         "pairs": len(d.pairs),
+        "outcome_pairs": outcome_pairs,  # decided by real results, before their repetition in `pairs`
+        "sent_copies": sum(c.sent for r in train for c in r.candidates),
         "kto": len(d.kto),
         "heldout_sft": len(d.heldout_sft),
         "heldout_pairs": len(d.heldout_pairs),

@@ -136,7 +136,7 @@ def clean_text(raw: str) -> tuple[str, int, int]:
     return re.sub(r"\s+", " ", text).strip(), phones, emails
 
 
-def _parse_date(value: Any) -> str:
+def parse_date(value: Any) -> str:
     text = str(value).strip()
     m = _DATE.match(text)
     if not m:
@@ -215,7 +215,7 @@ def _validate(row: dict[str, Any], mapping: dict[str, str], checks: Checks) -> t
     measure = next((score_measure(c) for c, f in mapping.items() if f == "score"), GENERIC_SCORE)
     out["score_measure"] = measure if out["score"] is not None else ""
     when = values.get("date")
-    out["date"] = _parse_date(when) if when not in (None, "") else ""
+    out["date"] = parse_date(when) if when not in (None, "") else ""
     return out, phones, emails
 
 

@@ -20,6 +20,7 @@ def build_migrations() -> Migrations:
         m006_create_schedule_runs,
         m007_create_trials,
         m008_corpus_score_measure,
+        m009_create_outcomes,
     ):
         migrations()(fn)
     return migrations
@@ -256,3 +257,28 @@ def m008_corpus_score_measure(db: Database) -> None:
     성과/score column), so that scores of different kinds are never compared; earlier scores were generic."""
     db.table("corpus").add_column("score_measure", str)
     db.execute("update corpus set score_measure = case when score is null then '' else 'score' end")
+
+
+def m009_create_outcomes(db: Database) -> None:
+    """Real campaign results of sent candidates (`copybot results import`): one row per candidate and send date;
+    `text` is what went out (the candidate's text, or a person's edit of it)."""
+    db.table("outcomes").create(
+        {
+            "id": int,
+            "candidate_id": int,
+            "request_id": int,
+            "text": str,
+            "sends": int,  # or impressions: the CTR's denominator
+            "clicks": int,
+            "ctr": float,  # a fraction: 0.032 for 3.2 %
+            "conversions": int,
+            "date": str,  # YYYY-MM-DD, "" when the file gave none
+            "source": str,  # the file it came from
+            "line": int,
+            "imported_at": str,
+        },
+        pk="id",
+        foreign_keys=[("candidate_id", "candidates", "id"), ("request_id", "requests", "id")],
+        not_null={"candidate_id", "request_id", "text", "date", "imported_at"},
+    )
+    db.table("outcomes").create_index(["candidate_id", "date"], unique=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storage.base import Row, StoreBase
+from storage.base import Row
+from storage.outcomes import OutcomeRecords
 from storage.scores import Score, scores
 
 TOP_COPIES = 5
@@ -21,12 +22,14 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-class ReportQueries(StoreBase):
-    """Aggregates for `bot/report`; each method reads one span [start, end)."""
+class ReportQueries(OutcomeRecords):
+    """Aggregates for `bot/report`; each method reads one span [start, end). Built on the campaign results'
+    records, whose best performers the report shows."""
 
     def week_figures(self, start: str, end: str) -> dict[str, Any]:
         """Volume, reaction and win rates (overall and by age group, event and channel), register and flag shares,
-        the top winning copies and the human edits of requests created in [start, end)."""
+        the top winning copies and the human edits of requests created in [start, end), and the best real
+        performers among the campaign results imported in that span."""
         with self._lock:
             requests = self.db.execute(
                 "select id, user_id, age_group, event, channel, product from requests "
@@ -70,6 +73,7 @@ class ReportQueries(StoreBase):
                 {"original": e[0], "edited": e[1], "product": e[2], "age_group": e[3]} for e in edits[:TOP_EDITS]
             ],
             "edit_count": len(edits),
+            "best_performers": self.best_performers(start, end),
         }
 
     def weekly_series(self, bounds: list[tuple[str, str]]) -> list[dict[str, Any]]:

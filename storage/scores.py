@@ -20,10 +20,12 @@ class Score:
     up: int = 0
     down: int = 0
     win: int = 0
+    used: int = 0  # people who marked it as sent (📣, 🚀 or the button): a fact, not a rating
 
     @property
     def value(self) -> int:
-        """One number to rank candidates: up - down + 2 x win."""
+        """One number to rank candidates by reactions: up - down + 2 x win (what a sent copy earned is in its
+        campaign results, not here)."""
         return self.up - self.down + WIN_WEIGHT * self.win
 
 
@@ -58,5 +60,5 @@ def scores(events: Iterable[Mapping[str, Any]]) -> dict[int, Score]:
     """Each candidate's current Score, for candidates with at least one active reaction."""
     counts: dict[int, dict[str, int]] = {}
     for _user, candidate, signal in active_reactions(events):
-        counts.setdefault(candidate, {"up": 0, "down": 0, "win": 0})[signal] += 1
+        counts.setdefault(candidate, {"up": 0, "down": 0, "win": 0, "used": 0})[signal] += 1
     return {c: Score(**n) for c, n in counts.items()}

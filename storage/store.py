@@ -30,7 +30,8 @@ DEFAULT_BUSY_TIMEOUT_S = 30.0
 class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
     """Typed access to the copybot database; methods are named for what they record or return.
     Model versions, training runs and tuning trials live in `TrainingRecords`, live champion/challenger trials in
-    `TrialRecords`, the weekly report's aggregates in `ReportQueries`, scheduled runs in `ScheduleRecords`."""
+    `TrialRecords`, the weekly report's aggregates in `ReportQueries` (over campaign results' `OutcomeRecords`),
+    scheduled runs in `ScheduleRecords`."""
 
     @classmethod
     def open(
@@ -227,16 +228,21 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
         return scores(events)
 
     def rated_requests(self) -> list[dict[str, Any]]:
-        """Finished requests with their candidates, each candidate's current reactions and its edits."""
+        """Finished requests with their candidates, each candidate's current reactions, its edits, whether it was
+        marked as used, and its campaign result rows."""
         with self._lock:
             requests = list(self.db.table("requests").rows_where("status = 'done'", order_by="id"))
             candidates = list(self.db.table("candidates").rows_where(order_by="request_id, rank"))
             events = list(self.db.table("feedback_events").rows_where())
             edits = list(self.db.table("edits").rows_where(order_by="id"))
+            results = list(self.db.table("outcomes").rows_where(order_by="id"))
         current = scores(events)
         edits_of: dict[int, list[str]] = {}
         for edit in edits:
             edits_of.setdefault(int(edit["candidate_id"]), []).append(edit["edited_text"])
+        results_of: dict[int, list[Row]] = {}
+        for result in results:
+            results_of.setdefault(int(result["candidate_id"]), []).append(result)
         by_request: dict[int, list[Row]] = {}
         for c in candidates:
             s = current.get(int(c["id"]), Score())
@@ -248,7 +254,9 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
                     "up": s.up,
                     "down": s.down,
                     "win": s.win,
+                    "used": s.used > 0,
                     "edits": edits_of.get(int(c["id"]), []),
+                    "results": results_of.get(int(c["id"]), []),
                 }
             )
         return [{**r, "candidates": by_request.get(int(r["id"]), [])} for r in requests]
@@ -326,7 +334,8 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
     # --- overview -----------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Counts for `copybot stats`: requests by status, candidates, events, current reactions, edits."""
+        """Counts for `copybot stats`: requests by status, candidates, events, current reactions, edits, copies
+        marked as used, campaign results and the best real performers."""
         with self._lock:
             by_status = dict(self.db.execute("select status, count(*) from requests group by status").fetchall())
             events = list(self.db.table("feedback_events").rows_where())
@@ -340,6 +349,9 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
             "negative": sum(s.down for s in current),
             "winners": sum(s.win for s in current),
             "edits": self.db.table("edits").count,
+            "marked_used": sum(1 for s in current if s.used),
+            **self.outcome_counts(),
+            "best_performers": self.best_performers(),
         }
 
     def backup_to(self, destination: str | Path) -> Path:
@@ -363,7 +375,7 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
     def counts(self) -> dict[str, int]:
         """Row counts of every copybot table."""
         tables = ("requests", "candidates", "feedback_events", "edits", "corpus", "model_versions", "training_runs",
-                  "tuning_trials", "trials")  # fmt: skip
+                  "tuning_trials", "trials", "outcomes")  # fmt: skip
         with self._lock:
             return {t: self.db.table(t).count for t in tables}
 

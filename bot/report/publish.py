@@ -11,7 +11,15 @@ from slack_sdk.errors import SlackApiError
 
 from bot.report.build import WeeklyReport
 from bot.report.charts import draw_charts
-from bot.report.text import SUMMARY_ROWS, change, retrain_sentence, reward_sentence, to_markdown, value
+from bot.report.text import (
+    SUMMARY_ROWS,
+    change,
+    performance_ko,
+    retrain_sentence,
+    reward_sentence,
+    to_markdown,
+    value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,8 @@ def report_blocks(report: WeeklyReport) -> list[dict[str, Any]]:
               for key, label, kind in SUMMARY_ROWS[:6]]  # fmt: skip
     top = "\n".join(f"{i}. {c['text']} _({c['age_group']} · {c['channel']})_" for i, c in
                     enumerate(t["top_copies"][:3], start=1)) or "우승작이 아직 없어요."  # fmt: skip
+    best = "\n".join(f"{i}. {c['text']} _({performance_ko(c)} · {c['age_group']} · {c['channel']})_" for i, c in
+                     enumerate((t.get("best_performers") or [])[:3], start=1))  # fmt: skip
     return [
         {"type": "header", "text": {"type": "plain_text", "text": report.title}},
         {
@@ -66,6 +76,11 @@ def report_blocks(report: WeeklyReport) -> list[dict[str, Any]]:
             else []
         ),
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*이번 주 우승작*\n{top}"}},
+        *(
+            [{"type": "section", "text": {"type": "mrkdwn", "text": f"*실제 성과가 좋았던 카피*\n{best}"}}]
+            if best
+            else []
+        ),
         {
             "type": "context",
             "elements": [

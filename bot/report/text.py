@@ -100,6 +100,13 @@ def data_counts(report: WeeklyReport) -> dict[str, Any]:
     return counts
 
 
+def performance_ko(row: dict[str, Any]) -> str:
+    """'CTR 3.20% (320/10,000) · 전환 12건' for a best-performer row."""
+    counts = f" ({row['clicks']:,}/{row['sends']:,})" if row.get("sends") and row.get("clicks") is not None else ""
+    conversions = f" · 전환 {row['conversions']:,}건" if row.get("conversions") is not None else ""
+    return f"CTR {row['ctr']:.2%}{counts}{conversions}"
+
+
 def to_markdown(report: WeeklyReport, out_dir: Path) -> str:
     """The whole report; chart links are relative to `out_dir`, where report.md is written."""
     t, last = report.this, report.last
@@ -136,6 +143,10 @@ def to_markdown(report: WeeklyReport, out_dir: Path) -> str:
     lines += ["## 이번 주 우승작", ""]
     lines += [f"{i}. {c['text']} — {c['product']} · {c['age_group']} · {c['channel']} (🏆 {c['win']}, 👍 {c['up']})"
               for i, c in enumerate(t["top_copies"], start=1)] or ["우승작이 아직 없어요."]  # fmt: skip
+    lines += ["", "## 실제 성과가 좋았던 카피", ""]
+    lines += [f"{i}. {c['text']} — {performance_ko(c)} ({c['product']} · {c['age_group']} · {c['channel']}, "
+              f"후보 ID {c['candidate_id']})" for i, c in enumerate(t.get("best_performers") or [], start=1)] or [
+        "이번 주에 들어온 캠페인 결과가 없어요. 보낸 카피의 결과는 `copybot results import`로 가져와요."]  # fmt: skip
     lines += ["", f"## 사람이 고친 카피 ({t['edit_count']}건)", ""]
     lines += [f"- {e['original']} → **{e['edited']}** ({e['product']} · {e['age_group']})" for e in t["edits"]] or [
         "고친 카피가 없어요."

@@ -9,6 +9,7 @@ from model.tone import register_name
 
 Block = dict[str, Any]
 EDIT_ACTION = "edit_candidate"
+USE_ACTION = "mark_used"
 BRIEF_VIEW = "copy_brief"
 EDIT_VIEW = "copy_edit"
 MAX_EDIT = 500
@@ -61,7 +62,8 @@ def done_status(count: int, model_version: str, seconds: float, *, trial: bool =
     """Summary after the candidates are posted; during a live trial it says that a new model wrote some of them
     (never which: the candidates are unlabelled so that reactions judge the copy alone)."""
     model = f"모델 `{escape(model_version)}`" + (" + 시험 중인 새 모델 (섞어서 보여 드려요)" if trial else "")
-    return f"✅ 후보 {count}개 · {model} · {seconds:.1f}초 · 스레드에서 👍/👎로 평가하고 🏆로 최고안을 골라 주세요."
+    return (f"✅ 후보 {count}개 · {model} · {seconds:.1f}초 · 스레드에서 👍/👎로 평가하고 🏆로 최고안을 골라 주세요. "
+            "실제로 보낸 카피에는 📣를 달아 주세요.")  # fmt: skip
 
 
 def partial_status(posted: int, total: int) -> str:
@@ -75,21 +77,30 @@ def failed_status(reason: str) -> str:
 
 
 def candidate_message(candidate: dict[str, Any], rank: int, candidate_id: int) -> dict[str, Any]:
-    """One candidate: the copy, its register and flags, and the edit button."""
+    """One candidate: the copy, its register, flags and ID (what a results file names it by), and the edit and
+    used buttons."""
     text = escape(candidate["text"])
     mark = "✓" if candidate["register_ok"] else "✗"
-    facts = f"{register_name(candidate['register'])} {mark} · 길이 {candidate['length']}"
+    facts = f"{register_name(candidate['register'])} {mark} · 길이 {candidate['length']} · ID {candidate_id}"
     flags = "".join(f"\n⚠️ {escape(f)}" for f in candidate.get("flags", []))
-    button = {
-        "type": "button",
-        "action_id": EDIT_ACTION,
-        "text": {"type": "plain_text", "text": "✏️ 수정"},
-        "value": str(candidate_id),
-    }
+    buttons = [_button(EDIT_ACTION, "✏️ 수정", candidate_id), _button(USE_ACTION, "📣 사용함", candidate_id)]
     return {
         "text": f"{rank}. {text}",
-        "blocks": [_section(f"*{rank}.* {text}"), _context(facts + flags), {"type": "actions", "elements": [button]}],
+        "blocks": [_section(f"*{rank}.* {text}"), _context(facts + flags), {"type": "actions", "elements": buttons}],
     }
+
+
+def _button(action_id: str, label: str, candidate_id: int) -> Block:
+    return {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label},
+            "value": str(candidate_id)}  # fmt: skip
+
+
+def used_notice(rank: int, candidate_id: int, *, marked: bool) -> str:
+    """The ephemeral answer to the 📣 button: what was recorded, and how results will reach the model."""
+    if not marked:
+        return f"{rank}번 후보의 '사용함' 표시를 취소했어요."
+    return (f"{rank}번 후보를 사용함으로 표시했어요 (후보 ID {candidate_id}). 캠페인이 끝나면 발송·클릭 결과를 이 ID와 "
+            "함께 운영자에게 전해 주세요. 실제 성과는 어떤 반응보다 크게 학습에 반영돼요.")  # fmt: skip
 
 
 def revision_message(user_id: str, rank: int, text: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -15,6 +16,7 @@ from bot.slack.parsing import CommandParseError, parse_command
 from model.brief import Brief
 from model.errors import BriefError
 from storage import StoreError
+from storage.scores import active_reactions
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ def register(app: App, deps: BotDeps) -> list[tuple[str, str]]:
     app.view(blocks.BRIEF_VIEW)(lambda ack, body, view, client: on_brief_submit(deps, ack, body, view, client))
     app.action(blocks.EDIT_ACTION)(lambda ack, body, client: on_edit_button(deps, ack, body, client))
     app.view(blocks.EDIT_VIEW)(lambda ack, body, view, client: on_edit_submit(deps, ack, body, view, client))
+    app.action(blocks.USE_ACTION)(lambda ack, body, client: on_use_button(deps, ack, body, client))
     for name in REACTION_EVENTS:
         app.event(name)(lambda body, event, context: on_reaction(deps, body, event, context))
     return [
@@ -45,6 +48,7 @@ def register(app: App, deps: BotDeps) -> list[tuple[str, str]]:
         ("view", blocks.BRIEF_VIEW),
         ("action", blocks.EDIT_ACTION),
         ("view", blocks.EDIT_VIEW),
+        ("action", blocks.USE_ACTION),
         *[("event", name) for name in REACTION_EVENTS],
     ]
 
@@ -166,8 +170,35 @@ def on_edit_submit(deps: BotDeps, ack: Ack, body: dict[str, Any], view: dict[str
     return None
 
 
+def on_use_button(deps: BotDeps, ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    """ "📣 사용함": mark the candidate as sent (as the 📣 reaction does), or unmark it when this person had marked
+    it; the answer, only to them, gives the candidate ID that campaign results are imported by."""
+    ack()
+    action, user_id = body["actions"][0], body["user"]["id"]
+    candidate_id = int(action["value"])
+    candidate = deps.store.candidate(candidate_id)
+    if candidate is None:
+        log.warning("used button for unknown candidate %s", candidate_id)
+        return
+    marked = (user_id, candidate_id, "used") in active_reactions(deps.store.feedback_for(candidate_id))
+    moment = str(action.get("action_ts") or time.time())
+    try:
+        deps.store.record_feedback(event_id=f"button:{candidate_id}:{user_id}:{moment}", candidate_id=candidate_id,
+                                   user_id=user_id, action="removed" if marked else "added", signal="used",
+                                   reaction="button", event_ts=moment)  # fmt: skip
+    except StoreError as exc:
+        log.warning("used mark on candidate %s not recorded: %s", candidate_id, exc)
+        return
+    channel = (body.get("channel") or {}).get("id") or candidate["slack_channel"]
+    try:
+        client.chat_postEphemeral(channel=channel, user=user_id,
+                                  text=blocks.used_notice(int(candidate["rank"]), candidate_id, marked=not marked))  # fmt: skip
+    except SlackApiError as exc:
+        log.warning("used mark on candidate %s stored but not confirmed: %s", candidate_id, exc.response.get("error"))
+
+
 def on_reaction(deps: BotDeps, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
-    """👍 👎 🏆 on a candidate message become feedback events; anything else leaves no row."""
+    """👍 👎 🏆 📣 on a candidate message become feedback events; anything else leaves no row."""
     item = event.get("item", {})
     signal = deps.reactions.signal(event.get("reaction", ""))
     if item.get("type") != "message" or signal is None or event.get("user") == context.get("bot_user_id"):

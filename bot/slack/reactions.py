@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-SIGNALS = {"positive": "up", "negative": "down", "winner": "win"}
+SIGNALS = {"positive": "up", "negative": "down", "winner": "win", "used": "used"}
 
 
 @cache
@@ -18,7 +18,7 @@ def _default_mapping() -> dict[str, Any]:
 
 
 class ReactionMap:
-    """Sorts reaction names into up / down / win; anything else is not feedback."""
+    """Sorts reaction names into up / down / win / used; anything else is not feedback."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         raw = json.loads(Path(path).read_text("utf-8")) if path else _default_mapping()
@@ -33,5 +33,5 @@ class ReactionMap:
         return self.aliases.get(name, name)
 
     def signal(self, reaction: str) -> str | None:
-        """'up', 'down', 'win', or None when the reaction is not feedback."""
+        """'up', 'down', 'win', 'used', or None when the reaction is not feedback."""
         return self.signal_of.get(self.normalize(reaction))

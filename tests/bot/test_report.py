@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -193,3 +194,32 @@ def test_without_a_report_channel_the_log_says_so_and_the_report_is_kept(
         assert post_report(client, None, build_report(seeded, W48), tmp_path / "r") is False
     assert any("COPYBOT_REPORT_CHANNEL is not set" in r.getMessage() for r in caplog.records)
     assert (tmp_path / "r" / "report.md").is_file() and fake_slack.calls == []
+
+
+def test_the_best_real_performers_are_those_whose_results_arrived_that_week(seeded: Store, tmp_path: Path) -> None:
+    from bot.report.publish import report_blocks
+
+    ids = {c["text"]: c["id"] for r in seeded.rated_requests() for c in r["candidates"]}
+    utc = ZoneInfo("UTC")
+    seeded._clock = lambda: W48.start.astimezone(utc) - timedelta(days=2)  # type: ignore[method-assign]
+    seeded.record_outcomes([{"candidate_id": ids["지난주 카피 하나"], "text": "지난주 카피 하나", "sends": 100,
+                             "clicks": 9, "ctr": 0.09, "date": "2026-11-18"}], source="w47.csv")  # fmt: skip
+    seeded._clock = lambda: W48.start.astimezone(utc) + timedelta(days=3)  # type: ignore[method-assign]
+    seeded.record_outcomes([
+        # 1 of 10 is a higher CTR than 400 of 5,000, but a lucky click away from 0: ranked by the interval's
+        # lower end (1.8 % against 7.3 %); a CTR that came without counts comes after counted ones
+        {"candidate_id": ids["여름엔 린넨이죠!"], "text": "여름엔 린넨이죠!", "sends": 10, "clicks": 1, "ctr": 0.1,
+         "date": "2026-11-24"},
+        {"candidate_id": ids["정성을 담았습니다."], "text": "정성을 담았습니다.", "sends": 5000, "clicks": 400,
+         "ctr": 0.08, "conversions": 31, "date": "2026-11-25"},
+        {"candidate_id": ids["오늘만 20% 할인해요"], "text": "오늘 하루, 20% 할인해요", "ctr": 0.06, "date": "2026-11-25"},
+    ], source="w48.csv")  # fmt: skip
+    report = build_report(seeded, W48)
+    best = report.this["best_performers"]
+    assert [b["text"] for b in best] == ["정성을 담았습니다.", "여름엔 린넨이죠!", "오늘 하루, 20% 할인해요"]
+    assert [b["text"] for b in report.last["best_performers"]] == ["지난주 카피 하나"]
+    text = write_report(report, tmp_path / "out").read_text("utf-8")
+    assert "## 실제 성과가 좋았던 카피" in text
+    assert "1. 정성을 담았습니다. — CTR 8.00% (400/5,000) · 전환 31건 (상품" in text
+    blocks = json.dumps(report_blocks(report), ensure_ascii=False)
+    assert "실제 성과가 좋았던 카피" in blocks and "CTR 10.00% (1/10)" in blocks

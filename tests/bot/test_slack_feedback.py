@@ -209,3 +209,40 @@ def test_a_custom_reaction_mapping_is_used(make_harness: Callable[..., Harness],
     h.event(reaction("reaction_added", "+1", cand["slack_ts"], user="U9"), event_id="T2")  # not in this mapping
     h.event(reaction("reaction_added", "crown", cand["slack_ts"], user="U8"), event_id="T3")
     assert [e["signal"] for e in h.store.feedback_for(cand["id"])] == ["up", "win"]
+
+
+def _use_button(candidate: dict, *, user: str = "U200", action_ts: str = "1700000300.000001") -> dict:
+    return {
+        "type": "block_actions", "user": {"id": user, "team_id": "T0001"}, "team": {"id": "T0001"},
+        "api_app_id": "A1", "trigger_id": "T.4", "container": {"type": "message"},
+        "channel": {"id": "C100"}, "message": {"ts": candidate["slack_ts"]},
+        "actions": [{"action_id": "mark_used", "block_id": "b", "value": str(candidate["id"]), "type": "button",
+                     "action_ts": action_ts}],
+    }  # fmt: skip
+
+
+def test_a_copy_is_marked_used_by_a_reaction_or_the_button_and_unmarked_by_the_same(
+    posted: tuple[Harness, list[dict]],
+) -> None:
+    h, cands = posted
+    thread = [p for p in h.fake.of("chat.postMessage") if p.get("thread_ts")]
+    assert [e["action_id"] for e in thread[0]["blocks"][2]["elements"]] == ["edit_candidate", "mark_used"]
+    assert f"ID {cands[0]['id']}" in thread[0]["blocks"][1]["elements"][0]["text"]  # what results name it by
+
+    h.event(reaction("reaction_added", "mega", cands[0]["slack_ts"]), event_id="EvMega")
+    h.event(reaction("reaction_added", "rocket", cands[0]["slack_ts"], user="U300"), event_id="EvRocket")
+    assert h.store.candidate_scores()[cands[0]["id"]].used == 2
+    assert h.store.candidate_scores()[cands[0]["id"]].value == 0  # a fact about the copy, not a rating
+
+    assert h.interact(_use_button(cands[1])).status == 200
+    [notice] = h.fake.wait_for("chat.postEphemeral", 1)
+    assert notice["user"] == "U200" and f"후보 ID {cands[1]['id']}" in notice["text"] and "사용함으로" in notice["text"]
+    assert h.store.candidate_scores()[cands[1]["id"]].used == 1
+    h.interact(_use_button(cands[1], action_ts="1700000400.000001"))  # the same person again: unmark
+    assert "취소" in h.fake.wait_for("chat.postEphemeral", 2)[1]["text"]
+    assert cands[1]["id"] not in h.store.candidate_scores()
+
+    [rated] = h.store.rated_requests()
+    assert [c["used"] for c in rated["candidates"]] == [True, False, False]
+    figures = h.store.stats()
+    assert figures["marked_used"] == 1 and figures["feedback_events"] == 4

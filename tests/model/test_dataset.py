@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from model.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, build_dataset
+from model.outcomes import Outcome
 
 BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "30대", "channel": "sns"}
 CORPUS = [
@@ -118,3 +119,66 @@ def test_a_scored_corpus_replays_its_best_copies_more_often_and_an_unscored_one_
     assert [counts[f"클릭률 {i}위 카피예요"] for i in range(1, 9)] == [1, 1, 1, 1, 2, 2, 3, 3]
     plain = build_dataset([], CORPUS, VALIDATION, force=True)
     assert sorted(e["completion"] for e in plain.sft) == sorted(row["text"] for row in CORPUS)
+
+
+def sent_request(i: int, *, a: Outcome | None, b: Outcome | None, a_up: int = 0, b_up: int = 0) -> RatedRequest:
+    """A request whose copies A and B both went out (an A/B test), with a third copy nobody sent."""
+    return RatedRequest(i, f"2026-11-{i:02d}T09:00:00.000+00:00", {**BRIEF, "product": f"셔츠 {i}"}, (
+        RatedCandidate(f"에이 카피예요 {i}", "polite", up=a_up, used=True, outcome=a),
+        RatedCandidate(f"비 카피예요 {i}", "polite", up=b_up, used=True, outcome=b),
+        RatedCandidate(f"안 보낸 카피예요 {i}", "polite", up=1),
+    ))  # fmt: skip
+
+
+def test_real_results_decide_pairs_above_emoji_and_weigh_more_in_sft() -> None:
+    # B won every A/B test beyond noise (4 % vs 2 % of 5,000 sends: z = 5.9) although the team thumbed A up
+    won, lost = Outcome(sends=5000, clicks=200, ctr=0.04), Outcome(sends=5000, clicks=100, ctr=0.02)
+    requests = [sent_request(i, a=lost, b=won, a_up=2) for i in range(1, 7)]
+    data = build_dataset(requests, CORPUS, VALIDATION, DatasetConfig(outcome_pair_weight=3, outcome_weight=3))
+    first = [(p["chosen"], p["rejected"]) for p in data.pairs if p["chosen"].endswith(" 1")]
+    assert first.count(("비 카피예요 1", "에이 카피예요 1")) == 3  # the outcome pair, three times
+    assert ("에이 카피예요 1", "비 카피예요 1") not in first  # the emoji pair the results contradict is dropped
+    assert ("에이 카피예요 1", "안 보낸 카피예요 1") in first  # emoji pairs with an unsent copy stay
+    completions = [e["completion"] for e in data.sft]
+    assert completions.count("비 카피예요 1") == 3  # won its test: above a winner's 2
+    assert completions.count("에이 카피예요 1") == 1  # sent (and liked): as a like
+    assert data.summary["counts"]["outcome_pairs"] == 4 and data.summary["counts"]["sent_copies"] == 8
+    assert [(p["chosen"], p["rejected"]) for p in data.heldout_pairs].count(("비 카피예요 6", "에이 카피예요 6")) == 1
+
+
+def test_results_within_noise_leave_the_emoji_to_decide() -> None:
+    close = Outcome(sends=1000, clicks=30, ctr=0.03), Outcome(sends=1000, clicks=25, ctr=0.025)  # z = 0.68
+    data = build_dataset([sent_request(i, a=close[1], b=close[0], a_up=2) for i in range(1, 7)], CORPUS, VALIDATION)
+    first = [(p["chosen"], p["rejected"]) for p in data.pairs if p["chosen"].endswith(" 1")]
+    assert first.count(("에이 카피예요 1", "비 카피예요 1")) == 1 and data.summary["counts"]["outcome_pairs"] == 0
+
+
+def test_a_copy_marked_used_counts_as_liked_until_results_come() -> None:
+    requests = [RatedRequest(i, f"2026-11-{i:02d}", BRIEF, (RatedCandidate(f"보낸 카피예요 {i}", "polite", used=True),
+                                                            RatedCandidate(f"그냥 카피예요 {i}", "polite")))
+                for i in range(1, 13)]  # fmt: skip
+    data = build_dataset(requests, CORPUS, VALIDATION)
+    assert [e["completion"] for e in data.sft].count("보낸 카피예요 1") == 1
+    assert data.summary["counts"]["train_requests"] == 9
+
+
+def test_sent_copies_that_stand_high_among_comparable_sends_weigh_more() -> None:
+    # one sent copy per request (no A/B test): a copy's standing among the same channel's sends decides
+    requests = [RatedRequest(i, f"2026-11-{i:02d}", BRIEF,
+                             (RatedCandidate(f"보낸 카피예요 {i}", "polite", used=True, outcome=Outcome(ctr=i / 100)),))
+                for i in range(1, 13)]  # fmt: skip
+    data = build_dataset(requests, CORPUS, VALIDATION)  # the newest 3 held out: 9 ranked, standings 0..1
+    completions = [e["completion"] for e in data.sft]
+    assert [completions.count(f"보낸 카피예요 {i}") for i in range(1, 10)] == [1, 1, 1, 1, 3, 3, 3, 3, 3]
+
+
+def test_when_an_edit_went_out_the_edit_carries_the_result() -> None:
+    won, lost = Outcome(sends=5000, clicks=200, ctr=0.04), Outcome(sends=5000, clicks=100, ctr=0.02)
+    requests = [RatedRequest(i, f"2026-11-{i:02d}", BRIEF, (
+        RatedCandidate(f"원래 카피예요 {i}", "polite", edits=(f"고쳐 보낸 카피예요 {i}",), used=True, outcome=won,
+                       sent_text=f"고쳐 보낸 카피예요 {i}"),
+        RatedCandidate(f"진 카피예요 {i}", "polite", used=True, outcome=lost))) for i in range(1, 7)]  # fmt: skip
+    data = build_dataset(requests, CORPUS, VALIDATION)
+    pairs = [(p["chosen"], p["rejected"]) for p in data.pairs]
+    assert pairs.count(("고쳐 보낸 카피예요 1", "진 카피예요 1")) == 3
+    assert [e["completion"] for e in data.sft].count("고쳐 보낸 카피예요 1") == 3 + 3  # its result, and as an edit

@@ -46,6 +46,10 @@ EXPECTED_COLUMNS = {
         "id", "challenger_version", "champion_version", "status", "started_at", "ended_at", "reason", "rule",
         "training_run_id", "looked_at", "tally",
     ],
+    "outcomes": [
+        "id", "candidate_id", "request_id", "text", "sends", "clicks", "ctr", "conversions", "date", "source", "line",
+        "imported_at",
+    ],
 }  # fmt: skip
 
 EXPECTED_UNIQUE_INDEXES = {
@@ -57,6 +61,7 @@ EXPECTED_UNIQUE_INDEXES = {
     ("tuning_trials", ("study", "trial")),
     ("schedule_runs", ("job", "slot")),
     ("trials", ("status",)),  # partial: at most one running trial
+    ("outcomes", ("candidate_id", "date")),
     ("_sqlite_migrations", ("migration_set", "name")),
 }
 
