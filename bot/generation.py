@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -13,7 +14,9 @@ from bot.trials import CHALLENGER, CHAMPION, Trials, split
 from model.brief import Brief
 from model.compliance import load_rules
 from model.errors import ModelSideError
+from model.prompt import has_chat_template
 from model.rerank import Reranker
+from model.voice import BrandVoice
 from model.writer import Backend, CopyWriter, Generation
 from storage import Store
 
@@ -75,8 +78,11 @@ def make_writer(settings: Settings, *, store: Store | None = None) -> CopyWriter
     With a store, the backend follows the store's active adapter version (see `ActiveAdapterBackend`)."""
     rules = load_rules(settings.compliance_terms)
     backend = load_backend(settings, store=store)
+    if settings.voice_examples and not has_chat_template(getattr(backend, "tokenizer", None)):
+        log.warning("COPYBOT_VOICE_EXAMPLES=%d has no effect: %s has no chat template, and brand-voice examples are "
+                    "shown to instruct models only", settings.voice_examples, settings.base_model)  # fmt: skip
     if store is not None:
-        backend = ActiveAdapterBackend(backend, store)
+        backend = ActiveAdapterBackend(backend, store, voice_examples=settings.voice_examples)
     reranker = Reranker(reward_path(settings), settings.base_model) if settings.rerank else None
     return CopyWriter(backend, rules=rules, reranker=reranker)
 
@@ -91,12 +97,14 @@ class ActiveAdapterBackend:
     adapter when it changed, so `copybot model promote` or a retrain in another process takes effect without a
     restart; during a live trial it also holds the challenger, so that a call naming it writes with it."""
 
-    def __init__(self, engine: Any, store: Store, *, check_every_s: float = 5.0) -> None:
+    def __init__(self, engine: Any, store: Store, *, check_every_s: float = 5.0, voice_examples: int = 0) -> None:
         self.engine = engine
         self.store = store
         self.check_every_s = check_every_s
         self._checked = float("-inf")
         self.challenger: str | None = None  # the running trial's challenger, once loaded
+        self.voice_examples = voice_examples
+        self._voice: tuple[int, BrandVoice] | None = None  # (train-split size it was built from, the voice)
 
     @property
     def version(self) -> str:
@@ -104,8 +112,20 @@ class ActiveAdapterBackend:
         return str(self.engine.version)
 
     def prompt_for(self, brief: Brief, register: str) -> str:
-        """The engine's prompt."""
+        """The engine's prompt, with the brief's brand-voice examples when they are on (COPYBOT_VOICE_EXAMPLES):
+        the same examples a retrain puts in its training prompts for that brief (model/voice.py)."""
+        if self.voice_examples and not brief.examples:
+            fields = {"product": brief.product, "event": brief.event, "age_group": brief.age_group,
+                      "channel": brief.channel}  # fmt: skip
+            brief = dataclasses.replace(brief, examples=self.voice().examples_for(fields))
         return str(self.engine.prompt_for(brief, register))
+
+    def voice(self) -> BrandVoice:
+        """The brand voice of the corpus's train split, rebuilt when an import changed its size."""
+        size = self.store.corpus_size("train")
+        if self._voice is None or self._voice[0] != size:
+            self._voice = (size, BrandVoice(self.store.corpus_rows("train"), self.voice_examples))
+        return self._voice[1]
 
     def sync(self, *, force: bool = False) -> None:
         """Swap to the active version if it differs from the one loaded (checked at most every few seconds)."""

@@ -42,6 +42,7 @@ from model.evaluate import GateConfig
 from model.outcomes import combine
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
+from model.voice import BrandVoice, with_voice
 from storage import Store
 from storage.corpus import prepare_import
 
@@ -182,11 +183,17 @@ class Retrainer:
         return AdapterRegistry(self.settings.home / "adapters")
 
     def dataset(self, *, force: bool) -> RetrainDataset:
+        """The dataset of this retrain, each example's brief carrying its brand-voice examples when they are on
+        (COPYBOT_VOICE_EXAMPLES), chosen from the train split as serving chooses them."""
         ensure_corpus(self.store)
         if self.from_corpus:
-            return build_corpus_dataset(self.store.corpus_rows(), force=force)
-        return build_dataset(rated_requests(self.store), self.store.corpus_rows("train"),
-                             self.store.corpus_rows("validation"), self.dataset_config, force=force)  # fmt: skip
+            data = build_corpus_dataset(self.store.corpus_rows(), force=force)
+        else:
+            data = build_dataset(rated_requests(self.store), self.store.corpus_rows("train"),
+                                 self.store.corpus_rows("validation"), self.dataset_config, force=force)  # fmt: skip
+        if self.settings.voice_examples:
+            data = with_voice(data, BrandVoice(self.store.corpus_rows("train"), self.settings.voice_examples))
+        return data
 
     def run(self, *, trigger: str, force: bool = False, dry_run: bool = False) -> RetrainOutcome:
         """Build, train, evaluate, gate, and promote or keep; every path is recorded and explained."""

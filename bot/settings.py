@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.trial_rule import TrialRule, TrialRuleError
+from model.voice import MAX_EXAMPLES
 
 DEFAULT_CRON = "0 9 * * MON"
 DEFAULT_TIMEZONE = "Asia/Seoul"
@@ -65,6 +66,15 @@ def _trial_rule(get: Any) -> TrialRule:
                             "See docs/learning-loop.md for what each setting does.") from exc  # fmt: skip
 
 
+def _count(name: str, raw: str | None, *, high: int) -> int:
+    if raw is None:
+        return 0
+    if not raw.isdigit() or int(raw) > high:
+        raise SettingsError(name, f"{raw!r} is not a whole number from 0 to {high}", "Set a number such as 3, or 0 "
+                            "(or unset it) for none.")  # fmt: skip
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """copybot's configuration (see DESIGN section 3 for the variables and their defaults)."""
@@ -90,6 +100,8 @@ class Settings:
     rerank: bool = True  # write 2n candidates and show the n the learned reward model ranks best
     # the next retrain starts from a challenger whose trial ended undecided but leaning its way (bot/trials.py)
     build_on_leader: bool = True
+    # brand-voice examples in an instruct model's prompt: the k best-performing corpus copies (model/voice.py)
+    voice_examples: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +134,7 @@ class Settings:
             trial_rule=_trial_rule(get),
             rerank=_switch("COPYBOT_RERANK", get("COPYBOT_RERANK"), default=True),
             build_on_leader=_switch("COPYBOT_BUILD_ON_LEADER", get("COPYBOT_BUILD_ON_LEADER"), default=True),
+            voice_examples=_count("COPYBOT_VOICE_EXAMPLES", get("COPYBOT_VOICE_EXAMPLES"), high=MAX_EXAMPLES),
         )
         settings.validate()
         return settings

@@ -116,6 +116,9 @@ class Brief:
     channel: str
     n: int = DEFAULT_N
     notes: str = ""
+    # Brand-voice examples the prompt shows an instruct model (model/voice.py): chosen by the bot, never typed by
+    # a person, and carried in training examples so that training renders the prompt serving renders.
+    examples: tuple[str, ...] = ()
 
     @classmethod
     def create(

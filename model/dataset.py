@@ -160,7 +160,8 @@ def with_prompts(examples: list[Example], tokenizer: Any) -> list[Example]:
             out.append(e)
             continue
         rendered = {k: v for k, v in e.items() if k not in ("brief", "register")}
-        rendered["prompt"] = render_prompt(Brief(**e["brief"]), e["register"], tokenizer)
+        brief = {**e["brief"], "examples": tuple(e["brief"].get("examples", ()))}  # JSON gives a list
+        rendered["prompt"] = render_prompt(Brief(**brief), e["register"], tokenizer)
         for key in ("completion", "chosen", "rejected"):
             if key in rendered and end:
                 rendered[key] += end

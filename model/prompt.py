@@ -72,6 +72,7 @@ def plain_prompt(brief: Brief, register: str) -> str:
 
 
 FORM_END = "카피:\n"
+VOICE_HEADING = "참고: 우리 브랜드에서 성과가 좋았던 카피 (그대로 베끼지 말고 말투와 결만 참고하세요)"
 
 
 def brief_lines(brief: Brief, register: str) -> list[str]:
@@ -89,11 +90,16 @@ def brief_lines(brief: Brief, register: str) -> list[str]:
     ]
     if brief.notes:
         lines.append(f"메모: {brief.notes}")
+    if brief.examples:
+        lines.append(VOICE_HEADING)
+        lines += [f"- {text}" for text in brief.examples]
     return lines
 
 
 def chat_messages(brief: Brief, register: str) -> list[dict[str, str]]:
-    """System and user messages for an instruct model (rendered with the tokenizer's chat template)."""
+    """System and user messages for an instruct model (rendered with the tokenizer's chat template); the brief's
+    brand-voice examples, if any, close the user message. The plain and form templates of base models have no
+    place for them: a base model continues examples instead of learning from them."""
     system = (
         "당신은 한국 백화점의 광고 카피라이터입니다. 요청마다 광고 카피 한 개만 쓰고, 설명이나 따옴표 없이 카피만 "
         "출력하세요. 근거 없는 절대적 표현(최고, 최초, 1위, 유일, 100%)과 의학적 효능 표현은 쓰지 마세요."

@@ -309,6 +309,12 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
         with self._lock:
             return list(self.db.table("corpus").rows_where(where, args, order_by="id"))
 
+    def corpus_size(self, split: str | None = None) -> int:
+        """How many corpus rows there are (of one split, or all)."""
+        where, args = ("where split = ?", [split]) if split else ("", [])
+        with self._lock:
+            return int(self.db.execute(f"select count(*) from corpus {where}", args).fetchone()[0])
+
     def corpus_stats(self) -> dict[str, Any]:
         """Counts per category, event, age group, register, channel, split and source; length percentiles;
         the share of rows with a score."""

@@ -1,0 +1,59 @@
+"""Brand voice from setting to prompt: a retrain's training prompts and the bot's served prompts show the same
+examples for the same brief, on a tiny random model carrying the real Qwen3 tokenizer (chat template)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.generation import ActiveAdapterBackend
+from bot.retrain import Retrainer
+from bot.settings import Settings, SettingsError
+from model.brief import Brief
+from model.dataset import render_dataset
+from model.engine import LocalEngine
+from model.prompt import VOICE_HEADING
+from storage import Store
+from storage.corpus import content_hash
+from tests.conftest import REPO
+from tests.real_tokenizers import TOKENIZERS, tiny_model_folder
+
+
+def _corpus_row(text: str, score: float) -> dict:
+    return {"content_hash": content_hash(text), "text": text, "product": f"셔츠 {score:.0f}", "category": "의류",
+            "event": "여름 세일", "age_group": "20대", "channel": "sns", "register_label": "",
+            "register_detected": "polite", "score": score, "score_measure": "ctr", "date": "", "source": "team",
+            "split": "train"}  # fmt: skip
+
+
+def test_training_and_serving_show_the_same_examples(home: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COPYBOT_VOICE_EXAMPLES", "2")
+    settings = Settings.from_env()
+    store = Store.open(settings.db_path)
+    store.add_corpus_rows([_corpus_row(f"여름엔 시원한 셔츠예요 {i}", float(i)) for i in range(1, 9)])
+    brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", channel="sns", n=2)
+    for k in range(6):  # six rated requests for the same brief
+        request_id = store.record_request(brief.__dict__, source="cli")
+        [liked, _] = store.save_candidates(request_id, [{"text": f"가볍게 입어요 {k}", "register": "polite"},
+                                                        {"text": f"그냥 카피 {k}", "register": "polite"}],
+                                           model_version="base")  # fmt: skip
+        store.record_feedback(event_id=f"e{k}", candidate_id=liked, user_id="U1", action="added", signal="up")
+
+    data = Retrainer(settings, store).dataset(force=True)
+    folder = tiny_model_folder(TOKENIZERS["qwen3"], REPO / ".cache", tmp_path / "tiny-qwen3")
+    engine = LocalEngine(folder, version="base")
+    trained = next(e for e in render_dataset(data, engine.tokenizer).sft if e["completion"].startswith("가볍게"))
+    served = ActiveAdapterBackend(engine, store, voice_examples=2).prompt_for(brief, "polite")
+    assert served == trained["prompt"]
+    assert f"{VOICE_HEADING}\n- 여름엔 시원한 셔츠예요 8\n- 여름엔 시원한 셔츠예요 7" in served
+
+    plain = ActiveAdapterBackend(engine, store).prompt_for(brief, "polite")  # the setting off: no examples
+    assert VOICE_HEADING not in plain
+
+
+@pytest.mark.parametrize("raw", ["-1", "11", "three"])
+def test_a_bad_number_of_examples_names_the_setting(home: Path, monkeypatch, raw: str) -> None:
+    monkeypatch.setenv("COPYBOT_VOICE_EXAMPLES", raw)
+    with pytest.raises(SettingsError, match="COPYBOT_VOICE_EXAMPLES"):
+        Settings.from_env()
