@@ -72,17 +72,25 @@ def generate(
         click.echo(json.dumps(candidates, ensure_ascii=False, indent=2))
         return
     _print_candidates(brief.as_dict(), candidates, result.generation.model_version, result.generation.elapsed_ms)
+    for note in result.generation.notes:
+        click.echo(f"note: {note}")
 
 
 def _print_candidates(brief: dict[str, Any], candidates: list[dict[str, Any]], version: str, elapsed_ms: int) -> None:
+    from model.brief import channel_table
     from model.tone import register_name
 
     head = " · ".join(str(brief[k]) for k in ("product", "event", "age_group", "channel") if brief[k])
     click.echo(f"{head}  (model {version}, {elapsed_ms / 1000:.1f}s)")
+    spec = channel_table()["channels"][brief["channel"]]
+    unit = f"/{spec['max_bytes']} bytes" if "max_bytes" in spec else f"/{spec['max_chars']} chars"
     for rank, c in enumerate(candidates, start=1):
         mark = "✓" if c["register_ok"] else "✗"
-        click.echo(f"{rank}. {c['text']}")
-        click.echo(f"   {register_name(c['register'])} {mark} · {c['length']}")
+        if c.get("message"):  # the whole message to send: the legal frame around the copy
+            click.echo(f"{rank}. " + c["message"].replace("\n", "\n   "))
+        else:
+            click.echo(f"{rank}. {c['text']}")
+        click.echo(f"   {register_name(c['register'])} {mark} · {c['length']}{unit}")
         for flag in c["flags"]:
             click.echo(f"   ⚠ {flag}")
 

@@ -14,6 +14,7 @@ from bot.trials import CHALLENGER, CHAMPION, Trials, split
 from model.brief import Brief
 from model.compliance import load_rules
 from model.errors import ModelSideError
+from model.frame import AdFrame
 from model.prompt import has_chat_template
 from model.rerank import Reranker
 from model.voice import BrandVoice
@@ -84,7 +85,7 @@ def make_writer(settings: Settings, *, store: Store | None = None) -> CopyWriter
     if store is not None:
         backend = ActiveAdapterBackend(backend, store, voice_examples=settings.voice_examples)
     reranker = Reranker(reward_path(settings), settings.base_model) if settings.rerank else None
-    return CopyWriter(backend, rules=rules, reranker=reranker)
+    return CopyWriter(backend, rules=rules, reranker=reranker, frame=AdFrame(settings.ad_sender, settings.ad_optout))
 
 
 def reward_path(settings: Settings) -> Path:

@@ -39,6 +39,7 @@ from model.dataset import (
 )
 from model.errors import AdapterError
 from model.evaluate import GateConfig
+from model.frame import AdFrame, with_budgets
 from model.outcomes import combine
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
@@ -184,7 +185,8 @@ class Retrainer:
 
     def dataset(self, *, force: bool) -> RetrainDataset:
         """The dataset of this retrain, each example's brief carrying its brand-voice examples when they are on
-        (COPYBOT_VOICE_EXAMPLES), chosen from the train split as serving chooses them."""
+        (COPYBOT_VOICE_EXAMPLES), chosen from the train split as serving chooses them, and on a channel with the legal
+        frame the body's budget, as the writer sets it."""
         ensure_corpus(self.store)
         if self.from_corpus:
             data = build_corpus_dataset(self.store.corpus_rows(), force=force)
@@ -193,7 +195,8 @@ class Retrainer:
                                  self.store.corpus_rows("validation"), self.dataset_config, force=force)  # fmt: skip
         if self.settings.voice_examples:
             data = with_voice(data, BrandVoice(self.store.corpus_rows("train"), self.settings.voice_examples))
-        return data
+        # the body budget the legal frame leaves, as the writer states it in an instruct model's prompt
+        return with_budgets(data, AdFrame(self.settings.ad_sender, self.settings.ad_optout))
 
     def run(self, *, trigger: str, force: bool = False, dry_run: bool = False) -> RetrainOutcome:
         """Build, train, evaluate, gate, and promote or keep; every path is recorded and explained."""

@@ -19,6 +19,8 @@ DEFAULT_TIMEZONE = "Asia/Seoul"
 STARTER_MODEL = "starter"
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_OPTOUT = re.compile(r"^\d{2,4}[- ]?\d{3,4}[- ]?\d{4}$")
+MAX_SENDER = 30
 
 
 def _split_ids(raw: str | None) -> tuple[str, ...]:
@@ -102,6 +104,10 @@ class Settings:
     build_on_leader: bool = True
     # brand-voice examples in an instruct model's prompt: the k best-performing corpus copies (model/voice.py)
     voice_examples: int = 0
+    # the legal frame of promotional SMS, LMS, push and KakaoTalk messages (model/frame.py): who sends, and the free
+    # opt-out number; placeholders and a flag until they are set
+    ad_sender: str = ""
+    ad_optout: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +141,8 @@ class Settings:
             rerank=_switch("COPYBOT_RERANK", get("COPYBOT_RERANK"), default=True),
             build_on_leader=_switch("COPYBOT_BUILD_ON_LEADER", get("COPYBOT_BUILD_ON_LEADER"), default=True),
             voice_examples=_count("COPYBOT_VOICE_EXAMPLES", get("COPYBOT_VOICE_EXAMPLES"), high=MAX_EXAMPLES),
+            ad_sender=get("COPYBOT_AD_SENDER") or "",
+            ad_optout=get("COPYBOT_AD_OPTOUT") or "",
         )
         settings.validate()
         return settings
@@ -168,6 +176,12 @@ class Settings:
                 raise SettingsError(
                     name, f"{path} is not a file", f"Point it at a JSON file shaped like {shape}, or unset it."
                 )
+        if len(self.ad_sender) > MAX_SENDER:
+            raise SettingsError("COPYBOT_AD_SENDER", f"{self.ad_sender!r} is longer than {MAX_SENDER} characters",
+                                "Use the short name customers know; an SMS has 90 bytes for everything.")  # fmt: skip
+        if self.ad_optout and not _OPTOUT.match(self.ad_optout):
+            raise SettingsError("COPYBOT_AD_OPTOUT", f"{self.ad_optout!r} is not a phone number",
+                                "Set the free opt-out number, e.g. 080-123-4567.")  # fmt: skip
         if len(self.retrain_cron.split()) != 5:
             raise SettingsError(
                 "COPYBOT_RETRAIN_CRON",

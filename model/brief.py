@@ -119,6 +119,9 @@ class Brief:
     # Brand-voice examples the prompt shows an instruct model (model/voice.py): chosen by the bot, never typed by
     # a person, and carried in training examples so that training renders the prompt serving renders.
     examples: tuple[str, ...] = ()
+    # The body's budget in the channel's unit when the bot's legal frame (model/frame.py) takes part of the channel's
+    # limit; 0 means the channel's own limit. Set by the writer, carried in training examples like `examples`.
+    limit: int = 0
 
     @classmethod
     def create(

@@ -288,7 +288,7 @@ def generation_metrics(
         "distinct_2": round(statistics.median(distincts), 4) if distincts else 0.0,
         "copied_share": round(sum(_copied(c.text, spans) for c in candidates) / total, 4),
         "compliance_flag_rate": round(
-            sum(any(f.split(":")[0] in ("absolute_claim", "medical_claim", "guarantee") for f in c.flags) for c in candidates)
+            sum(any(f.split(":")[0] in ("absolute_claim", "medical_claim", "disease_claim", "guarantee") for f in c.flags) for c in candidates)
             / total, 4),
         "length_ok": round(sum(not any(f.startswith("too_long") for f in c.flags) for c in candidates) / total, 4),
         "copies": len(candidates),

@@ -85,14 +85,15 @@ def channel_limit(channel: str) -> int:
     return int(spec.get("max_bytes", spec.get("max_chars", 0)))
 
 
-def fit_channel(text: str, channel: str, *, allow_emoji: bool) -> str:
-    """Remove emoji where not allowed and cut an over-long copy at its last sentence end that fits."""
+def fit_channel(text: str, channel: str, *, allow_emoji: bool, limit: int = 0) -> str:
+    """Remove emoji where not allowed and cut an over-long copy at its last sentence end that fits `limit` (the
+    channel's own limit when 0; the budget a legal frame leaves the body otherwise)."""
     spec = channel_table()["channels"][channel]
     if not (allow_emoji and spec.get("emoji", True)):
         text = strip_emoji(text)
     if "encoding" in spec:
         text = text.encode(spec["encoding"], errors="ignore").decode(spec["encoding"])
-    limit = channel_limit(channel)
+    limit = limit or channel_limit(channel)
     if measure(text, channel) <= limit:
         return text
     cuts = [m.end() for m in _SENTENCE_END.finditer(text) if measure(text[: m.end()].strip(), channel) <= limit]
@@ -100,9 +101,17 @@ def fit_channel(text: str, channel: str, *, allow_emoji: bool) -> str:
 
 
 def length_flag(text: str, channel: str) -> list[str]:
-    """A flag when the copy is still over the channel limit."""
+    """Flags when the message (the copy, or the framed message on a channel with the legal frame) is over the
+    channel's limit, or has more lines than it allows; an over-long SMS is told where it would fit."""
+    spec = channel_table()["channels"][channel]
     size, limit = measure(text, channel), channel_limit(channel)
-    if size <= limit:
-        return []
-    unit = "bytes" if "max_bytes" in channel_table()["channels"][channel] else "chars"
-    return [f"too_long: {size} {unit}, {channel} allows {limit}"]
+    flags = []
+    if size > limit:
+        unit = "bytes" if "max_bytes" in spec else "chars"
+        longer = spec.get("longer")
+        hint = f"; 줄이거나 {channel_table()['channels'][longer]['label']}로 보내세요" if longer else ""
+        flags.append(f"too_long: {size} {unit}, {channel} allows {limit}{hint}")
+    lines = text.count("\n") + 1
+    if "max_lines" in spec and lines > spec["max_lines"]:
+        flags.append(f"too_many_lines: {lines} lines, {channel} allows {spec['max_lines']}")
+    return flags

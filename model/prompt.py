@@ -39,9 +39,15 @@ def prompt_markers() -> list[str]:
     return [
         *FIELD_MARKERS,
         *[f"<{age}>" for age in tone_profiles()],
-        *[f"<{name}>" for name in channel_table()["channels"]],
+        *dict.fromkeys(f"<{channel_marker(name)}>" for name in channel_table()["channels"]),
         *[f"<{register}>" for register in REGISTERS],
     ]
+
+
+def channel_marker(channel: str) -> str:
+    """The channel the marker template names: its own, or for a channel added after the starter was built, the one
+    its `marker` says (LMS is prompted as SMS), so that the starter's vocabulary and figures stay as they are."""
+    return str(channel_table()["channels"][channel].get("marker", channel))
 
 
 def registers_for(brief: Brief) -> list[str]:
@@ -65,7 +71,7 @@ def plain_prompt(brief: Brief, register: str) -> str:
         product=brief.product,
         event=brief.event or NO_EVENT,
         age_group=brief.age_group,
-        channel=brief.channel,
+        channel=channel_marker(brief.channel),
         register=register,
         notes=notes,
     )
@@ -79,7 +85,10 @@ def brief_lines(brief: Brief, register: str) -> list[str]:
     """The brief as Korean "field: value" lines: the user message of the chat prompt and the body of the form."""
     profile = profile_for(brief.age_group)
     spec = channel_table()["channels"][brief.channel]
-    limit = f"{spec['max_bytes']}바이트({spec['encoding']})" if "max_bytes" in spec else f"{spec['max_chars']}자"
+    size = brief.limit or spec.get("max_bytes", spec.get("max_chars"))
+    limit = f"{size}바이트({spec['encoding']})" if "max_bytes" in spec else f"{size}자"
+    if brief.limit:  # the bot's legal frame takes the rest of the channel's limit
+        limit = f"본문 {limit} (광고 표시·발신자·수신거부 문구는 따로 붙어요)"
     emoji = "이모지를 써도 됩니다" if profile.emoji and spec.get("emoji", True) else "이모지는 쓰지 마세요"
     lines = [
         f"제품: {brief.product}",

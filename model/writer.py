@@ -1,4 +1,5 @@
-"""From a brief to checked candidates: prompt, generate in a batch, clean, check register, screen, fit the channel."""
+"""From a brief to checked candidates: prompt, generate in a batch, clean, check register, screen, fit the channel,
+and, on a channel that needs it, wrap each copy in the legal frame of a promotional message (model/frame.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from model.brief import Brief
-from model.compliance import ComplianceRule, load_rules, screen
+from model.compliance import ComplianceRule, load_rules, screen, strip_framed_labels
 from model.errors import ModelSideError
+from model.frame import MIN_BODY, AdFrame, needs_frame
 from model.postprocess import channel_limit, dedupe, fit_channel, length_flag, measure, normalize
 from model.prompt import registers_for
 from model.rerank import Option, Reranker, choose
@@ -47,7 +49,8 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class Candidate:
-    """One checked copy: its text, detected register, whether that fits the audience, flags and length."""
+    """One checked copy: its text, detected register, whether that fits the audience, flags and length; on a channel
+    with the legal frame, also the whole message to send, which `length` measures."""
 
     text: str
     register: str
@@ -55,6 +58,7 @@ class Candidate:
     flags: list[str] = field(default_factory=list)
     length: int = 0
     model_version: str = ""  # the version that wrote it
+    message: str = ""  # the framed message (광고 표시, sender, copy, opt-out line); "" on a channel without the frame
 
     def as_dict(self) -> dict[str, Any]:
         """Plain fields for JSON and storage."""
@@ -70,6 +74,7 @@ class Generation:
     rounds: int
     generated: int
     elapsed_ms: int
+    notes: list[str] = field(default_factory=list)  # advice on the request as a whole (when it may be sent)
 
 
 @dataclass
@@ -82,6 +87,7 @@ class CopyWriter:
     top_p: float = 0.95
     max_extra_rounds: int = MAX_EXTRA_ROUNDS
     reranker: Reranker | None = None  # with a reward model in force: write 2n, show the best n (model/rerank.py)
+    frame: AdFrame = field(default_factory=AdFrame)  # the sender and opt-out number (placeholders until set)
 
     def write(self, brief: Brief, *, seed: int | None = None, versions: Sequence[str] | None = None) -> Generation:
         """Generate `brief.n` candidates; mismatches that survive every retry are kept, marked and flagged.
@@ -90,6 +96,7 @@ class CopyWriter:
         candidates are written by it, and the whole set is shuffled so that the order says nothing about who wrote
         what."""
         started = time.perf_counter()
+        brief = self._budgeted(brief)
         plan = list(versions) if versions is not None else [self.backend.version] * brief.n
         if len(plan) != brief.n:
             raise ValueError(f"versions names {len(plan)} writers for {brief.n} candidates")
@@ -110,7 +117,22 @@ class CopyWriter:
         if len(groups) > 1:
             (random.Random(seed) if seed is not None else random.SystemRandom()).shuffle(candidates)
         elapsed = int((time.perf_counter() - started) * 1000)
-        return Generation(candidates, self.backend.version, rounds, generated, elapsed)
+        return Generation(candidates, self.backend.version, rounds, generated, elapsed, self.frame.notes(brief.channel))
+
+    def _budgeted(self, brief: Brief) -> Brief:
+        """The brief with the body's budget when its channel carries the legal frame; refused when the frame leaves
+        no room for copy (a long sender name on an SMS), saying where it fits."""
+        if not needs_frame(brief.channel):
+            return brief
+        budget = self.frame.budget(brief.channel)
+        if budget < MIN_BODY:
+            raise ModelSideError(
+                f"the legal frame leaves {budget} of the {brief.channel} limit for the copy; shorten "
+                "COPYBOT_AD_SENDER or ask for a longer channel (lms)",
+                user_message=f"광고 표시·발신자·수신거부 문구만으로 {brief.channel} 길이를 거의 다 써서 본문 자리가 "
+                "없어요. 장문 문자(LMS)로 요청해 주세요.",
+            )  # fmt: skip
+        return dataclasses.replace(brief, limit=budget)
 
     def _write_group(
         self, brief: Brief, n: int, model: str | None, version: str, seed: int | None, others: list[Candidate]
@@ -170,21 +192,27 @@ class CopyWriter:
             extra["avoid"] = list(avoid)
         raw = self.backend.complete(
             prompts,
-            max_tokens=_max_tokens(brief.channel),
+            max_tokens=_max_tokens(brief.limit or channel_limit(brief.channel)),
             temperature=self.temperature,
             top_p=self.top_p,
             seed=seed,
             stop=STOP_MARKERS,
             **extra,
         )
-        return [fit_channel(normalize(t), brief.channel, allow_emoji=allow_emoji) for t in raw]
+        texts = [normalize(t) for t in raw]
+        if needs_frame(brief.channel):  # the frame adds "(광고)" itself: a model trained on real SMS writes one
+            texts = [strip_framed_labels(t, self.rules) for t in texts]
+        return [fit_channel(t, brief.channel, allow_emoji=allow_emoji, limit=brief.limit) for t in texts]
 
     def _finish(self, text: str, register: str, ok: bool, brief: Brief, version: str) -> Candidate:
-        flags = screen(text, self.rules) + length_flag(text, brief.channel)
+        message = self.frame.wrap(text, brief.channel)
+        framed = needs_frame(brief.channel)
+        flags = screen(text, self.rules, framed=framed) + length_flag(message, brief.channel)
+        flags += self.frame.flags(brief.channel)
         if not ok:
             expected = "/".join(register_name(r) for r in profile_for(brief.age_group).registers)
             flags.append(f"register_mismatch: {register_name(register)}, {brief.age_group} expects {expected}")
-        return Candidate(text, register, ok, flags, measure(text, brief.channel), version)
+        return Candidate(text, register, ok, flags, measure(message, brief.channel), version, message if framed else "")
 
 
 def _tier(candidate: Candidate) -> int:
@@ -194,6 +222,7 @@ def _tier(candidate: Candidate) -> int:
     return 1 if candidate.flags else 0
 
 
-def _max_tokens(channel: str) -> int:
-    """A generous token budget for the channel; the byte-level tokenizer spends about one token per syllable."""
-    return min(160, channel_limit(channel) + 16)
+def _max_tokens(limit: int) -> int:
+    """A generous token budget for a copy of `limit` bytes or characters; the byte-level tokenizer spends about
+    one token per syllable."""
+    return min(160, limit + 16)

@@ -21,6 +21,7 @@ def build_migrations() -> Migrations:
         m007_create_trials,
         m008_corpus_score_measure,
         m009_create_outcomes,
+        m010_candidate_message,
     ):
         migrations()(fn)
     return migrations
@@ -282,3 +283,9 @@ def m009_create_outcomes(db: Database) -> None:
         not_null={"candidate_id", "request_id", "text", "date", "imported_at"},
     )
     db.table("outcomes").create_index(["candidate_id", "date"], unique=True)
+
+
+def m010_candidate_message(db: Database) -> None:
+    """The whole message of a candidate on a channel with the legal frame ("(광고)", the sender, the copy, the opt-out
+    line): what a marketer pastes into the sending tool; "" elsewhere and for earlier candidates."""
+    db.table("candidates").add_column("message", str, not_null_default="")

@@ -30,13 +30,17 @@ class OutcomeRecords(StoreBase):
     """The store's records of campaign results: part of `Store`."""
 
     def result_targets(self) -> Targets:
-        """Every candidate's text, and which candidates have each exact text (their own or an edit's)."""
+        """Every candidate's text, and which candidates have each exact text: their own, an edit's, or their framed
+        message's (a pasted SMS with its (광고) line names the copy inside it)."""
         with self._lock:
             candidates = self.db.execute("select id, text from candidates").fetchall()
             edits = self.db.execute("select candidate_id, edited_text from edits").fetchall()
+            messages = self.db.execute("select id, message, text from candidates where message != ''").fetchall()
         by_text: dict[str, list[tuple[int, str]]] = {}
         for cid, text in [*candidates, *edits]:
             by_text.setdefault(same_text(text), []).append((int(cid), str(text)))
+        for cid, message, text in messages:  # what went out is the copy the model wrote
+            by_text.setdefault(same_text(message), []).append((int(cid), str(text)))
         return Targets(text_of={int(c): str(t) for c, t in candidates}, by_text=by_text)
 
     def record_outcomes(self, rows: Iterable[dict[str, Any]], *, source: str) -> tuple[int, int]:

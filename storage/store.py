@@ -135,6 +135,7 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
                 "register_ok": int(bool(c.get("register_ok", True))),
                 "flags": json.dumps(list(c.get("flags", [])), ensure_ascii=False),
                 "length": int(c.get("length", len(c["text"]))),
+                **({"message": c["message"]} if c.get("message") else {}),  # a framed channel's whole message
                 "model_version": c.get("model_version") or model_version,
                 "created_at": now,
             }

@@ -58,12 +58,14 @@ def working_status(position: int = 0) -> str:
     return "✍️ 작성 중…" if position <= 0 else f"✍️ 작성 중… (대기 {position}번째)"
 
 
-def done_status(count: int, model_version: str, seconds: float, *, trial: bool = False) -> str:
+def done_status(count: int, model_version: str, seconds: float, *, trial: bool = False,
+                notes: list[str] | tuple[str, ...] = ()) -> str:  # fmt: skip
     """Summary after the candidates are posted; during a live trial it says that a new model wrote some of them
     (never which: the candidates are unlabelled so that reactions judge the copy alone)."""
     model = f"모델 `{escape(model_version)}`" + (" + 시험 중인 새 모델 (섞어서 보여 드려요)" if trial else "")
+    advice = "".join(f"\n📌 {escape(note)}" for note in notes)
     return (f"✅ 후보 {count}개 · {model} · {seconds:.1f}초 · 스레드에서 👍/👎로 평가하고 🏆로 최고안을 골라 주세요. "
-            "실제로 보낸 카피에는 📣를 달아 주세요.")  # fmt: skip
+            f"실제로 보낸 카피에는 📣를 달아 주세요.{advice}")  # fmt: skip
 
 
 def partial_status(posted: int, total: int) -> str:
@@ -76,18 +78,33 @@ def failed_status(reason: str) -> str:
     return f"⚠️ {escape(reason)} 같은 `/copy` 명령으로 다시 요청해 주세요."
 
 
-def candidate_message(candidate: dict[str, Any], rank: int, candidate_id: int) -> dict[str, Any]:
-    """One candidate: the copy, its register, flags and ID (what a results file names it by), and the edit and
-    used buttons."""
-    text = escape(candidate["text"])
+def candidate_message(candidate: dict[str, Any], rank: int, candidate_id: int, *, channel: str = "") -> dict[str, Any]:
+    """One candidate: the copy (on a channel with the legal frame, the whole message to send, as a block to copy),
+    its register, length against the channel's limit, flags and ID (what a results file names it by), and the edit
+    and used buttons."""
+    framed = candidate.get("message") or ""
+    text = escape(framed or candidate["text"])
     mark = "✓" if candidate["register_ok"] else "✗"
-    facts = f"{register_name(candidate['register'])} {mark} · 길이 {candidate['length']} · ID {candidate_id}"
+    facts = (
+        f"{register_name(candidate['register'])} {mark} · {_length(candidate['length'], channel)} · ID {candidate_id}"
+    )
     flags = "".join(f"\n⚠️ {escape(f)}" for f in candidate.get("flags", []))
     buttons = [_button(EDIT_ACTION, "✏️ 수정", candidate_id), _button(USE_ACTION, "📣 사용함", candidate_id)]
+    body = f"*{rank}.*\n```{text}```" if framed else f"*{rank}.* {text}"
     return {
         "text": f"{rank}. {text}",
-        "blocks": [_section(f"*{rank}.* {text}"), _context(facts + flags), {"type": "actions", "elements": buttons}],
+        "blocks": [_section(body), _context(facts + flags), {"type": "actions", "elements": buttons}],
     }
+
+
+def _length(length: int, channel: str) -> str:
+    """'메시지 82/90바이트' on a channel with a byte limit, '길이 35/60자' on one with a character limit."""
+    spec = channel_table()["channels"].get(channel)
+    if spec is None:
+        return f"길이 {length}"
+    if "max_bytes" in spec:
+        return f"메시지 {length}/{spec['max_bytes']}바이트"
+    return f"{'메시지' if spec.get('frame') else '길이'} {length}/{spec['max_chars']}자"
 
 
 def _button(action_id: str, label: str, candidate_id: int) -> Block:

@@ -144,12 +144,13 @@ class GenerationJob:
                 exc.response.get("error"),
             )
         seconds = time.monotonic() - self.queued_at
-        status = blocks.done_status(len(ids), generation.model_version, seconds, trial=trial_id is not None)
+        status = blocks.done_status(len(ids), generation.model_version, seconds, trial=trial_id is not None,
+                                    notes=generation.notes)  # fmt: skip
         self.update(status if posted == len(ids) else blocks.partial_status(posted, len(ids)))
 
     def post_candidate(self, candidate: dict[str, object], rank: int, candidate_id: int) -> None:
         """One thread message per candidate (only chat.postMessage returns the ts reactions refer to)."""
-        message = blocks.candidate_message(candidate, rank, candidate_id)
+        message = blocks.candidate_message(candidate, rank, candidate_id, channel=self.brief.channel)
         posted = self.client.chat_postMessage(channel=self.origin.channel_id, thread_ts=self.ts, **message)
         ts = str(posted["ts"])
         self.deps.store.set_candidate_message(candidate_id, slack_channel=self.origin.channel_id, slack_ts=ts)

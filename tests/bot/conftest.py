@@ -17,6 +17,7 @@ from bot.slack.app import create_app, web_client
 from bot.slack.jobs import BotDeps
 from bot.slack.pool import GenerationPool
 from bot.slack.reactions import ReactionMap
+from model.frame import AdFrame
 from model.writer import Backend, CopyWriter
 from storage import Store
 from tests.fakes import signing
@@ -101,7 +102,7 @@ def build_harness(tmp_path: Path, fake: FakeSlack, backend: Backend, **env: str)
     deps = BotDeps(
         settings,
         Store.open(settings.db_path),
-        CopyWriter(backend),
+        CopyWriter(backend, frame=AdFrame(settings.ad_sender, settings.ad_optout)),  # as make_writer builds it
         pool=GenerationPool(workers=2, queue=4),
         reactions=ReactionMap(settings.reactions_file),
     )

@@ -89,8 +89,11 @@ def test_generate_human_output_shows_register_and_flags(home_with_starter: Path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("한우 선물세트 · 추석 · 60대+ · sms")
-    assert lines[1].startswith("1. ")
+    assert lines[1] == "1. (광고)[발신자명]"  # an SMS is printed as the whole message, placeholders until set
+    assert lines[3] == "   무료수신거부 [080-000-0000]"
     assert any("하십시오체" in line or "명사형" in line for line in lines)
+    assert any(line.endswith("/90 bytes") for line in lines) and any("COPYBOT_AD_SENDER" in line for line in lines)
+    assert lines[-1].startswith("note: ") and "21:00~08:00" in lines[-1]
 
 
 @pytest.mark.slow

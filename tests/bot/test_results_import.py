@@ -148,3 +148,17 @@ def test_results_show_in_stats_and_reach_the_dataset(home: Path, tmp_path: Path,
     assert pairs.count(("시원하게 입어요 0", "여름엔 린넨이죠 0")) == 3  # the train request's pair, weighted
     assert ("시원하게 입어요 1", "여름엔 역시 린넨 1") in pairs  # held out: what went out was the edit
     assert data.summary["counts"]["outcome_pairs"] == 1
+
+
+def test_a_pasted_framed_sms_names_the_copy_inside_it(home: Path, tmp_path: Path, written) -> None:
+    store, _ = written
+    request_id = store.record_request({**BRIEF, "n": 1}, source="cli")
+    [cid] = store.save_candidates(request_id, [{"text": "린넨 셔츠 20% 할인해요.", "message":
+                                                "(광고)현대백화점\n린넨 셔츠 20% 할인해요.\n무료수신거부 080-123-4567"}],
+                                  model_version="v1")  # fmt: skip
+    pasted = "(광고)현대백화점 린넨 셔츠 20% 할인해요. 무료수신거부 080-123-4567"  # as the sending tool exported it
+    out = copybot(home, "results", "import", str(_csv(tmp_path / "sms.csv", ["카피,발송수,클릭수",
+                                                                           f"{pasted},3000,45"])))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    [row] = store.outcomes()
+    assert (row["candidate_id"], row["text"], row["ctr"]) == (cid, "린넨 셔츠 20% 할인해요.", 0.015)

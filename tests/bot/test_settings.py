@@ -49,6 +49,9 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         ("COPYBOT_ADMINS", "alice", "U012ABCDEF"),
         ("COPYBOT_MODEL_URL", "gpu-host:8000", "http://"),
         ("SLACK_API_URL", "ftp://x", "http://"),
+        ("COPYBOT_AD_OPTOUT", "수신거부", "080-123-4567"),
+        ("COPYBOT_AD_SENDER", "가" * 31, "90 bytes"),
+        ("COPYBOT_VOICE_EXAMPLES", "3개", "such as 3"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_fix(tmp_path: Path, name: str, value: str, hint: str) -> None:
@@ -96,3 +99,9 @@ def test_live_trials_reranking_and_the_trial_rule_are_settings() -> None:
                          ({"COPYBOT_TRIAL_MAX_REQUESTS": "5"}, "max_requests >= min_requests")]:  # fmt: skip
         with pytest.raises(SettingsError, match=message):
             Settings.from_env(env)
+
+
+def test_the_ad_frame_settings_are_read() -> None:
+    s = Settings.from_env({"COPYBOT_AD_SENDER": " 현대백화점 ", "COPYBOT_AD_OPTOUT": "080-123-4567"})
+    assert (s.ad_sender, s.ad_optout) == ("현대백화점", "080-123-4567")
+    assert (Settings.from_env({}).ad_sender, Settings.from_env({}).ad_optout) == ("", "")

@@ -11,7 +11,7 @@ import pytest
 
 from model.engine import LocalEngine
 from tests.bot.conftest import Harness
-from tests.fakes.backends import FORMAL, FailingBackend, ScriptedBackend
+from tests.fakes.backends import FORMAL, POLITE, FailingBackend, ScriptedBackend
 
 
 def _wait_status(h: Harness, request_id: int, status: str, timeout: float = 60) -> dict:
@@ -165,3 +165,35 @@ def test_candidates_slack_refuses_to_show_are_kept_and_the_request_says_so(
     assert "2개 중 0개만 올렸어요" in update["text"]
     [request] = h.store.requests_with_status("done")
     assert len(h.store.candidates_for(request["id"])) == 2
+
+
+def test_an_sms_candidate_is_posted_as_the_whole_legal_message_with_its_byte_count(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(ScriptedBackend(script=[POLITE[:2]]), COPYBOT_AD_SENDER="현대백화점",
+                     COPYBOT_AD_OPTOUT="080-123-4567")  # fmt: skip
+    assert h.ack_json(h.command("린넨 셔츠 / 여름 세일 / 30대 / 문자 / 2개")) == {}
+    [update] = h.fake.wait_for("chat.update", 1)
+    thread = [p for p in h.fake.of("chat.postMessage") if p.get("thread_ts")]
+    first = thread[0]["blocks"]
+    assert first[0]["text"]["text"] == "*1.*\n```(광고)현대백화점\n여름엔 린넨이죠!\n무료수신거부 080-123-4567```"
+    size = len("(광고)현대백화점\n여름엔 린넨이죠!\n무료수신거부 080-123-4567".encode("cp949"))
+    assert f"메시지 {size}/90바이트" in first[1]["elements"][0]["text"] and "⚠️" not in first[1]["elements"][0]["text"]
+    assert "📌" in update["text"] and "21:00~08:00" in update["text"]
+    [request] = h.store.requests_with_status("done")
+    stored = h.store.candidates_for(request["id"])[0]
+    assert (stored["text"], stored["length"]) == ("여름엔 린넨이죠!", size)
+    assert stored["message"].startswith("(광고)현대백화점\n")
+
+
+def test_without_the_ad_settings_the_message_shows_placeholders_and_says_what_to_set(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(ScriptedBackend(script=[POLITE[:1]]))
+    h.ack_json(h.command("린넨 셔츠 / 여름 세일 / 30대 / 카톡 / 1개"))
+    h.fake.wait_for("chat.update", 1)
+    [post] = [p for p in h.fake.of("chat.postMessage") if p.get("thread_ts")]
+    assert "(광고)[발신자명]" in post["blocks"][0]["text"]["text"]
+    assert "무료수신거부 [080-000-0000]" in post["blocks"][0]["text"]["text"]
+    facts = post["blocks"][1]["elements"][0]["text"]
+    assert "/400자" in facts and "COPYBOT_AD_SENDER and COPYBOT_AD_OPTOUT" in facts

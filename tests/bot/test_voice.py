@@ -13,6 +13,7 @@ from bot.settings import Settings, SettingsError
 from model.brief import Brief
 from model.dataset import render_dataset
 from model.engine import LocalEngine
+from model.frame import AdFrame
 from model.prompt import VOICE_HEADING
 from storage import Store
 from storage.corpus import content_hash
@@ -50,6 +51,26 @@ def test_training_and_serving_show_the_same_examples(home: Path, tmp_path: Path,
 
     plain = ActiveAdapterBackend(engine, store).prompt_for(brief, "polite")  # the setting off: no examples
     assert VOICE_HEADING not in plain
+
+
+def test_an_sms_is_trained_and_served_with_the_same_body_budget(home: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COPYBOT_AD_SENDER", "현대백화점")
+    monkeypatch.setenv("COPYBOT_AD_OPTOUT", "080-123-4567")
+    settings = Settings.from_env()
+    store = Store.open(settings.db_path)
+    brief = Brief.create(product="한우 세트", event="추석", age="50대", channel="sms", n=1)
+    for k in range(6):
+        request_id = store.record_request(brief.__dict__, source="cli")
+        [cid] = store.save_candidates(request_id, [{"text": f"정성을 담았습니다 {k}", "register": "formal"}],
+                                      model_version="base")  # fmt: skip
+        store.record_feedback(event_id=f"e{k}", candidate_id=cid, user_id="U1", action="added", signal="up")
+    data = Retrainer(settings, store).dataset(force=True)
+    folder = tiny_model_folder(TOKENIZERS["qwen3"], REPO / ".cache", tmp_path / "tiny-qwen3")
+    engine = LocalEngine(folder, version="base")
+    trained = next(e for e in render_dataset(data, engine.tokenizer).sft if e["completion"].startswith("정성을"))
+    frame = AdFrame(settings.ad_sender, settings.ad_optout)
+    served = engine.prompt_for(Brief(**{**brief.__dict__, "limit": frame.budget("sms")}), "formal")  # as the writer
+    assert served == trained["prompt"] and "본문 47바이트(cp949)" in served
 
 
 @pytest.mark.parametrize("raw", ["-1", "11", "three"])

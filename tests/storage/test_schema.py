@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -19,7 +20,7 @@ EXPECTED_COLUMNS = {
     ],
     "candidates": [
         "id", "request_id", "rank", "text", "register", "register_ok", "flags", "length", "model_version",
-        "slack_channel", "slack_ts", "created_at",
+        "slack_channel", "slack_ts", "created_at", "message",
     ],
     "feedback_events": [
         "id", "event_id", "candidate_id", "request_id", "user_id", "action", "signal", "reaction", "event_ts",
@@ -99,7 +100,7 @@ def test_every_migration_is_recorded_once_and_reopening_applies_nothing(tmp_path
     assert reopened.migrate() == []
     applied = [m.name for m in build_migrations().applied(reopened.db)]
     assert applied == [m.name for m in build_migrations()._migrations]
-    assert all(name.startswith("m00") for name in applied)
+    assert all(re.fullmatch(r"m\d{3}_\w+", name) for name in applied)
 
 
 def test_upgrade_from_an_older_schema_keeps_its_rows(tmp_path: Path) -> None:
