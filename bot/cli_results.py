@@ -48,7 +48,10 @@ def results_import(file: Path, maps: tuple[str, ...], dry_run: bool, as_json: bo
     settings = _settings()
     try:
         store = Store.open(settings.db_path)
-        rows, report = prepare_results(file, store.result_targets(), _parse_maps(maps))
+        recorded: dict[int, set[str]] = {}
+        for row in store.outcomes():
+            recorded.setdefault(int(row["candidate_id"]), set()).add(row["date"])
+        rows, report = prepare_results(file, store.result_targets(), _parse_maps(maps), recorded)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     except StoreError as exc:
@@ -60,8 +63,7 @@ def results_import(file: Path, maps: tuple[str, ...], dry_run: bool, as_json: bo
         except (StoreError, ValueError) as exc:
             _fail(f"nothing was imported: {exc}")
     elif not report.bad:
-        known = {(o["candidate_id"], o["date"]) for o in store.outcomes()}
-        report.updated = sum((r["candidate_id"], r["date"]) in known for r in rows)
+        report.updated = sum(r["date"] in recorded.get(r["candidate_id"], set()) for r in rows)
         report.new = len(rows) - report.updated
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
@@ -79,6 +81,8 @@ def _print_report(report: object) -> None:
     click.echo(f"{report.path} ({report.detected}): {report.rows_read} rows read; columns: {columns}")
     if "ctr" in report.columns.values():
         click.echo(f"CTR read as {'percent (3.2 = 3.2 %)' if report.ctr_as_percent else 'a fraction (0.032 = 3.2 %)'}")
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for line, reason in report.bad:
         click.echo(f"  line {line}: {reason}", err=True)
     if report.bad:
@@ -87,3 +91,23 @@ def _print_report(report: object) -> None:
         click.echo(f"dry run: {report.new} new and {report.updated} replaced result row(s) would be written")
     else:
         click.echo(f"imported {report.new} new result row(s), replaced {report.updated}")
+
+
+@results.command("remove")
+@click.option("--source", required=True, help="The file name the rows were imported from, e.g. 11월_결과.xlsx.")
+@click.option("--dry-run", is_flag=True, help="Count the rows; delete nothing.")
+def results_remove(source: str, dry_run: bool) -> None:
+    """Delete the result rows imported from one file: a wrong file, or rows that a corrected file cannot replace
+    because their date or copy changed. Import the corrected file afterwards.
+
+    Example: copybot results remove --source 11월_결과.xlsx --dry-run
+    """
+    from storage import Store
+
+    try:
+        count = Store.open(_settings().db_path).remove_outcomes(source, dry_run=dry_run)
+    except StoreError as exc:
+        _fail(str(exc))
+    if count == 0:
+        _fail(f"no result rows came from {source!r}; `copybot stats` shows what was imported", EXIT_USAGE)
+    click.echo(f"{'would remove' if dry_run else 'removed'} {count} result row(s) imported from {source}")

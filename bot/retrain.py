@@ -40,12 +40,13 @@ from model.dataset import (
 from model.errors import AdapterError
 from model.evaluate import GateConfig
 from model.frame import AdFrame, with_budgets
-from model.outcomes import combine
+from model.outcomes import Outcome
 from model.registry import AdapterRegistry
 from model.train import TrainConfig
 from model.voice import BrandVoice, with_voice
 from storage import Store
 from storage.corpus import prepare_import
+from storage.outcomes import combined
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,12 @@ def _rated_candidate(c: dict[str, Any]) -> RatedCandidate:
     """A candidate row of `Store.rated_requests` with its reactions, edits, used mark and summed results; when
     results name an edit of it, the text that went out is that edit (the latest result's)."""
     sent = [r["text"] for r in c["results"] if r["text"] != c["text"]]
+    outcome = None
+    if c["results"]:
+        result = combined(c["results"])
+        outcome = Outcome(result["sends"], result["clicks"], result["conversions"], result["ctr"])
     return RatedCandidate(c["text"], c["register"], c["up"], c["down"], c["win"], tuple(c["edits"]), used=c["used"],
-                          outcome=combine(c["results"]) if c["results"] else None, sent_text=sent[-1] if sent else "")  # fmt: skip
+                          outcome=outcome, sent_text=sent[-1] if sent else "")  # fmt: skip
 
 
 def ensure_corpus(store: Store) -> None:

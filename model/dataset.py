@@ -5,8 +5,9 @@
 - Pairs (DPO): within a request, each better candidate against each worse one; an edit beats its original.
 - Real results are the strongest signal (model/outcomes.py): of two sent copies of a request, the one whose CTR was
   better beyond noise is a pair repeated `outcome_pair_weight` times (and no emoji pair between the two is kept);
-  a sent copy that won its request's test, or stands in the top half of comparable sent copies, appears
-  `outcome_weight` times in SFT, more than a winner. A copy marked as used counts as liked until results come.
+  a sent copy that won its request's test (beat another and lost to none), or stands above the middle of
+  comparable sent copies, appears `outcome_weight` times in SFT, more than a winner. A copy marked as used counts
+  as liked until its results come; then the results decide.
 - KTO: rated candidates labelled desirable or undesirable, with class weights that balance the two.
 - Held out: the newest share of requests (by time), and the corpus validation split (kept apart: it measures
   forgetting, while held-out feedback measures learning). No held-out request trains.
@@ -71,8 +72,9 @@ class RatedCandidate:
 
     @property
     def liked(self) -> bool:
-        """A winner, more thumbs-up than thumbs-down, or sent and not thumbed down more than up."""
-        return self.win > 0 or self.up > self.down or (self.sent and self.down <= self.up)
+        """A winner, more thumbs-up than thumbs-down, or marked as sent (and not thumbed down more than up) while
+        its results have not come; once they have, the results decide (`_sft_from`, `_outcome_pairs`)."""
+        return self.win > 0 or self.up > self.down or (self.used and self.outcome is None and self.down <= self.up)
 
     @property
     def disliked(self) -> bool:
@@ -208,18 +210,21 @@ def outcome_standings(requests: list[RatedRequest]) -> Standings:
 def _sft_from(request: RatedRequest, config: DatasetConfig, standing_of: Standings | None = None) -> list[Example]:
     out: list[Example] = []
     standing_of = standing_of or {}
-    winners = {id(better) for better, _ in _outcome_pairs(request)}
+    decided = _outcome_pairs(request)
+    # won its request's test: beat another sent copy and lost to none
+    winners = {id(better) for better, _ in decided} - {id(worse) for _, worse in decided}
     for c in request.candidates:
         standing = standing_of.get(id(c))
-        strong = id(c) in winners or (standing is not None and standing >= 0.5)
+        strong = id(c) in winners or (standing is not None and standing > 0.5)
         own = config.winner_weight if c.win else config.positive_weight if c.liked else 0
-        if strong and c.copy_sent != c.text:  # an edit went out and did well: the edit carries the weight
-            out += [{**example_context(request.brief, c.copy_sent), "completion": c.copy_sent}] * config.outcome_weight
-        elif strong:
+        sent_edit = c.copy_sent if strong and c.copy_sent != c.text else None  # an edit went out and did well
+        if strong and sent_edit is None:
             own = max(own, config.outcome_weight)
         out += [{**example_context(request.brief, c.text, c.register), "completion": c.text}] * own
-        for edit in c.edits:
-            out += [{**example_context(request.brief, edit), "completion": edit}] * config.edit_weight
+        edits = list(c.edits) + ([sent_edit] if sent_edit and sent_edit not in c.edits else [])
+        for edit in edits:
+            weight = max(config.edit_weight, config.outcome_weight) if edit == sent_edit else config.edit_weight
+            out += [{**example_context(request.brief, edit), "completion": edit}] * weight
     return out
 
 
@@ -290,10 +295,12 @@ def build_dataset(
     config = config or DatasetConfig()
     rated = sorted((r for r in requests if any(c.liked or c.disliked or c.edits or c.sent for c in r.candidates)),
                    key=lambda r: (r.created_at, r.request_id))  # fmt: skip
-    liked = sum(c.liked for r in rated for c in r.candidates) + sum(len(c.edits) for r in rated for c in r.candidates)
+    # a sent copy's results count as feedback, good or bad
+    liked = sum(c.liked or c.outcome is not None for r in rated for c in r.candidates)
+    liked += sum(len(c.edits) for r in rated for c in r.candidates)
     if not force and (liked < config.min_liked or len(rated) < config.min_requests):
         raise NotEnoughFeedback(
-            f"not enough feedback (have {liked} liked candidates or edits in {len(rated)} rated requests, "
+            f"not enough feedback (have {liked} liked candidates, edits or results in {len(rated)} rated requests, "
             f"need {config.min_liked} in {config.min_requests}); use --force to train anyway",
             user_message=f"아직 반응이 부족해요 (좋아요·수정 {liked}개, 필요 {config.min_liked}개).",
         )

@@ -11,13 +11,14 @@ much a sent copy weighs in training.
   rules of model/corpus_scores.py), so that a copy that did well against the team's other sends counts as well
   as one that won its own A/B test.
 
-Nothing here reads the store: outcomes arrive as `Outcome` values, summed over a copy's result rows.
+Nothing here reads the store: outcomes arrive as `Outcome` values, a copy's result rows summed by
+storage/outcomes.py's `combined`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,32 +53,6 @@ class Outcome:
                 "conversion_rate": self.conversion_rate}  # fmt: skip
 
 
-def combine(rows: Iterable[Mapping[str, Any]]) -> Outcome:
-    """One copy's result rows (several dates or sends) as one Outcome: counts are summed; the CTR is clicks over
-    sends where every row has both, else the send-weighted mean of the rows' CTRs (a plain mean without sends)."""
-    rows = list(rows)
-
-    def total(key: str) -> int | None:
-        values: list[Any] = [r.get(key) for r in rows]
-        if not values or any(v is None for v in values):
-            return None
-        return sum(int(v) for v in values)
-
-    sends, clicks = total("sends"), total("clicks")
-    if sends and clicks is not None:
-        ctr: float | None = clicks / sends
-    else:
-        rated = [(r["ctr"], r.get("sends") or 0) for r in rows if r.get("ctr") is not None]
-        weight = sum(w for _, w in rated)
-        if not rated:
-            ctr = None
-        elif weight and all(w for _, w in rated):
-            ctr = sum(c * w for c, w in rated) / weight
-        else:
-            ctr = sum(c for c, _ in rated) / len(rated)
-    return Outcome(sends=sends, clicks=clicks, conversions=total("conversions"), ctr=ctr)
-
-
 def shared_measure(a: Outcome, b: Outcome) -> str | None:
     """The measure two outcomes are compared on: 'ctr' when both have one, else 'conversion_rate', else None."""
     for name in ("ctr", "conversion_rate"):
@@ -103,6 +78,8 @@ def compare(a: Outcome, b: Outcome) -> int:
 
 def _z_test(hits_a: int, n_a: int, hits_b: int, n_b: int) -> int:
     pooled = (hits_a + hits_b) / (n_a + n_b)
+    if not 0 < pooled < 1:  # no clicks at all, all clicked, or counts a file got wrong: nothing to tell apart
+        return 0
     spread = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
     if spread == 0:
         return 0

@@ -93,15 +93,15 @@ def _read_xlsx(path: Path) -> tuple[str, list[str], Rows]:
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise CorpusFileError(f"{path.name} is not a readable Excel file ({exc})") from exc
     sheet = book.worksheets[0]
-    lines = sheet.iter_rows(values_only=True)
+    lines = sheet.iter_rows()
     header = next(lines, None)
-    if not header:
+    if not header or all(c.value is None for c in header):
         raise CorpusFileError(f"{path.name}: the first sheet has no header row")
-    names = [str(h).strip() if h is not None else "" for h in header]
+    names = [str(h.value).strip() if h.value is not None else "" for h in header]
 
     def rows() -> Rows:
-        for number, values in enumerate(lines, start=2):
-            row = {n: _cell(v) for n, v in zip(names, values, strict=False) if n}
+        for number, cells in enumerate(lines, start=2):
+            row = {n: _cell(c) for n, c in zip(names, cells, strict=False) if n}
             if any(v not in (None, "") for v in row.values()):
                 yield number, row
         book.close()
@@ -109,7 +109,16 @@ def _read_xlsx(path: Path) -> tuple[str, list[str], Rows]:
     return "xlsx", [n for n in names if n], rows()
 
 
-def _cell(value: Any) -> Any:
+def _cell(cell: Any) -> Any:
+    """A cell's value as the file shows it: a date as YYYY-MM-DD, a percent-formatted number as "3.2%" (Excel
+    stores 3.2 % as 0.032, and a header such as "CTR(%)" must not read it as 0.032 %)."""
+    value = getattr(cell, "value", None)
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and "%" in str(getattr(cell, "number_format", ""))
+    ):
+        return f"{value * 100:.10g}%"
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, date):

@@ -5,7 +5,7 @@ imported again."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from storage.base import Row, StoreBase
@@ -24,6 +24,35 @@ def wilson_lower(clicks: int, sends: int) -> float:
     centre = p + z2 / (2 * sends)
     margin = WILSON_Z * math.sqrt(p * (1 - p) / sends + z2 / (4 * sends * sends))
     return max(0.0, (centre - margin) / (1 + z2 / sends))
+
+
+def combined(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """One copy's result rows (several dates or sends) as one result: counts are summed where every row has them
+    (else unknown); the CTR is clicks over sends where every row has both, else the send-weighted mean of the rows'
+    CTRs (a plain mean where a row has no sends). `counted` says whether clicks and sends stand behind the CTR."""
+    rows = list(rows)
+
+    def total(key: str) -> int | None:
+        values: list[Any] = [r.get(key) for r in rows]
+        if not values or any(v is None for v in values):
+            return None
+        return sum(int(v) for v in values)
+
+    sends, clicks = total("sends"), total("clicks")
+    ctr: float | None
+    if sends and clicks is not None:
+        ctr = clicks / sends
+    else:
+        rated = [(r["ctr"], r.get("sends") or 0) for r in rows if r.get("ctr") is not None]
+        weight = sum(w for _, w in rated)
+        if not rated:
+            ctr = None
+        elif weight and all(w for _, w in rated):
+            ctr = sum(c * w for c, w in rated) / weight
+        else:
+            ctr = sum(c for c, _ in rated) / len(rated)
+    counted = bool(sends) and clicks is not None
+    return {"sends": sends, "clicks": clicks, "conversions": total("conversions"), "ctr": ctr, "counted": counted}
 
 
 class OutcomeRecords(StoreBase):
@@ -71,32 +100,50 @@ class OutcomeRecords(StoreBase):
         with self._lock:
             return list(self.db.table("outcomes").rows_where(order_by="id"))
 
+    def remove_outcomes(self, source: str, *, dry_run: bool = False) -> int:
+        """Delete the result rows imported from the file named `source` (a wrong file, or rows a corrected file
+        cannot replace because their date or copy changed); returns how many there were."""
+        with self._atomic() as db:
+            count = int(db.execute("select count(*) from outcomes where source = ?", [source]).fetchone()[0])
+            if not dry_run:
+                db.execute("delete from outcomes where source = ?", [source])
+        return count
+
     def best_performers(self, start: str = "", end: str = "", limit: int = BEST_PERFORMERS) -> list[Row]:
-        """Sent copies with the best CTR, each with its brief and all its results summed, ranked by the lower end of
-        the CTR's confidence interval when sends are known (else by the CTR itself, after those). With [start, end)
-        (UTC ISO), only copies with results imported in that span: each week's report shows the results that
-        arrived that week, whenever the campaign ran."""
+        """Sent copies with the best CTR, each with its brief and all its results `combined`, ranked by the lower
+        end of the CTR's confidence interval where clicks and sends stand behind it (else by the CTR itself, after
+        those). With [start, end) (UTC ISO), only copies with results imported in that span: each week's report
+        shows the results that arrived that week, whenever the campaign ran. Clicks and sends are given only where
+        they stand behind the CTR shown."""
         where, args = "", []
         if start or end:
             where = ("where o.candidate_id in (select candidate_id from outcomes where imported_at >= ? and "
                      "imported_at < ?)")  # fmt: skip
             args = [start or "0000", end or "9999"]
+        columns = ("candidate_id", "text", "sends", "clicks", "ctr", "conversions", "date", "product", "age_group",
+                   "channel")  # fmt: skip
         with self._lock:
             found = self.db.execute(
-                "select o.candidate_id, o.text, sum(o.sends), sum(o.clicks), avg(o.ctr), sum(o.conversions), "
-                "count(o.sends), count(o.clicks), count(*), max(o.date), r.product, r.age_group, r.channel "
-                f"from outcomes o join requests r on r.id = o.request_id {where} "
-                "group by o.candidate_id", args).fetchall()  # fmt: skip
+                "select o.candidate_id, o.text, o.sends, o.clicks, o.ctr, o.conversions, o.date, r.product, "
+                f"r.age_group, r.channel from outcomes o join requests r on r.id = o.request_id {where} "
+                "order by o.id", args).fetchall()  # fmt: skip
+        rows_of: dict[int, list[Row]] = {}
+        for values in found:
+            row = dict(zip(columns, values, strict=True))
+            rows_of.setdefault(int(row["candidate_id"]), []).append(row)
         out = []
-        for cid, text, sends, clicks, mean_ctr, conversions, n_sends, n_clicks, n, last, product, age, ch in found:
-            counted = n_sends == n and n_clicks == n and sends
-            ctr = clicks / sends if counted else mean_ctr
-            if ctr is None:
+        for cid, rows in rows_of.items():
+            result = combined(rows)
+            if result["ctr"] is None:
                 continue
-            rank = (1, wilson_lower(clicks, sends)) if counted else (0, ctr)
-            out.append((rank, {"candidate_id": cid, "text": text, "ctr": round(ctr, 6), "sends": sends,
-                               "clicks": clicks, "conversions": conversions, "date": last, "product": product,
-                               "age_group": age, "channel": ch}))  # fmt: skip
+            counted = result.pop("counted")
+            rank = (1, wilson_lower(result["clicks"], result["sends"])) if counted else (0, result["ctr"])
+            if not counted:
+                result["clicks"] = None  # a click count that is not behind the CTR shown would contradict it
+            last = rows[-1]
+            out.append((rank, {"candidate_id": cid, "text": last["text"], **result, "ctr": round(result["ctr"], 6),
+                               "date": max(r["date"] for r in rows), "product": last["product"],
+                               "age_group": last["age_group"], "channel": last["channel"]}))  # fmt: skip
         out.sort(key=lambda pair: (-pair[0][0], -pair[0][1], pair[1]["candidate_id"]))
         return [row for _, row in out[:limit]]
 

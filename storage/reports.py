@@ -42,7 +42,8 @@ class ReportQueries(OutcomeRecords):
                 "select e.original_text, e.edited_text, r.product, r.age_group from edits e "
                 "join requests r on r.id = e.request_id where e.created_at >= ? and e.created_at < ? "
                 "order by e.id desc", [start, end]).fetchall()  # fmt: skip
-        current = scores(events)
+        # a 📣 "sent" mark is a fact about a copy, not a reaction to it: the rates count ratings only
+        current = {c: s for c, s in scores(events).items() if s.up or s.down or s.win}
         request_of = {int(c[0]): int(c[1]) for c in candidates}
         won = {request_of[c] for c, s in current.items() if s.win and c in request_of}
         groups: dict[str, dict[str, list[int]]] = {"age_group": {}, "event": {}, "channel": {}}

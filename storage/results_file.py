@@ -8,6 +8,7 @@ returns the rows and every problem by line, and the caller imports all rows or n
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from typing import Any
 from storage.corpus import SCORE_MEASURES, header_key, parse_date
 from storage.corpus_files import read_rows
 
+# Aliases in order of preference: a specific name ("후보 ID") wins over a generic one ("ID", which an ad platform's
+# export may use for its own rows); two columns with the same name are a question for --map, not a guess.
 RESULT_ALIASES = {
     "candidate_id": ("후보id", "후보번호", "카피id", "candidateid", "candidate", "id"),
     "text": ("카피", "문구", "광고문구", "본문", "copy", "text"),
@@ -30,6 +33,7 @@ RESULT_FIELDS = tuple(RESULT_ALIASES)
 # A CTR written without a % sign is a percentage when the column says so ("CTR(%)") or when any value in it is
 # above 1 (no click-through rate is above 100 %); otherwise a fraction (0.032 for 3.2 %).
 CTR_TOLERANCE = (0.0005, 0.05)  # a given CTR may differ from clicks/sends by 0.05 points plus 5 % (rounding)
+PLAUSIBLE_FRACTION = 0.3  # a CTR read as a fraction above this (30 %) was more likely meant as a percentage
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class ResultsReport:
     detected: str
     columns: dict[str, str] = field(default_factory=dict)  # file column -> field
     ctr_as_percent: bool = False
+    warnings: list[str] = field(default_factory=list)
     rows_read: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)
     new: int = 0
@@ -56,7 +61,7 @@ class ResultsReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "detected": self.detected, "columns": self.columns,
-                "ctr_as_percent": self.ctr_as_percent, "rows_read": self.rows_read,
+                "ctr_as_percent": self.ctr_as_percent, "warnings": self.warnings, "rows_read": self.rows_read,
                 "bad": [{"line": n, "reason": r} for n, r in self.bad], "new": self.new, "updated": self.updated,
                 "dry_run": self.dry_run, "imported": not self.bad and not self.dry_run}  # fmt: skip
 
@@ -71,12 +76,20 @@ def result_columns(headers: list[str], overrides: Mapping[str, str]) -> dict[str
     unknown = [f for f in overrides.values() if f not in RESULT_FIELDS]
     if unknown:
         raise ValueError(f"--map names unknown field(s) {unknown}; fields are {', '.join(RESULT_FIELDS)}")
-    mapping = {col: fld for col, fld in overrides.items() if col in headers}
-    for column in headers:
-        key = header_key(column)
-        for fld, aliases in RESULT_ALIASES.items():
-            if column not in mapping and fld not in mapping.values() and key in {header_key(a) for a in aliases}:
-                mapping[column] = fld
+    absent = [c for c in overrides if c not in headers]
+    if absent:
+        raise ValueError(f"--map names column(s) {absent} that the file does not have; its columns are {headers}")
+    mapping = dict(overrides)
+    for fld, aliases in RESULT_ALIASES.items():
+        if fld in mapping.values():
+            continue
+        for alias in aliases:
+            found = [c for c in headers if c not in mapping and header_key(c) == header_key(alias)]
+            if len(found) > 1:
+                raise ValueError(f"columns {found} could each be the {fld}; name one with --map COLUMN={fld}")
+            if found:
+                mapping[found[0]] = fld
+                break
     fields = set(mapping.values())
     if not fields & {"candidate_id", "text"}:
         raise ValueError(f"no column names the copy among {headers}: add a candidate ID column (후보 ID) or the "
@@ -90,12 +103,12 @@ def result_columns(headers: list[str], overrides: Mapping[str, str]) -> dict[str
 def _count(value: Any, name: str) -> int | None:
     if value in (None, ""):
         return None
-    text = str(value).strip().replace(",", "")
+    text = str(value).strip().replace(",", "")  # 12,000: a thousands separator
     try:
         number = float(text)
     except ValueError as exc:
         raise ValueError(f"{name} {text!r} is not a number") from exc
-    if number < 0 or number != int(number):
+    if not math.isfinite(number) or number < 0 or number != int(number):
         raise ValueError(f"{name} {text!r} must be a whole number, 0 or more")
     return int(number)
 
@@ -103,14 +116,14 @@ def _count(value: Any, name: str) -> int | None:
 def _rate(value: Any, percent: bool) -> float | None:
     if value in (None, ""):
         return None
-    text = str(value).strip().replace(",", "")
+    text = str(value).strip()  # a comma is no decimal point here ("1,5%" would read as 15 %): a bad row instead
     marked = text.endswith("%")
     try:
         number = float(text.rstrip("%").strip())
     except ValueError as exc:
         raise ValueError(f"CTR {text!r} is not a number; write it as 3.2% or 0.032") from exc
     rate = number / 100 if marked or percent else number
-    if not 0 <= rate <= 1:
+    if not math.isfinite(rate) or not 0 <= rate <= 1:
         raise ValueError(f"CTR {text!r} is outside 0-100 %")
     return rate
 
@@ -138,7 +151,12 @@ def _candidate(values: Mapping[str, Any], targets: Targets) -> tuple[int, str]:
         if cid not in targets.text_of:
             raise ValueError(f"there is no candidate {cid}; check the ID shown under the candidate in Slack")
         text = same_text(values.get("text") or "")
-        sent = next((t for c, t in targets.by_text.get(text, []) if c == cid), targets.text_of[cid])
+        if not text:
+            return cid, targets.text_of[cid]
+        sent = next((t for c, t in targets.by_text.get(text, []) if c == cid), None)
+        if sent is None:  # a typo in the ID would put the results on another copy
+            raise ValueError(f"the copy is not candidate {cid}'s (nor an edit of it); fix the ID or the copy, "
+                             "or leave the copy empty")  # fmt: skip
         return cid, sent
     text = same_text(values.get("text") or "")
     if not text:
@@ -157,8 +175,11 @@ def _result(values: Mapping[str, Any], ctr_percent: bool) -> dict[str, Any]:
     sends, clicks = _count(values.get("sends"), "sends"), _count(values.get("clicks"), "clicks")
     conversions = _count(values.get("conversions"), "conversions")
     ctr = _rate(values.get("ctr"), ctr_percent)
-    if clicks is not None and sends is not None and clicks > sends:
-        raise ValueError(f"clicks ({clicks:,}) exceed sends ({sends:,})")
+    for count, name in ((clicks, "clicks"), (conversions, "conversions")):
+        if count is not None and sends is not None and count > sends:
+            raise ValueError(f"{name} ({count:,}) exceed sends ({sends:,})")
+    if sends == 0 and ctr is None and not conversions:
+        raise ValueError("sends is 0: there is no rate to learn from; give the real number of sends")
     if clicks is not None and sends:
         computed = clicks / sends
         slack, relative = CTR_TOLERANCE
@@ -173,10 +194,16 @@ def _result(values: Mapping[str, Any], ctr_percent: bool) -> dict[str, Any]:
 
 
 def prepare_results(
-    path: str | Path, targets: Targets, overrides: Mapping[str, str] | None = None
+    path: str | Path,
+    targets: Targets,
+    overrides: Mapping[str, str] | None = None,
+    recorded: Mapping[int, set[str]] | None = None,
 ) -> tuple[list[dict[str, Any]], ResultsReport]:
     """Read and validate a results file; return the outcome rows (candidate_id, text, counts, ctr as a fraction,
-    date, line) and the report. A candidate named twice for one date is a bad row: which one is right?"""
+    date, line) and the report. A candidate named twice for one date is a bad row (which one is right?), and so is
+    a row with a date for a candidate whose results were recorded without one, or the other way round
+    (`recorded`: each candidate's recorded send dates, "" for none): it would be counted twice."""
+    recorded = recorded or {}
     detected, headers, rows = read_rows(path)
     report = ResultsReport(path=str(path), detected=detected)
     mapping = result_columns(headers, overrides or {})
@@ -199,10 +226,20 @@ def prepare_results(
             report.bad.append((line, str(exc)))
             continue
         key = (cid, result["date"])
+        dates = recorded.get(cid, set())
+        if dates and (result["date"] == "") != ("" in dates):
+            had = "without a date" if "" in dates else f"dated {', '.join(sorted(dates))}"
+            report.bad.append((line, f"candidate {cid}'s results were recorded {had}; give this row the same kind of "
+                                     "date, or remove the earlier import (copybot results remove --source FILE)"))  # fmt: skip
+            continue
         if key in seen:
             when = f" on {result['date']}" if result["date"] else " without a date"
             report.bad.append((line, f"candidate {cid}{when} is already on line {seen[key]}; keep one row"))
             continue
         seen[key] = line
         out.append({"candidate_id": cid, "text": text, **result, "line": line})
+    high = [r["ctr"] for r in out if r["ctr"] is not None and r["clicks"] is None and r["ctr"] > PLAUSIBLE_FRACTION]
+    if ctr_column and not report.ctr_as_percent and high:
+        report.warnings.append(f"CTR read as a fraction, so {max(high):.0%} is the highest: if the column holds "
+                               f"percentages, name it '{ctr_column}(%)' or write the values with %")  # fmt: skip
     return out, report

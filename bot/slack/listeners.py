@@ -190,8 +190,9 @@ def on_use_button(deps: BotDeps, ack: Ack, body: dict[str, Any], client: WebClie
         log.warning("used mark on candidate %s not recorded: %s", candidate_id, exc)
         return
     channel = (body.get("channel") or {}).get("id") or candidate["slack_channel"]
+    thread = (body.get("message") or {}).get("thread_ts")  # answer in the thread the candidates are in
     try:
-        client.chat_postEphemeral(channel=channel, user=user_id,
+        client.chat_postEphemeral(channel=channel, user=user_id, thread_ts=thread,
                                   text=blocks.used_notice(int(candidate["rank"]), candidate_id, marked=not marked))  # fmt: skip
     except SlackApiError as exc:
         log.warning("used mark on candidate %s stored but not confirmed: %s", candidate_id, exc.response.get("error"))

@@ -162,3 +162,19 @@ def test_a_pasted_framed_sms_names_the_copy_inside_it(home: Path, tmp_path: Path
     assert out.returncode == 0, out.stderr
     [row] = store.outcomes()
     assert (row["candidate_id"], row["text"], row["ctr"]) == (cid, "린넨 셔츠 20% 할인해요.", 0.015)
+
+
+def test_results_that_cannot_be_replaced_are_removed_by_their_file(home: Path, tmp_path: Path, written) -> None:
+    store, ids = written
+    undated = _csv(tmp_path / "첫 결과.csv", ["후보 ID,발송수,클릭수", f"{ids[0][0]},1000,30"])
+    assert copybot(home, "results", "import", str(undated)).returncode == 0
+    dated = _csv(tmp_path / "고친 결과.csv", ["후보 ID,발송수,클릭수,발송일", f"{ids[0][0]},1000,30,2026-11-02"])
+    refused = copybot(home, "results", "import", str(dated))
+    assert refused.returncode == 1 and "recorded without a date" in refused.stderr  # it would count twice
+    dry = copybot(home, "results", "remove", "--source", "첫 결과.csv", "--dry-run")
+    assert dry.returncode == 0 and "would remove 1 result row(s)" in dry.stdout and len(store.outcomes()) == 1
+    assert copybot(home, "results", "remove", "--source", "첫 결과.csv").returncode == 0 and store.outcomes() == []
+    assert copybot(home, "results", "import", str(dated)).returncode == 0
+    assert [r["date"] for r in store.outcomes()] == ["2026-11-02"]
+    unknown = copybot(home, "results", "remove", "--source", "없는 파일.csv")
+    assert unknown.returncode == 2 and "no result rows came from" in unknown.stderr

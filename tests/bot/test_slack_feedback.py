@@ -215,7 +215,7 @@ def _use_button(candidate: dict, *, user: str = "U200", action_ts: str = "170000
     return {
         "type": "block_actions", "user": {"id": user, "team_id": "T0001"}, "team": {"id": "T0001"},
         "api_app_id": "A1", "trigger_id": "T.4", "container": {"type": "message"},
-        "channel": {"id": "C100"}, "message": {"ts": candidate["slack_ts"]},
+        "channel": {"id": "C100"}, "message": {"ts": candidate["slack_ts"], "thread_ts": "1700000000.000001"},
         "actions": [{"action_id": "mark_used", "block_id": "b", "value": str(candidate["id"]), "type": "button",
                      "action_ts": action_ts}],
     }  # fmt: skip
@@ -237,6 +237,7 @@ def test_a_copy_is_marked_used_by_a_reaction_or_the_button_and_unmarked_by_the_s
     assert h.interact(_use_button(cands[1])).status == 200
     [notice] = h.fake.wait_for("chat.postEphemeral", 1)
     assert notice["user"] == "U200" and f"후보 ID {cands[1]['id']}" in notice["text"] and "사용함으로" in notice["text"]
+    assert notice["thread_ts"] == "1700000000.000001"  # in the thread, beside the candidate
     assert h.store.candidate_scores()[cands[1]["id"]].used == 1
     h.interact(_use_button(cands[1], action_ts="1700000400.000001"))  # the same person again: unmark
     assert "취소" in h.fake.wait_for("chat.postEphemeral", 2)[1]["text"]

@@ -141,7 +141,7 @@ def test_real_results_decide_pairs_above_emoji_and_weigh_more_in_sft() -> None:
     assert ("에이 카피예요 1", "안 보낸 카피예요 1") in first  # emoji pairs with an unsent copy stay
     completions = [e["completion"] for e in data.sft]
     assert completions.count("비 카피예요 1") == 3  # won its test: above a winner's 2
-    assert completions.count("에이 카피예요 1") == 1  # sent (and liked): as a like
+    assert completions.count("에이 카피예요 1") == 1  # lost its test: once, for the team's two 👍 alone
     assert data.summary["counts"]["outcome_pairs"] == 4 and data.summary["counts"]["sent_copies"] == 8
     assert [(p["chosen"], p["rejected"]) for p in data.heldout_pairs].count(("비 카피예요 6", "에이 카피예요 6")) == 1
 
@@ -169,7 +169,8 @@ def test_sent_copies_that_stand_high_among_comparable_sends_weigh_more() -> None
                 for i in range(1, 13)]  # fmt: skip
     data = build_dataset(requests, CORPUS, VALIDATION)  # the newest 3 held out: 9 ranked, standings 0..1
     completions = [e["completion"] for e in data.sft]
-    assert [completions.count(f"보낸 카피예요 {i}") for i in range(1, 10)] == [1, 1, 1, 1, 3, 3, 3, 3, 3]
+    # above the middle (standing > 0.5): x3; at or below it the results say nothing for the copy: not trained on
+    assert [completions.count(f"보낸 카피예요 {i}") for i in range(1, 10)] == [0, 0, 0, 0, 0, 3, 3, 3, 3]
 
 
 def test_when_an_edit_went_out_the_edit_carries_the_result() -> None:
@@ -181,4 +182,15 @@ def test_when_an_edit_went_out_the_edit_carries_the_result() -> None:
     data = build_dataset(requests, CORPUS, VALIDATION)
     pairs = [(p["chosen"], p["rejected"]) for p in data.pairs]
     assert pairs.count(("고쳐 보낸 카피예요 1", "진 카피예요 1")) == 3
-    assert [e["completion"] for e in data.sft].count("고쳐 보낸 카피예요 1") == 3 + 3  # its result, and as an edit
+    completions = [e["completion"] for e in data.sft]
+    assert completions.count("고쳐 보낸 카피예요 1") == 3  # as an edit and as a winner: the larger weight, once
+    assert completions.count("원래 카피예요 1") == 0  # never sent, never liked
+
+
+def test_a_copy_that_beat_one_but_lost_to_another_is_no_winner() -> None:
+    best, middle, worst = (Outcome(sends=5000, clicks=k, ctr=k / 5000) for k in (300, 200, 100))
+    requests = [RatedRequest(i, f"2026-11-{i:02d}", BRIEF, tuple(
+        RatedCandidate(f"{name} 카피예요 {i}", "polite", used=True, outcome=o)
+        for name, o in (("일등", best), ("이등", middle), ("삼등", worst)))) for i in range(1, 7)]  # fmt: skip
+    completions = [e["completion"] for e in build_dataset(requests, CORPUS, VALIDATION, force=True).sft]
+    assert [completions.count(f"{n} 카피예요 1") for n in ("일등", "이등", "삼등")] == [3, 0, 0]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from model.outcomes import Outcome, combine, compare, score_row, shared_measure
+from model.outcomes import Outcome, compare, score_row, shared_measure
 
 
 def test_the_same_ctr_gap_is_a_tie_on_few_sends_and_a_win_on_many() -> None:
@@ -31,16 +29,12 @@ def test_ctr_comes_first_and_conversion_rates_are_compared_only_with_each_other(
     assert compare(Outcome(ctr=0.05), Outcome(conversions=3)) == 0
 
 
-def test_rows_of_one_copy_combine_by_counts_else_by_sends_else_plainly() -> None:
-    counted = combine([{"sends": 1000, "clicks": 30, "ctr": 0.03}, {"sends": 3000, "clicks": 30, "ctr": 0.01}])
-    assert (counted.sends, counted.clicks, counted.ctr) == (4000, 60, pytest.approx(0.015))
-    weighted = combine([{"sends": 1000, "ctr": 0.03}, {"sends": 3000, "ctr": 0.01}])
-    assert weighted.clicks is None and weighted.ctr == pytest.approx(0.015)
-    plain = combine([{"ctr": 0.03}, {"ctr": 0.01, "conversions": 4}])
-    assert plain.ctr == pytest.approx(0.02) and plain.conversions is None  # one row lacks conversions: unknown
-
-
 def test_a_sent_copy_is_ranked_on_its_ctr_within_its_channel() -> None:
     row = score_row(Outcome(sends=100, clicks=4, ctr=0.04), {"channel": "sms", "age_group": "20대"})
     assert row == {"score": 0.04, "score_measure": "ctr", "channel": "sms", "age_group": "20대", "category": ""}
     assert score_row(Outcome(sends=100, conversions=2), {"channel": "sms"})["score_measure"] == "conversion_rate"
+
+
+def test_impossible_counts_are_a_tie_not_a_crash() -> None:
+    assert compare(Outcome(sends=100, conversions=150), Outcome(sends=100, conversions=130)) == 0
+    assert compare(Outcome(sends=100, clicks=0, ctr=0.0), Outcome(sends=100, clicks=0, ctr=0.0)) == 0
