@@ -214,14 +214,14 @@ def retrain(dry_run: bool, force: bool, from_corpus: bool, as_json: bool) -> Non
     Example: copybot retrain --dry-run
     """
     from bot.retrain import RetrainBusy, Retrainer, outcome_json, outcome_text
-    from bot.tune import TuneError
+    from bot.train_config import TrainConfigError
     from storage import Store
 
     settings = _settings()
     try:
         retrainer = Retrainer(settings, Store.open(settings.db_path), from_corpus=from_corpus)
         outcome = retrainer.run(trigger="corpus" if from_corpus else "cli", force=force, dry_run=dry_run)
-    except TuneError as exc:
+    except TrainConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
     except RetrainBusy as exc:
         _fail(str(exc))

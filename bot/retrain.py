@@ -24,8 +24,8 @@ from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
 from bot.generation import base_model_path, model_client, reward_path
 from bot.locks import LockHeld, ProcessLock
 from bot.settings import Settings
+from bot.train_config import load_train_config
 from bot.trials import WAITING, Trials, TrialState, undecided_leader
-from bot.tune import load_train_config
 from model.candidate import REWARD_FILE, CandidateResult, CandidateSpec, train_candidate
 from model.corpus_dataset import build_corpus_dataset
 from model.dataset import (

@@ -1,4 +1,5 @@
-"""All configuration, read once from the environment into one frozen dataclass. Nothing else reads os.environ."""
+"""All configuration, read once from the environment into one frozen dataclass. Nothing else reads os.environ but
+the log filter (bot/logs.py), which reads the secrets' values in order to redact them."""
 
 from __future__ import annotations
 

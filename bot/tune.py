@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
+from bot.train_config import save_train_defaults
 from model.train import TrainConfig
 from storage import Store
 
-DEFAULTS_FILE = "train_config.json"
 DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
     "learning_rate": (5e-4, 1e-3, 2e-3, 4e-3),
     "lora_r": (8, 16, 32),
@@ -34,42 +31,6 @@ DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
 
 class TuneError(ValueError):
     """A bad grid, defaults file or dataset; the message says what to change."""
-
-
-def train_defaults_path(home: Path) -> Path:
-    """Where tuned retrain defaults live."""
-    return home / DEFAULTS_FILE
-
-
-def load_train_config(home: Path) -> TrainConfig:
-    """TrainConfig's defaults, overridden by COPYBOT_HOME/train_config.json when `copybot tune --apply` wrote one."""
-    path = train_defaults_path(home)
-    if not path.exists():
-        return TrainConfig()
-    try:
-        values = json.loads(path.read_text("utf-8"))
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = set(values) - known
-        if unknown:
-            raise TuneError(f"unknown settings {sorted(unknown)}")
-        return TrainConfig(**values)
-    except (ValueError, TypeError) as exc:
-        raise TuneError(
-            f"{path} is not a valid training config ({exc}); fix it or delete it to use the defaults"
-        ) from exc
-
-
-def save_train_defaults(home: Path, params: Mapping[str, Any]) -> Path:
-    """Merge `params` into the defaults file, atomically (a reader never sees half a file)."""
-    current = dataclasses.asdict(load_train_config(home))
-    merged = {**current, **params}
-    TrainConfig(**merged)  # validate before writing
-    path = train_defaults_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_suffix(".json.tmp")
-    scratch.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n", "utf-8")
-    os.replace(scratch, path)
-    return path
 
 
 def parse_grid_values(name: str, raw: str) -> tuple[Any, ...]:

@@ -9,7 +9,8 @@ import pytest
 
 from bot.retrain import Retrainer
 from bot.settings import Settings
-from bot.tune import TuneError, load_train_config, parse_grid_values, plan_trials, save_train_defaults
+from bot.train_config import TrainConfigError, load_train_config, save_train_defaults
+from bot.tune import TuneError, parse_grid_values, plan_trials
 from model.train import TrainConfig
 from storage import Store
 from tests.bot.feedback import seed_feedback
@@ -49,7 +50,7 @@ def test_applied_defaults_are_what_the_next_retrain_trains_with(home: Path) -> N
 
 def test_a_broken_defaults_file_names_itself_and_the_fix(home: Path) -> None:
     (home / "train_config.json").write_text('{"learning_rate": 0.001, "colour": "blue"}')
-    with pytest.raises(TuneError, match=r"train_config.json is not a valid training config .*delete it"):
+    with pytest.raises(TrainConfigError, match=r"train_config.json is not a valid training config .*delete it"):
         load_train_config(home)
     result = run("retrain", env_home=home)
     assert result.returncode == 2 and "unknown settings ['colour']" in result.stderr
