@@ -147,6 +147,6 @@ def corpus_export(fmt: str, split: str | None, template: str, out: Path) -> None
         + (f"; {skipped} row(s) without an age group left out" if skipped else "")
     )
     if count == 0 and fmt != "sft":
-        click.echo(
-            f"{fmt} needs scored copies (a 성과/score column); for dpo, two or more for the same brief", err=True
-        )
+        click.echo(f"{fmt} needs scored copies (a CTR, 성과 … column) ranked among 8 or more of the same channel and "
+                   "measure" + ("; and two copies of one brief at least half their group apart" if fmt == "dpo" else ""),
+                   err=True)  # fmt: skip

@@ -1,18 +1,19 @@
 """The corpus commands' glue: language checks from `model/` for imports, and exports in TRL's formats.
 
 Export formats use the field names TRL and LLaMA-Factory read: SFT `prompt`/`completion`, DPO
-`prompt`/`chosen`/`rejected`, KTO `prompt`/`completion`/`label`. Prompts come from the model's own builder.
+`prompt`/`chosen`/`rejected`, KTO `prompt`/`completion`/`label`. Prompts come from the model's own builder, and
+pairs and labels from the rules copybot trains by (model/corpus_scores.py), so an exported file teaches what
+`copybot retrain --from-corpus` would.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from model.brief import Brief, normalize_age, normalize_channel
+from model.corpus_scores import score_pairs, standings
 from model.dataset import example_context
 from model.prompt import chat_messages, plain_prompt
 from model.starter.corpus import CORPUS_FILE
@@ -55,33 +56,14 @@ def export_records(rows: list[dict[str, Any]], fmt: str, template: str = "plain"
     if fmt == "sft":
         for row in usable:
             yield {"prompt": _prompt(row, template), "completion": _completion(row["text"], template)}
-    elif fmt == "dpo":
-        yield from _pairs(usable, template)
-    elif fmt == "kto":
-        by_measure: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in usable:
-            if row["score"] is not None:
-                by_measure[row["score_measure"]].append(row)
-        for scored in by_measure.values():  # a CTR is never compared with a conversion rate
-            median = statistics.median(r["score"] for r in scored)
-            for row in scored:
+    elif fmt == "dpo":  # the pairs training makes: one brief and measure, standings at least half a group apart
+        for better, worse in score_pairs(usable):
+            yield {"prompt": _prompt(better, template), "chosen": _completion(better["text"], template),
+                   "rejected": _completion(worse["text"], template)}  # fmt: skip
+    elif fmt == "kto":  # desirable in the top half of its comparable group, undesirable in the bottom half
+        for row, standing in zip(usable, standings(usable), strict=True):
+            if standing is not None:
                 yield {"prompt": _prompt(row, template), "completion": _completion(row["text"], template),
-                       "label": row["score"] >= median}  # fmt: skip
+                       "label": standing >= 0.5}  # fmt: skip
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-
-
-def _pairs(rows: list[dict[str, Any]], template: str) -> Iterator[dict[str, Any]]:
-    """Within each brief (same product, event, age and channel) and measure, every higher-scored copy against
-    each lower one."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        if row["score"] is not None:
-            groups[(row["product"], row["event"], row["age_group"], row["channel"], row["score_measure"])].append(row)
-    for group in groups.values():
-        ranked = sorted(group, key=lambda r: -r["score"])
-        for i, better in enumerate(ranked):
-            for worse in ranked[i + 1 :]:
-                if better["score"] > worse["score"]:
-                    yield {"prompt": _prompt(better, template), "chosen": _completion(better["text"], template),
-                           "rejected": _completion(worse["text"], template)}  # fmt: skip

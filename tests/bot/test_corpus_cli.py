@@ -76,28 +76,51 @@ def test_stats_and_exports(home: Path, tmp_path: Path) -> None:
     brief = Brief(product="린넨 셔츠", event="여름 세일", age_group="20대", channel="sns")
     assert sft[0] == {"prompt": plain_prompt(brief, "polite"), "completion": "여름엔 역시 린넨이죠"}
 
-    corpus(home, "export", "--format", "dpo", "--out", str(out))
+    few = corpus(home, "export", "--format", "dpo", "--out", str(out))  # 3 scored copies: too few to rank
+    assert out.read_text("utf-8") == "" and "ranked among 8 or more of the same channel" in few.stderr
+
+
+# One brief's three copies (3.5, 1.2, 2.0) among nine scored SNS copies: standings 1, 0.25 and 0.625.
+RANKED = [*SCORED[:4], *[f"다른 카피 {i}번이에요,셔츠 {i},세일,30대,sns,{s}" for i, s in enumerate((1.0, 1.5, 1.8, 3.0,
+                                                                                               3.2, 0.5))]]  # fmt: skip
+
+
+def test_exports_pair_and_label_by_the_rules_training_uses(home: Path, tmp_path: Path) -> None:
+    from bot.corpus_io import export_records
+    from model.corpus_scores import score_pairs
+
+    assert corpus(home, "import", str(_csv(tmp_path / "ranked.csv", RANKED))).returncode == 0
+    out = tmp_path / "dpo.jsonl"
+    assert corpus(home, "export", "--format", "dpo", "--out", str(out)).returncode == 0
     dpo = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
-    assert len(dpo) == 3 and set(dpo[0]) == {"prompt", "chosen", "rejected"}
-    assert (dpo[0]["chosen"], dpo[0]["rejected"]) == ("여름엔 역시 린넨이죠", "가볍게 입자")
+    # 3.5 (standing 1) against 1.2 (0.25): a pair; 2.0 (0.625) is within half a group of both: no pair
+    assert [(d["chosen"], d["rejected"]) for d in dpo] == [("여름엔 역시 린넨이죠", "시원하게 입어 보세요")]
+    rows = Store.open(home / "copybot.db").corpus_rows()
+    assert [(b["text"], w["text"]) for b, w in score_pairs([r for r in rows if r["age_group"]])] == [
+        (d["chosen"], d["rejected"]) for d in dpo]  # exactly what training pairs  # fmt: skip
+    assert list(export_records(rows, "dpo")) == dpo
 
     corpus(home, "export", "--format", "kto", "--template", "chat", "--out", str(out))
     kto = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
-    assert len(kto) == 3 and set(kto[0]) == {"prompt", "completion", "label"}
-    assert sorted(k["label"] for k in kto) == [False, True, True]
+    assert len(kto) == 9 and set(kto[0]) == {"prompt", "completion", "label"}  # the unscored copy has no label
+    labels = {k["completion"][0]["content"]: k["label"] for k in kto}
+    assert labels["여름엔 역시 린넨이죠"] and labels["가볍게 입자"] and not labels["시원하게 입어 보세요"]
     assert kto[0]["prompt"][0]["role"] == "system" and kto[0]["completion"][0]["role"] == "assistant"
 
 
 def test_scores_of_different_measures_are_never_compared(home: Path, tmp_path: Path) -> None:
+    others = [f"다른 카피 {i}번이에요,셔츠 {i},세일,30대,sns,{2.0 + i / 5}" for i in range(6)]
     ctr = ["카피,제품,행사,연령,채널,CTR(%)", "여름엔 역시 린넨이죠,린넨 셔츠,여름 세일,20대,sns,3.5",
-           "가볍게 입자,린넨 셔츠,여름 세일,20대,sns,1.0"]  # fmt: skip
-    cvr = ["카피,제품,행사,연령,채널,전환율", "린넨 셔츠 지금 특가,린넨 셔츠,여름 세일,20대,sns,9.0"]
+           "가볍게 입자,린넨 셔츠,여름 세일,20대,sns,1.0", *others]  # fmt: skip
+    # the same brief's copy with a conversion rate far above every CTR: never paired with them
+    cvr = ["카피,제품,행사,연령,채널,전환율", "린넨 셔츠 지금 특가,린넨 셔츠,여름 세일,20대,sns,9.0",
+           *[f"전환 카피 {i}번이에요,바지 {i},세일,30대,sns,{5.0 + i / 5}" for i in range(7)]]  # fmt: skip
     done = corpus(home, "import", str(_csv(tmp_path / "ctr.csv", ctr)))
     assert done.returncode == 0 and "scores from column 'CTR(%)', kept as ctr" in done.stdout
     assert corpus(home, "import", str(_csv(tmp_path / "cvr.csv", cvr))).returncode == 0
     stats = json.loads(corpus(home, "stats", "--json").stdout)
-    assert stats["scored_by_measure"] == {"ctr": 2, "conversion_rate": 1}
-    assert "scores by measure: ctr 2, conversion_rate 1" in corpus(home, "stats").stdout
+    assert stats["scored_by_measure"] == {"ctr": 8, "conversion_rate": 8}
+    assert "scores by measure: ctr 8, conversion_rate 8" in corpus(home, "stats").stdout
 
     out = tmp_path / "dpo.jsonl"
     assert corpus(home, "export", "--format", "dpo", "--out", str(out)).returncode == 0
@@ -105,7 +128,8 @@ def test_scores_of_different_measures_are_never_compared(home: Path, tmp_path: P
     assert [(d["chosen"], d["rejected"]) for d in dpo] == [("여름엔 역시 린넨이죠", "가볍게 입자")]  # 9.0 is no CTR
     assert corpus(home, "export", "--format", "kto", "--out", str(out)).returncode == 0
     labels = {json.loads(line)["completion"]: json.loads(line)["label"] for line in out.read_text("utf-8").splitlines()}
-    assert labels == {"여름엔 역시 린넨이죠": True, "가볍게 입자": False, "린넨 셔츠 지금 특가": True}
+    assert {t: labels[t] for t in ("여름엔 역시 린넨이죠", "가볍게 입자", "린넨 셔츠 지금 특가")} == {
+        "여름엔 역시 린넨이죠": True, "가볍게 입자": False, "린넨 셔츠 지금 특가": True}  # fmt: skip
 
 
 def test_import_needs_a_file_or_the_starter(home: Path) -> None:
