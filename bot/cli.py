@@ -121,21 +121,35 @@ def serve(http: bool, port: int, host: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
 @click.option("--port", default=8000, show_default=True, help="TCP port (0 picks a free one).")
 @click.option("--no-jobs", is_flag=True, help="Serve only; refuse fine-tuning jobs (e.g. on a serving replica).")
-def model_server(host: str, port: int, no_jobs: bool) -> None:
+@click.option("--trusted-network", is_flag=True,
+              help="Serve on a non-loopback address without COPYBOT_MODEL_API_KEY (only trusted machines reach it).")  # fmt: skip
+def model_server(host: str, port: int, no_jobs: bool, trusted_network: bool) -> None:
     """Serve the model over an OpenAI-compatible HTTP API (the GPU host), with fine-tuning jobs that train in child
-    processes; COPYBOT_MODEL_API_KEY requires a bearer key on every call but /health.
+    processes; COPYBOT_MODEL_API_KEY requires a bearer key on every call but /health. An address other machines
+    can reach needs the key, or --trusted-network.
 
     Example: COPYBOT_MODEL_API_KEY=secret copybot model-server --host 0.0.0.0 --port 8000
     """
+    import logging
+
     import uvicorn
 
-    from bot.model_host import build_model_server
+    from bot.model_host import build_model_server, exposure_problem, open_routes
 
     settings = _settings()
+    problem = exposure_problem(host, settings.model_api_key or "", trusted_network=trusted_network)
+    if problem:  # before loading anything: the answer comes in a second, not after the model loads
+        _fail(problem, EXIT_USAGE)
     try:
         app = build_model_server(settings, with_jobs=not no_jobs)
     except (StoreError, ModelSideError, OSError) as exc:
         _fail(str(exc))
+    routes = open_routes(app, settings.model_api_key or "")
+    logging.getLogger("bot.model_host").log(
+        logging.INFO if settings.model_api_key else logging.WARNING,
+        "model server on %s:%s; open to anyone who reaches it: %s%s", host, port, ", ".join(routes),
+        "" if settings.model_api_key else " (no COPYBOT_MODEL_API_KEY)",
+    )  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any
 
@@ -11,6 +12,32 @@ from model.registry import AdapterRegistry
 from storage import Store
 
 log = logging.getLogger(__name__)
+
+
+def exposure_problem(host: str, api_key: str, *, trusted_network: bool) -> str | None:
+    """Why serving on `host` would be an open door, or None: an address other machines can reach, without
+    COPYBOT_MODEL_API_KEY and without the operator's word that only trusted machines reach it. Whoever reaches an
+    open host can run fine-tuning jobs and swap the adapter every marketer is served."""
+    if api_key or trusted_network or _loopback(host):
+        return None
+    return (f"refusing to serve on {host} without COPYBOT_MODEL_API_KEY: anyone who can reach it could run "
+            "fine-tuning jobs and swap the served adapter. Set COPYBOT_MODEL_API_KEY (the bot sends it too), or pass "
+            "--trusted-network if only trusted machines can reach this address")  # fmt: skip
+
+
+def _loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def open_routes(app: Any, api_key: str) -> list[str]:
+    """The routes anyone who reaches the server can call: all of them without a key, /health alone with one."""
+    paths = sorted(app.openapi().get("paths", {}))  # included routers too, which app.routes does not spell out
+    return ["/health"] if api_key else paths
 
 
 def build_model_server(settings: Settings, *, max_waiting: int = 32, with_jobs: bool = True) -> Any:
