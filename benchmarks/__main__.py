@@ -39,6 +39,8 @@ BENCHMARKS = [
     ("quality", "copy quality on 40 unseen briefs, the starter against gemma-3-270m with its adapter: register, "
      "product and event named, distinct-2, copying, flags, Hangul share, seconds", "gemma with its adapter: "
      "register >= 95 %, product named >= 70 %, copying <= 10 %, no copy under 50 % Hangul"),
+    ("framed_fit", "the starter's SMS and push copies within the limit once the legal frame is added, on the first "
+     "try and as served (the writer writes a too-long body again)", "at least 80 % served within the limit"),
     ("corpus_learning", "`copybot retrain --from-corpus` on a generated archive in which one trait decides the CTR "
      "and another, equally frequent, does not", "with scores, the deciding trait's share of generated copies exceeds "
      "the other's by 20+ points; without scores, about equal"),

@@ -143,6 +143,7 @@ class CopyWriter:
         wanted = registers_for(dataclasses.replace(brief, n=n))
         pool_registers = registers_for(dataclasses.replace(brief, n=n * factor)) if factor > 1 else wanted
         matched: list[tuple[str, str]] = []
+        too_long: list[tuple[str, str]] = []  # in register, but the framed message is over the channel's limit
         mismatched: list[tuple[str, str]] = []
         rounds = generated = 0
         while len(matched) < n and rounds <= self.max_extra_rounds:
@@ -152,17 +153,26 @@ class CopyWriter:
             registers = pool_registers if rounds == 0 else [wanted[i % len(wanted)] for i in range(missing * 2)]
             # the set's copies so far (the other side's in a trial, this side's on a retry): the sibling penalty
             # keeps the new ones apart from them as it does within one batch
-            seen = [c.text for c in others] + [t for t, _ in matched + mismatched]
+            seen = [c.text for c in others] + [t for t, _ in matched + too_long + mismatched]
             texts = self._generate(brief, registers, seed=None if seed is None else seed + rounds, model=model,
                                    avoid=seen)  # fmt: skip
             rounds += 1
             generated += len(texts)
             for text in dedupe(texts, keep=seen):
                 register = detect_register(text)
-                (matched if profile.accepts(register) else mismatched).append((text, register))
-        written = [self._finish(t, r, True, brief, version) for t, r in matched]
+                if not profile.accepts(register):
+                    mismatched.append((text, register))
+                else:
+                    (matched if self._fits(text, brief) else too_long).append((text, register))
+        written = [self._finish(t, r, True, brief, version) for t, r in matched + too_long]
         written += [self._finish(t, r, False, brief, version) for t, r in mismatched]
         return self._shown(brief, written, n), rounds, generated
+
+    def _fits(self, text: str, brief: Brief) -> bool:
+        """Whether a copy's whole message fits its channel. Only a framed channel's copy is written again when it
+        does not (the frame leaves its body less room than the model learned to fill); a copy that no retry
+        shortens is still shown, flagged, after those that fit."""
+        return not needs_frame(brief.channel) or not length_flag(self.frame.wrap(text, brief.channel), brief.channel)
 
     def _pool_factor(self) -> int:
         if self.reranker is None or self.reranker.current() is None or not hasattr(self.backend, "features"):

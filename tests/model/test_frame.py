@@ -129,3 +129,15 @@ def test_a_sender_too_long_for_an_sms_is_refused_with_where_it_fits() -> None:
         Brief.create(product="셔츠", age="30대", channel="lms", n=1)
     )
     assert lms.candidates[0].message.startswith("(광고)현대백화점무역센터점식품관프리미엄선물세트기획팀\n")
+
+
+def test_a_body_too_long_for_the_frame_is_written_again_and_kept_last_if_no_retry_helps() -> None:
+    long = "여름 린넨 셔츠 전 품목 이십 퍼센트 할인하는 특별한 기회를 놓치지 마세요"  # 93 bytes alone: no sentence end fits
+    short = "린넨 셔츠 20% 할인해요."
+    backend = ScriptedBackend(script=[[long], [short, short + "!"]])
+    brief = Brief.create(product="린넨 셔츠", age="30대", channel="sms", n=1)
+    result = CopyWriter(backend, frame=FRAME).write(brief, seed=1)
+    assert [c.text for c in result.candidates] == [short] and result.rounds == 2
+    stubborn = CopyWriter(ScriptedBackend(script=[[long]], fallback=[long]), frame=FRAME).write(brief, seed=1)
+    [kept] = stubborn.candidates
+    assert kept.text == long and kept.register_ok and kept.flags[0].startswith("too_long:")  # shown, flagged
