@@ -187,6 +187,7 @@ class StoredGeneration:
     request_id: int
     generation: Generation
     candidate_ids: list[int]
+    trial_id: int | None = None  # the live trial the request was written for, if any
 
 
 def generate_and_store(
@@ -200,11 +201,21 @@ def generate_and_store(
 ) -> StoredGeneration:
     """Record the request, generate, and save the candidates; a failure is stored on the request and re-raised."""
     request_id = store.record_request(brief.as_dict(), source=source, user_id=user_id)
-    store.mark_request_running(request_id)
+    return write_and_store(store, writer, brief, request_id, seed=seed)
+
+
+def write_and_store(
+    store: Store, writer: CopyWriter, brief: Brief, request_id: int, *, seed: int | None = None,
+    queue_ms: int | None = None,
+) -> StoredGeneration:  # fmt: skip
+    """Write a recorded request's candidates as the bot serves it now (`write_brief`) and save them, the request
+    then done; any failure is stored on the request (a model's in its words, anything else as its repr) and
+    re-raised. The one path from a request to its stored candidates, for the CLI and the Slack job alike."""
+    store.mark_request_running(request_id, queue_ms=queue_ms)
     try:
         generation, trial_id = write_brief(store, writer, brief, seed=seed, ordinal=request_id)
-    except ModelSideError as exc:
-        store.fail_request(request_id, error=str(exc))
+    except Exception as exc:
+        store.fail_request(request_id, error=str(exc) if isinstance(exc, ModelSideError) else repr(exc))
         raise
     ids = store.save_candidates(
         request_id,
@@ -213,4 +224,4 @@ def generate_and_store(
         generate_ms=generation.elapsed_ms,
         trial_id=trial_id,
     )
-    return StoredGeneration(request_id, generation, ids)
+    return StoredGeneration(request_id, generation, ids, trial_id)

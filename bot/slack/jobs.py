@@ -12,7 +12,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.generation import write_brief
+from bot.generation import write_and_store
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.pool import GenerationPool
@@ -115,21 +115,19 @@ class GenerationJob:
 
     def run(self) -> None:
         """Generate, store, post each candidate in the thread, then update the request message."""
-        store = self.deps.store
-        store.mark_request_running(self.request_id, queue_ms=int((time.monotonic() - self.queued_at) * 1000))
-        try:
-            generation, trial_id = write_brief(store, self.deps.writer, self.brief, ordinal=self.request_id)
+        queue_ms = int((time.monotonic() - self.queued_at) * 1000)
+        try:  # a failure is stored on the request there; here the channel is told how to retry
+            stored = write_and_store(self.deps.store, self.deps.writer, self.brief, self.request_id, queue_ms=queue_ms)
         except ModelSideError as exc:
             log.warning("request %s failed in the model: %s", self.request_id, exc)
-            self.fail(exc.user_message, str(exc))
+            self.update(blocks.failed_status(exc.user_message))
             return
-        except Exception as exc:
+        except Exception:
             log.exception("request %s failed unexpectedly", self.request_id)
-            self.fail(UNEXPECTED, repr(exc))
+            self.update(blocks.failed_status(UNEXPECTED))
             return
+        generation, ids, trial_id = stored.generation, stored.candidate_ids, stored.trial_id
         candidates = [c.as_dict() for c in generation.candidates]
-        ids = store.save_candidates(self.request_id, candidates, model_version=generation.model_version,
-                                    generate_ms=generation.elapsed_ms, trial_id=trial_id)  # fmt: skip
         posted = 0
         try:
             for rank, (candidate, candidate_id) in enumerate(zip(candidates, ids, strict=True), start=1):
@@ -159,11 +157,6 @@ class GenerationJob:
                 self.client.reactions_add(channel=self.origin.channel_id, timestamp=ts, name=name)
             except SlackApiError as exc:  # a missing seed reaction costs nothing; people can still react
                 log.warning("could not seed :%s: on %s: %s", name, ts, exc.response.get("error"))
-
-    def fail(self, user_message: str, error: str) -> None:
-        """Store the failure and tell the channel in Korean how to retry."""
-        self.deps.store.fail_request(self.request_id, error=error)
-        self.update(blocks.failed_status(user_message))
 
     def update(self, status: str) -> None:
         """Rewrite the request message with a new status line."""

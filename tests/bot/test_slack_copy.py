@@ -197,3 +197,18 @@ def test_without_the_ad_settings_the_message_shows_placeholders_and_says_what_to
     assert "무료수신거부 [080-000-0000]" in post["blocks"][0]["text"]["text"]
     facts = post["blocks"][1]["elements"][0]["text"]
     assert "/400자" in facts and "COPYBOT_AD_SENDER and COPYBOT_AD_OPTOUT" in facts
+
+
+def test_an_unexpected_failure_is_stored_on_the_request_and_the_channel_is_told(
+    make_harness: Callable[..., Harness],
+) -> None:
+    class Broken(ScriptedBackend):
+        def complete(self, prompts: list[str], **_: object) -> list[str]:
+            raise RuntimeError("a bug, not the model")
+
+    h = make_harness(Broken())
+    h.ack_json(h.command("린넨 셔츠 / 여름 세일 / 30대"))
+    [update] = h.fake.wait_for("chat.update", 1)
+    assert "⚠️" in update["text"]
+    [request] = h.store.requests_with_status("failed")
+    assert request["error"] == "RuntimeError('a bug, not the model')"  # stored by the one path CLI and Slack share
