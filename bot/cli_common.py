@@ -25,3 +25,15 @@ def load_settings() -> Settings:
         return Settings.from_env()
     except SettingsError as exc:
         fail(str(exc), EXIT_USAGE)
+
+
+def parse_maps(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`--map COLUMN=FIELD` options (corpus and results imports) as {column: field}; a malformed one is a usage
+    error."""
+    out = {}
+    for pair in pairs:
+        column, sep, field = pair.partition("=")
+        if not sep or not column.strip() or not field.strip():
+            fail(f"--map takes COLUMN=FIELD, got {pair!r}", EXIT_USAGE)
+        out[column.strip()] = field.strip()
+    return out

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from bot.cli_common import EXIT_FAILURE, EXIT_USAGE
+from bot.cli_common import EXIT_FAILURE, EXIT_USAGE, parse_maps
 from bot.cli_common import fail as _fail
 from bot.cli_common import load_settings as _settings
 from storage import StoreError
@@ -18,16 +18,6 @@ from storage import StoreError
 @click.group()
 def corpus() -> None:
     """Import, inspect and export the company's own copy corpus."""
-
-
-def _parse_maps(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        column, sep, field = pair.partition("=")
-        if not sep or not column.strip() or not field.strip():
-            _fail(f"--map takes COLUMN=FIELD, got {pair!r}", EXIT_USAGE)
-        out[column.strip()] = field.strip()
-    return out
 
 
 @corpus.command("import")
@@ -52,7 +42,7 @@ def corpus_import(
         _fail("give a FILE to import, or --starter for the shipped starter corpus (not both)", EXIT_USAGE)
     path = starter_corpus_path() if starter else file
     assert path is not None
-    overrides = {**STARTER_MAPPING, **_parse_maps(maps)} if starter else _parse_maps(maps)
+    overrides = {**STARTER_MAPPING, **parse_maps(maps)} if starter else parse_maps(maps)
     settings = _settings()
     try:
         store = Store.open(settings.db_path)

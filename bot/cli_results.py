@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli_common import EXIT_FAILURE, EXIT_USAGE
+from bot.cli_common import EXIT_FAILURE, EXIT_USAGE, parse_maps
 from bot.cli_common import fail as _fail
 from bot.cli_common import load_settings as _settings
 from storage import StoreError
@@ -17,16 +17,6 @@ from storage import StoreError
 @click.group()
 def results() -> None:
     """Import what sent copies earned (sends, clicks, CTR, conversions)."""
-
-
-def _parse_maps(pairs: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        column, sep, field = pair.partition("=")
-        if not sep or not column.strip() or not field.strip():
-            _fail(f"--map takes COLUMN=FIELD, got {pair!r}", EXIT_USAGE)
-        out[column.strip()] = field.strip()
-    return out
 
 
 @results.command("import")
@@ -51,7 +41,7 @@ def results_import(file: Path, maps: tuple[str, ...], dry_run: bool, as_json: bo
         recorded: dict[int, set[str]] = {}
         for row in store.outcomes():
             recorded.setdefault(int(row["candidate_id"]), set()).add(row["date"])
-        rows, report = prepare_results(file, store.result_targets(), _parse_maps(maps), recorded)
+        rows, report = prepare_results(file, store.result_targets(), parse_maps(maps), recorded)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     except StoreError as exc:

@@ -28,18 +28,22 @@ def _corpus_row(text: str, score: float) -> dict:
             "split": "train"}  # fmt: skip
 
 
+def _rated(store: Store, brief: Brief, texts: list[str], register: str) -> None:
+    """Six finished requests for `brief`, each's first copy (texts[0] plus its number) thumbed up."""
+    for k in range(6):
+        request_id = store.record_request(brief.__dict__, source="cli")
+        ids = store.save_candidates(request_id, [{"text": f"{t} {k}", "register": register} for t in texts],
+                                    model_version="base")  # fmt: skip
+        store.record_feedback(event_id=f"e{k}", candidate_id=ids[0], user_id="U1", action="added", signal="up")
+
+
 def test_training_and_serving_show_the_same_examples(home: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("COPYBOT_VOICE_EXAMPLES", "2")
     settings = Settings.from_env()
     store = Store.open(settings.db_path)
     store.add_corpus_rows([_corpus_row(f"여름엔 시원한 셔츠예요 {i}", float(i)) for i in range(1, 9)])
     brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", channel="sns", n=2)
-    for k in range(6):  # six rated requests for the same brief
-        request_id = store.record_request(brief.__dict__, source="cli")
-        [liked, _] = store.save_candidates(request_id, [{"text": f"가볍게 입어요 {k}", "register": "polite"},
-                                                        {"text": f"그냥 카피 {k}", "register": "polite"}],
-                                           model_version="base")  # fmt: skip
-        store.record_feedback(event_id=f"e{k}", candidate_id=liked, user_id="U1", action="added", signal="up")
+    _rated(store, brief, ["가볍게 입어요", "그냥 카피"], "polite")
 
     data = Retrainer(settings, store).dataset(force=True)
     folder = tiny_model_folder(TOKENIZERS["qwen3"], REPO / ".cache", tmp_path / "tiny-qwen3")
@@ -59,11 +63,7 @@ def test_an_sms_is_trained_and_served_with_the_same_body_budget(home: Path, tmp_
     settings = Settings.from_env()
     store = Store.open(settings.db_path)
     brief = Brief.create(product="한우 세트", event="추석", age="50대", channel="sms", n=1)
-    for k in range(6):
-        request_id = store.record_request(brief.__dict__, source="cli")
-        [cid] = store.save_candidates(request_id, [{"text": f"정성을 담았습니다 {k}", "register": "formal"}],
-                                      model_version="base")  # fmt: skip
-        store.record_feedback(event_id=f"e{k}", candidate_id=cid, user_id="U1", action="added", signal="up")
+    _rated(store, brief, ["정성을 담았습니다"], "formal")
     data = Retrainer(settings, store).dataset(force=True)
     folder = tiny_model_folder(TOKENIZERS["qwen3"], REPO / ".cache", tmp_path / "tiny-qwen3")
     engine = LocalEngine(folder, version="base")
