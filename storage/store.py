@@ -60,12 +60,20 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
         return store
 
     def migrate(self, *, stop_before: str | None = None) -> list[str]:
-        """Apply pending migrations (each in its own transaction); return the names applied."""
+        """Apply pending migrations, all in one write transaction; return the names applied.
+
+        Several processes may open one old file at once (the bot, a CLI command, a simulation): each takes the
+        write lock before migrating and reads what is applied only once it holds it, so the second waits and then
+        finds nothing left to do. Migrating inside sqlite-utils' own deferred transactions instead let two
+        processes both read first and then fail on the upgrade to a write lock with 'database is locked'."""
         migrations = build_migrations()
         with self._lock:
-            before = {m.name for m in migrations.applied(self.db)}
-            migrations.apply(self.db, stop_before=stop_before)
-            return [m.name for m in migrations.applied(self.db) if m.name not in before]
+            if not migrations.pending(self.db):
+                return []  # the common case reads only, so opening a current file never waits for a writer
+            with self._atomic() as db:
+                before = {m.name for m in migrations.applied(db)}
+                migrations.apply(db, stop_before=stop_before)  # each migration is a savepoint inside ours
+                return [m.name for m in migrations.applied(db) if m.name not in before]
 
     def close(self) -> None:
         """Close the connection."""

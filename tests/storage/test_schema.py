@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlite_utils import Database
@@ -172,3 +174,30 @@ def test_raw_sqlite_sees_the_same_rows(store: Store, tmp_path: Path) -> None:
     store.record_request({"product": "p", "age_group": "30대", "channel": "sms", "n": 1}, source="cli")
     raw = sqlite3.connect(tmp_path / "store.db")
     assert raw.execute("select product, status from requests").fetchall() == [("p", "pending")]
+
+
+def _open_when_released(path: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        store = Store.open(path)
+        results.put(("ok", [m.name for m in build_migrations().applied(store.db)]))
+    except Exception as exc:  # reported to the test, which names it
+        results.put(("failed", repr(exc)))
+
+
+def test_processes_opening_one_old_file_at_once_all_upgrade_it_once(tmp_path: Path) -> None:
+    # The bot, a CLI command and a simulation can all open an old file the moment a new version is installed.
+    path = tmp_path / "old.db"
+    old = Store.open(path, migrate=False)
+    old.migrate(stop_before="m003_create_corpus")
+    old.close()
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    workers = [context.Process(target=_open_when_released, args=(str(path), barrier, results)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+    every = [m.name for m in build_migrations()._migrations]
+    assert outcomes == [("ok", every)] * 4
