@@ -55,8 +55,8 @@ def _active_adapter() -> tuple[str, str] | None:
 
 def _generate(folder: str, runs: int, trim: bool) -> dict[str, object]:
     import model.vocab
-    from model.brief import Brief
-    from model.engine import LocalEngine
+    from model.writing.brief import Brief
+    from model.writing.engine import LocalEngine
 
     if not trim:
         model.vocab.TRIM_ABOVE = 1 << 62
@@ -76,9 +76,9 @@ def _generate(folder: str, runs: int, trim: bool) -> dict[str, object]:
 
 
 def _train(folder: str, examples: int) -> dict[str, object]:
-    from model.dataset import build_dataset
     from model.starter.corpus import load_corpus
-    from model.train import TrainConfig, train_adapter
+    from model.training.dataset import build_dataset
+    from model.training.train import TrainConfig, train_adapter
 
     rows = [r for r in load_corpus() if r.get("age_group")]
     corpus = [{**rows[i % len(rows)], "text": f"{rows[i % len(rows)]['text']} {i}"} for i in range(examples)]

@@ -26,11 +26,11 @@ from typing import Any
 
 from bot.corpus_io import language_checks
 from bot.generation import make_writer
-from bot.retrain import Retrainer
+from bot.learning.retrain import Retrainer
 from bot.settings import Settings
-from model.brief import Brief
 from model.starter.build import ensure_starter
 from model.starter.corpus import load_corpus
+from model.writing.brief import Brief
 from storage import Store
 from storage.corpus import prepare_import
 

@@ -18,13 +18,13 @@ from pathlib import Path
 from bot.generation import ActiveAdapterBackend
 from bot.settings import Settings
 from bot.slack.app import create_app, web_client
-from bot.slack.jobs import BotDeps
+from bot.slack.copy_requests import BotDeps
 from bot.slack.pool import GenerationPool
 from bot.slack.serve import HttpRunner
-from model.engine import LocalEngine
 from model.starter.build import ensure_starter
-from model.tone import warm_up
-from model.writer import CopyWriter
+from model.writing.engine import LocalEngine
+from model.writing.tone import warm_up
+from model.writing.writer import CopyWriter
 from storage import Store
 from tests.fakes import signing
 from tests.fakes.slack_api import FakeSlack

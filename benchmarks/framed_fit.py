@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from bot.settings import Settings
-from model.brief import Brief
-from model.engine import LocalEngine
-from model.frame import AdFrame
 from model.starter.build import ensure_starter
-from model.writer import CopyWriter
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
+from model.writing.frame import AdFrame
+from model.writing.writer import CopyWriter
 
 BRIEFS = [("린넨 셔츠", "여름 세일"), ("한우 세트", "추석"), ("수분 크림", "신상품 입고")]
 AGES = ["10대", "20대", "30대", "40대", "50대", "60대+"]

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from bot.settings import Settings
-from model.brief import Brief
-from model.diversity import distinct_2
-from model.engine import LocalEngine
 from model.starter.build import ensure_starter, starter_info
-from model.writer import CopyWriter
+from model.writing.brief import Brief
+from model.writing.diversity import distinct_2
+from model.writing.engine import LocalEngine
+from model.writing.writer import CopyWriter
 
 N = 5
 TARGET_RATIO = 3.0

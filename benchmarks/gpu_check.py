@@ -50,7 +50,7 @@ def build_adapter(base: Path, registry_root: Path) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from model.registry import AdapterRegistry
+    from model.training.registry import AdapterRegistry
 
     lora = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(base)), lora)
@@ -113,10 +113,10 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from model.brief import Brief
-    from model.engine import LocalEngine
-    from model.prompt import plain_prompt
-    from model.server import ServerConfig, create_server
+    from model.serving.server import ServerConfig, create_server
+    from model.writing.brief import Brief
+    from model.writing.engine import LocalEngine
+    from model.writing.prompt import plain_prompt
     from tests.http_server import serving
 
     if not args.tiny and not torch.cuda.is_available():

@@ -3,7 +3,7 @@
 Run: python -m benchmarks.learning [--rounds 3] [--requests-per-round 30] [--no-taste-runs 3] [--skip-without-rerank]
      [--only seasonal premium …] [--parallel N] [--fresh] [--saved-only]
 
-Every rater of `bot.raters.SUITE` runs in its own scratch home, as many at once as there are cores (one PyTorch
+Every rater of `bot.learning.raters.SUITE` runs in its own scratch home, as many at once as there are cores (one PyTorch
 thread each: a run is deterministic for its seed and thread count). The learnable tastes run twice, with the
 reranker and without it (COPYBOT_RERANK=off). The drifting rater runs two rounds longer than the others (its taste
 changes after round 2); the no-taste rater runs several seeds for long enough to put at least 20 challengers on
@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.cli_learning import scratch_home
-from bot.raters import SUITE
+from bot.cli.learning import scratch_home
+from bot.learning.raters import SUITE
 from bot.settings import Settings
 
 SPECIAL = {"noisy", "drifting", "no taste"}
@@ -45,7 +45,7 @@ NO_REGRESSION = 0.02  # the noisy rater's liked share may end this much below ro
 MAX_FALSE_PROMOTIONS = 0.10
 MIN_CHALLENGERS = 20
 DRIFT_EXTRA_ROUNDS = 2
-NEW_TASTE = "bot.raters:long_copy"  # what the drifting rater likes after its change
+NEW_TASTE = "bot.learning.raters:long_copy"  # what the drifting rater likes after its change
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "learning"
 CODE = ("model", "bot", "storage")  # what a simulation's outcome depends on

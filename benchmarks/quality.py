@@ -65,11 +65,11 @@ def _writer(base: str) -> tuple[Any, str]:
 
 
 def measure(base: str) -> dict[str, Any]:
-    from model.brief import Brief
-    from model.diversity import distinct_2
-    from model.evaluate import corpus_spans
-    from model.postprocess import hangul_share
     from model.starter.corpus import load_corpus
+    from model.training.evaluate import corpus_spans
+    from model.writing.brief import Brief
+    from model.writing.diversity import distinct_2
+    from model.writing.postprocess import hangul_share
 
     writer, adapter = _writer(base)
     spans = corpus_spans([r["text"] for r in load_corpus()])

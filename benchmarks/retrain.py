@@ -14,10 +14,10 @@ import sys
 import time
 
 from bot.settings import Settings
-from model.dataset import RetrainDataset
 from model.starter.build import ensure_starter, training_pairs
 from model.starter.corpus import load_corpus
-from model.train import TrainConfig, train_adapter
+from model.training.dataset import RetrainDataset
+from model.training.train import TrainConfig, train_adapter
 
 
 def _dataset(size: int) -> RetrainDataset:

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.settings import Settings
-from model.brief import Brief
-from model.client import ModelClient
-from model.engine import LocalEngine
-from model.server import ServerConfig, create_server
+from model.serving.client import ModelClient
+from model.serving.server import ServerConfig, create_server
 from model.starter.build import ensure_starter
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
 from tests.http_server import serving
 
 N = 5

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from bot.settings import Settings
 from bot.slack.app import create_app, web_client
-from bot.slack.jobs import BotDeps
+from bot.slack.copy_requests import BotDeps
 from bot.slack.pool import GenerationPool
 from bot.slack.serve import HttpRunner
-from model.writer import CopyWriter
+from model.writing.writer import CopyWriter
 from storage import Store
 from tests.fakes import signing
 from tests.fakes.backends import ScriptedBackend

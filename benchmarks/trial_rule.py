@@ -3,7 +3,7 @@ promotions), and how often it promotes one that is (power), for teams that rate 
 a single winner.
 
 Run: python -m benchmarks.trial_rule [--trials 4000]
-Each simulated trial shows 5 candidates per request, split 3 + 2 alternating, and applies `bot.trial_rule.decide`
+Each simulated trial shows 5 candidates per request, split 3 + 2 alternating, and applies `bot.learning.trial_rule.decide`
 after every rated request, exactly as the bot does, until it promotes or retires.
 """
 
@@ -13,7 +13,7 @@ import argparse
 import random
 from collections.abc import Callable
 
-from bot.trial_rule import Side, TrialRule, decide, tally
+from bot.learning.trial_rule import Side, TrialRule, decide, tally
 
 Pattern = Callable[[int, int, random.Random], tuple[int, int]]  # (challenger shown, champion shown) -> liked
 

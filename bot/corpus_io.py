@@ -2,7 +2,7 @@
 
 Export formats use the field names TRL and LLaMA-Factory read: SFT `prompt`/`completion`, DPO
 `prompt`/`chosen`/`rejected`, KTO `prompt`/`completion`/`label`. Prompts come from the model's own builder, and
-pairs and labels from the rules copybot trains by (model/corpus_scores.py), so an exported file teaches what
+pairs and labels from the rules copybot trains by (model/training/corpus_scores.py), so an exported file teaches what
 `copybot retrain --from-corpus` would.
 """
 
@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from model.brief import Brief, normalize_age, normalize_channel
-from model.corpus_scores import score_pairs, standings
-from model.dataset import example_context
-from model.prompt import chat_messages, plain_prompt
 from model.starter.corpus import CORPUS_FILE
-from model.tone import detect_registers
+from model.training.corpus_scores import score_pairs, standings
+from model.training.dataset import example_context
+from model.writing.brief import Brief, normalize_age, normalize_channel
+from model.writing.prompt import chat_messages, plain_prompt
+from model.writing.tone import detect_registers
 from storage.corpus import Checks
 
 FORMATS = ("sft", "dpo", "kto")
@@ -39,7 +39,7 @@ STARTER_MAPPING = {"event_name": "event", "register": "register_label"}  # its "
 
 
 def _prompt(row: dict[str, Any], template: str) -> Any:
-    """The row's prompt under the register and brief that training uses for it (`model.dataset.example_context`)."""
+    """The row's prompt under the register and brief that training uses for it (`model.training.dataset.example_context`)."""
     context = example_context({**row, "product": row["product"] or row["category"] or "상품"}, row["text"],
                               row["register_detected"])  # fmt: skip
     brief, register = Brief(**context["brief"]), context["register"]

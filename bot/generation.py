@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.learning.trials import CHALLENGER, CHAMPION, Trials, split
 from bot.settings import Settings
-from bot.trials import CHALLENGER, CHAMPION, Trials, split
-from model.brief import Brief
-from model.compliance import load_rules
 from model.errors import ModelSideError
-from model.frame import AdFrame
-from model.prompt import has_chat_template
-from model.rerank import Reranker
-from model.voice import BrandVoice
-from model.writer import Backend, CopyWriter, Generation
+from model.writing.brief import Brief
+from model.writing.compliance import load_rules
+from model.writing.frame import AdFrame
+from model.writing.prompt import has_chat_template
+from model.writing.rerank import Reranker
+from model.writing.voice import BrandVoice
+from model.writing.writer import Backend, CopyWriter, Generation
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def base_model_path(settings: Settings, *, progress: bool = False) -> str:
     spec = FETCHABLE.get(settings.base_model)
     if spec is None:
         return settings.base_model
-    folder = settings.home / "models" / spec.name
+    folder = settings.models_dir / spec.name
     if fetched_info(folder, spec) is None:
         raise ModelUnavailableError(
             f"COPYBOT_BASE_MODEL={spec.name} is not fetched into {folder.parent} yet; run: "
@@ -49,7 +49,7 @@ def base_model_path(settings: Settings, *, progress: bool = False) -> str:
 
 def model_client(settings: Settings, **options: Any) -> Any:
     """The HTTP client for COPYBOT_MODEL_URL (the caller checks that it is set)."""
-    from model.client import ModelClient
+    from model.serving.client import ModelClient
 
     assert settings.model_url
     return ModelClient(settings.model_url, api_key=settings.model_api_key, **options)
@@ -60,13 +60,13 @@ def load_backend(settings: Settings, *, progress: bool = True, store: Store | No
     building the starter model first if needed. With a store, a trimmed output layer (a large vocabulary on CPU)
     also keeps every token of the team's corpus, its brand names among them."""
     if settings.model_url:
-        from model.remote import RemoteBackend, load_tokenizer
+        from model.serving.remote import RemoteBackend, load_tokenizer
 
         log.info("generating on the model host at %s", settings.model_url)
         source = settings.base_model if settings.uses_starter else base_model_path(settings)
         return RemoteBackend(model_client(settings), tokenizer=load_tokenizer(source,
                                                                               uses_starter=settings.uses_starter))  # fmt: skip
-    from model.engine import LocalEngine
+    from model.writing.engine import LocalEngine
 
     version = "starter" if settings.uses_starter else f"base:{settings.base_model}"
     texts = [r["text"] for r in store.corpus_rows()] if store is not None else []
@@ -114,7 +114,7 @@ class ActiveAdapterBackend:
 
     def prompt_for(self, brief: Brief, register: str) -> str:
         """The engine's prompt, with the brief's brand-voice examples when they are on (COPYBOT_VOICE_EXAMPLES):
-        the same examples a retrain puts in its training prompts for that brief (model/voice.py)."""
+        the same examples a retrain puts in its training prompts for that brief (model/writing/voice.py)."""
         if self.voice_examples and not brief.examples:
             fields = {"product": brief.product, "event": brief.event, "age_group": brief.age_group,
                       "channel": brief.channel}  # fmt: skip

@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.trial_rule import TrialRule, TrialRuleError
-from model.voice import MAX_EXAMPLES
+from bot.learning.trial_rule import TrialRule, TrialRuleError
+from model.writing.voice import MAX_EXAMPLES
 
 DEFAULT_CRON = "0 9 * * MON"
 DEFAULT_TIMEZONE = "Asia/Seoul"
@@ -37,7 +37,7 @@ class SettingsError(ValueError):
 
 
 _ON, _OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no")
-# COPYBOT_TRIAL_<FIELD> sets that field of the trial rule (bot/trial_rule.py)
+# COPYBOT_TRIAL_<FIELD> sets that field of the trial rule (bot/learning/trial_rule.py)
 TRIAL_VARIABLES = {"COPYBOT_TRIAL_MIN_REQUESTS": ("min_requests", int), "COPYBOT_TRIAL_LOOK_EVERY": ("look_every", int),
                    "COPYBOT_TRIAL_MAX_REQUESTS": ("max_requests", int),
                    "COPYBOT_TRIAL_PROMOTE_AT": ("promote_at", float), "COPYBOT_TRIAL_RETIRE_AT": ("retire_at", float),
@@ -101,11 +101,11 @@ class Settings:
     live_trials: bool = True  # a retrained adapter earns promotion in a live trial (off: the offline gate decides)
     trial_rule: TrialRule = field(default_factory=TrialRule)
     rerank: bool = True  # write 2n candidates and show the n the learned reward model ranks best
-    # the next retrain starts from a challenger whose trial ended undecided but leaning its way (bot/trials.py)
+    # the next retrain starts from a challenger whose trial ended undecided but leaning its way (bot/learning/trials.py)
     build_on_leader: bool = True
-    # brand-voice examples in an instruct model's prompt: the k best-performing corpus copies (model/voice.py)
+    # brand-voice examples in an instruct model's prompt: the k best-performing corpus copies (model/writing/voice.py)
     voice_examples: int = 0
-    # the legal frame of promotional SMS, LMS, push and KakaoTalk messages (model/frame.py): who sends, and the free
+    # the legal frame of promotional SMS, LMS, push and KakaoTalk messages (model/writing/frame.py): who sends, and the free
     # opt-out number; placeholders and a flag until they are set
     ad_sender: str = ""
     ad_optout: str = ""
@@ -211,9 +211,19 @@ class Settings:
                 )
 
     @property
+    def models_dir(self) -> Path:
+        """Base models: the starter (built on first use) and those `copybot model fetch` installs."""
+        return self.home / "models"
+
+    @property
     def starter_dir(self) -> Path:
         """Where the offline starter model lives (built on first use)."""
-        return self.home / "models" / "starter"
+        return self.models_dir / "starter"
+
+    @property
+    def adapters_dir(self) -> Path:
+        """The adapter registry: one folder per version (model/training/registry.py)."""
+        return self.home / "adapters"
 
     @property
     def uses_starter(self) -> bool:

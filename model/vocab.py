@@ -77,7 +77,7 @@ def trim_output_layer(model: Any, tokenizer: Any, texts: Iterable[str] = ()) -> 
     head = model.get_output_embeddings()
     if isinstance(head, TrimmedHead):
         return head.report
-    from model.prompt import prompt_shapes
+    from model.writing.prompt import prompt_shapes
 
     kept, outside = kept_token_ids(tokenizer, [*texts, *prompt_shapes(tokenizer)])
     trimmed = TrimmedHead(head.weight, torch.tensor(kept, device=head.weight.device), head.weight.shape[0])

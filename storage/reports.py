@@ -13,7 +13,6 @@ from storage.base import Row
 from storage.outcomes import OutcomeRecords
 from storage.scores import Score, scores
 
-TOP_COPIES = 5
 TOP_EDITS = 5
 
 
@@ -53,8 +52,7 @@ class ReportQueries(OutcomeRecords):
                 tally[0] += 1
                 tally[1] += int(rid) in won
         by_request = {int(r[0]): r for r in requests}
-        top = sorted(((s, cid) for cid, s in current.items() if s.win and cid in request_of),
-                     key=lambda pair: (-pair[0].value, pair[1]))[:TOP_COPIES]  # fmt: skip
+        winners = sorted(cid for cid, s in current.items() if s.win and cid in request_of)
         text_of = {int(c[0]): c[2] for c in candidates}
         return {
             "requests": len(requests),
@@ -69,7 +67,10 @@ class ReportQueries(OutcomeRecords):
             },
             "register_match": _share(sum(int(c[3] or 0) for c in candidates), len(candidates)),
             "flagged": _share(sum(1 for c in candidates if c[4] and json.loads(c[4])), len(candidates)),
-            "top_copies": [_top_copy(text_of[cid], s, by_request[request_of[cid]]) for s, cid in top],
+            # every copy picked as a winner, oldest first: the report ranks them (bot/report/build.py)
+            "winning_copies": [
+                _winner(cid, text_of[cid], current[cid], by_request[request_of[cid]]) for cid in winners
+            ],
             "edits": [
                 {"original": e[0], "edited": e[1], "product": e[2], "age_group": e[3]} for e in edits[:TOP_EDITS]
             ],
@@ -122,6 +123,6 @@ class ReportQueries(OutcomeRecords):
         return run
 
 
-def _top_copy(text: str, score: Score, request: tuple[Any, ...]) -> dict[str, Any]:
-    return {"text": text, "up": score.up, "down": score.down, "win": score.win, "product": request[5],
+def _winner(candidate_id: int, text: str, score: Score, request: tuple[Any, ...]) -> dict[str, Any]:
+    return {"id": candidate_id, "text": text, "up": score.up, "down": score.down, "win": score.win, "product": request[5],
             "age_group": request[2], "channel": request[4]}  # fmt: skip

@@ -10,8 +10,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-WIN_WEIGHT = 2  # a winner pick outweighs a single thumbs-up or thumbs-down in the combined score
-
 
 @dataclass(frozen=True)
 class Score:
@@ -21,12 +19,7 @@ class Score:
     down: int = 0
     win: int = 0
     used: int = 0  # people who marked it as sent (📣, 🚀 or the button): a fact, not a rating
-
-    @property
-    def value(self) -> int:
-        """One number to rank candidates by reactions: up - down + 2 x win (what a sent copy earned is in its
-        campaign results, not here)."""
-        return self.up - self.down + WIN_WEIGHT * self.win
+    # How reactions rank copies is a learning rule, so it lives with training: model/training/dataset.reaction_value
 
 
 def _order_key(event: Mapping[str, Any]) -> tuple[float, int]:

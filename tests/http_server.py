@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from model.engine import LocalEngine
+from model.writing.engine import LocalEngine
 
 
 @contextmanager

@@ -24,14 +24,14 @@ def _result(shares: list[float]) -> dict:
 
 
 def test_a_saved_simulation_stands_only_for_the_same_settings_and_code(tmp_path: Path) -> None:
-    job = Job("seasonal", "word family", "bot.raters:seasonal", 3)
+    job = Job("seasonal", "word family", "bot.learning.raters:seasonal", 3)
     job.result, job.seconds = _result([0.1, 0.2, 0.3, 0.35]), 600.0
     save(job, 30, "code-a", tmp_path)
-    again = Job("seasonal", "word family", "bot.raters:seasonal", 3)
+    again = Job("seasonal", "word family", "bot.learning.raters:seasonal", 3)
     assert load_saved(again, 30, "code-a", tmp_path) and again.reused and again.result == job.result
-    assert not load_saved(Job("seasonal", "word family", "bot.raters:seasonal", 3), 30, "code-b", tmp_path)
-    assert not load_saved(Job("seasonal", "word family", "bot.raters:seasonal", 3), 32, "code-a", tmp_path)
-    assert not load_saved(Job("seasonal", "word family", "bot.raters:seasonal", 4), 30, "code-a", tmp_path)
+    assert not load_saved(Job("seasonal", "word family", "bot.learning.raters:seasonal", 3), 30, "code-b", tmp_path)
+    assert not load_saved(Job("seasonal", "word family", "bot.learning.raters:seasonal", 3), 32, "code-a", tmp_path)
+    assert not load_saved(Job("seasonal", "word family", "bot.learning.raters:seasonal", 4), 30, "code-a", tmp_path)
     assert len(code_hash()) == 16 and code_hash() == code_hash()
 
 
@@ -75,7 +75,7 @@ def test_seeds_of_one_rater_run_side_by_side_in_their_own_homes_and_a_failure_st
 ) -> None:
     # two seeds of one rater start in the same second: each must get its own scratch home; both fail (no such
     # rater), and each failure is reported by name without stopping the other or saving anything
-    jobs = [Job(f"missing#{i}", "no taste", "bot.raters:no_such_rater", 1, seed=7 + i) for i in range(2)]
+    jobs = [Job(f"missing#{i}", "no taste", "bot.learning.raters:no_such_rater", 1, seed=7 + i) for i in range(2)]
     results = tmp_path / "results"
     results.mkdir()
     failed = run_all(jobs, 2, "code-a", results, parallel=2)
@@ -83,6 +83,6 @@ def test_seeds_of_one_rater_run_side_by_side_in_their_own_homes_and_a_failure_st
     assert jobs[0].home and jobs[1].home and jobs[0].home != jobs[1].home
     assert all(Path(job.home).parent == home / "simulations" for job in jobs)  # where `copybot simulate` puts them
     errors = capsys.readouterr().err
-    assert "missing#0: copybot simulate --rater bot.raters:no_such_rater failed" in errors
-    assert "missing#1: copybot simulate --rater bot.raters:no_such_rater failed" in errors
+    assert "missing#0: copybot simulate --rater bot.learning.raters:no_such_rater failed" in errors
+    assert "missing#1: copybot simulate --rater bot.learning.raters:no_such_rater failed" in errors
     assert not any(results.iterdir())

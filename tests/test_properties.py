@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from bot.corpus_io import language_checks
 from bot.slack.parsing import CommandParseError, parse_command
-from model.brief import Brief
 from model.errors import BriefError
-from model.tone import REGISTERS, detect_register
+from model.writing.brief import Brief
+from model.writing.tone import REGISTERS, detect_register
 from storage.corpus import prepare_import
 from storage.corpus_files import CorpusFileError
 

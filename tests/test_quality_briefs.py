@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from benchmarks.quality import AGES, CHANNELS, briefs, named
-from model.brief import Brief
 from model.starter.corpus import load_corpus
+from model.writing.brief import Brief
 
 
 def test_forty_briefs_over_every_age_and_channel_with_products_the_corpus_never_names() -> None:

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from bot.learning.trials import Trials, describe_ko, outcome_ko
 from bot.report.weeks import Week
-from bot.trials import Trials, describe_ko, outcome_ko
+from model.training.dataset import reaction_value
 from storage import Store
 from storage.base import Row, iso
 
 TREND_WEEKS = 8
+TOP_COPIES = 5
 
 
 @dataclass
@@ -43,6 +45,14 @@ def training_run_for(store: Store, week: Week) -> Row | None:
     return after or store.training_run_between(*week.bounds())
 
 
+def week_figures(store: Store, week: Week) -> dict[str, Any]:
+    """The store's figures for a week, with its best copies: the winners ranked by the rule training ranks by."""
+    figures = store.week_figures(*week.bounds())
+    winners = figures.pop("winning_copies")
+    ranked = sorted(winners, key=lambda c: (-reaction_value(c["up"], c["down"], c["win"]), c["id"]))
+    return {**figures, "top_copies": ranked[:TOP_COPIES]}
+
+
 def build_report(store: Store, week: Week, *, run: Row | None = None) -> WeeklyReport:
     """Read the figures; `run` overrides which training run is reported (the weekly job passes its own)."""
     trend_weeks = [week.shifted(-i) for i in range(TREND_WEEKS - 1, -1, -1)]
@@ -51,8 +61,8 @@ def build_report(store: Store, week: Week, *, run: Row | None = None) -> WeeklyR
     active = store.active_model_version()
     return WeeklyReport(
         week=week,
-        this=store.week_figures(*week.bounds()),
-        last=store.week_figures(*week.shifted(-1).bounds()),
+        this=week_figures(store, week),
+        last=week_figures(store, week.shifted(-1)),
         trend=trend,
         run=run if run is not None else training_run_for(store, week),
         active_version=active["version"] if active else "기본 모델",

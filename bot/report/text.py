@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bot.learning.trials import WAITING
 from bot.report.build import WeeklyReport
-from bot.trials import WAITING
 
 SUMMARY_ROWS = [
     ("requests", "요청", "count"),

@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.jobs import BotDeps
-from bot.trials import describe_ko, outcome_ko
+from bot.learning.trials import describe_ko, outcome_ko
+from bot.learning.versions import promote_version
+from bot.slack.copy_requests import BotDeps
+from model.errors import AdapterError
 from storage import StoreError
 from storage.base import utc_now
 
@@ -117,10 +119,11 @@ def rollback(deps: BotDeps, version: str) -> str:
     ended = f" 진행 중이던 새 모델 {running['challenger_version']}의 시험도 끝냈어요." if running else ""
     try:
         if version:
-            known = {r["version"]: r for r in store.model_versions()}
-            if version not in known:
-                return f"{version} 버전을 찾지 못했어요. `copybot model list`로 버전을 확인해 주세요."
-            store.promote_model_version(version)
+            try:
+                promote_version(store, deps.settings, version)
+            except AdapterError as exc:
+                log.info("rollback to %s refused: %s", version, exc)
+                return f"{exc.user_message} `copybot model list`로 버전을 확인해 주세요."
             return f"{version}(으)로 바꿨어요. 몇 초 안에 새 요청부터 적용돼요.{ended}"
         active = store.rollback_model_version()
     except StoreError as exc:

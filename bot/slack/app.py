@@ -15,7 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.settings import Settings
 from bot.slack import listeners
-from bot.slack.jobs import BotDeps
+from bot.slack.copy_requests import BotDeps
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from model.brief import DEFAULT_N, MAX_EVENT, MAX_N, MAX_NOTES, MAX_PRODUCT, age_groups, channel_table
-from model.tone import register_name
+from model.writing.brief import DEFAULT_N, MAX_EVENT, MAX_N, MAX_NOTES, MAX_PRODUCT, age_groups, channel_table
+from model.writing.tone import register_name
 
 Block = dict[str, Any]
 EDIT_ACTION = "edit_candidate"

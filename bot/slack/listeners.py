@@ -11,10 +11,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import admin, blocks
-from bot.slack.jobs import BUSY, RESTARTING, BotDeps, Origin, launch, reject_busy
+from bot.slack.copy_requests import BUSY, RESTARTING, BotDeps, Origin, launch, reject_busy
 from bot.slack.parsing import CommandParseError, parse_command
-from model.brief import Brief
 from model.errors import BriefError
+from model.writing.brief import Brief
 from storage import StoreError
 from storage.scores import active_reactions
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from model.brief import normalize_age, normalize_channel
 from model.errors import BriefError
+from model.writing.brief import normalize_age, normalize_channel
 
 MAX_TEXT = 1000
 KEYS = {

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from model.brief import Brief
-from model.prompt import plain_prompt, prompt_markers
 from model.starter.corpus import corpus_hash, is_held_out, load_corpus
+from model.writing.brief import Brief
+from model.writing.prompt import plain_prompt, prompt_markers
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _train(
     from transformers import DataCollatorForSeq2Seq, EarlyStoppingCallback, Trainer, TrainingArguments
 
     from model.starter.callbacks import TimeBudgetCallback
-    from model.train import run_trainer
+    from model.training.train import run_trainer
 
     steps_per_epoch = max(1, -(-len(train_set) // recipe.batch_size))
     args = TrainingArguments(

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from bot.reactions import ReactionMap
 from bot.settings import Settings
 from bot.slack.app import create_app, web_client
-from bot.slack.jobs import BotDeps
+from bot.slack.copy_requests import BotDeps
 from bot.slack.pool import GenerationPool
-from bot.slack.reactions import ReactionMap
-from model.frame import AdFrame
-from model.writer import Backend, CopyWriter
+from model.writing.frame import AdFrame
+from model.writing.writer import Backend, CopyWriter
 from storage import Store
 from tests.fakes import signing
 from tests.fakes.backends import ScriptedBackend

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from model.brief import Brief
-from model.prompt import plain_prompt
+from model.writing.brief import Brief
+from model.writing.prompt import plain_prompt
 from storage import Store
 
 
@@ -87,7 +87,7 @@ RANKED = [*SCORED[:4], *[f"다른 카피 {i}번이에요,셔츠 {i},세일,30대
 
 def test_exports_pair_and_label_by_the_rules_training_uses(home: Path, tmp_path: Path) -> None:
     from bot.corpus_io import export_records
-    from model.corpus_scores import score_pairs
+    from model.training.corpus_scores import score_pairs
 
     assert corpus(home, "import", str(_csv(tmp_path / "ranked.csv", RANKED))).returncode == 0
     out = tmp_path / "dpo.jsonl"
@@ -141,7 +141,7 @@ def test_import_needs_a_file_or_the_starter(home: Path) -> None:
 
 def test_the_sft_export_is_what_training_renders() -> None:
     from bot.corpus_io import export_records
-    from model.dataset import build_dataset, render_dataset
+    from model.training.dataset import build_dataset, render_dataset
 
     rows = [{"text": text, "product": "셔츠", "category": "", "event": "세일", "age_group": age, "channel": "sns",
              "register_detected": register, "score": None}

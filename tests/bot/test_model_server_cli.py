@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.model_host import exposure_problem
+from bot.cli.model_server import exposure_problem
 
 
 def _start(proc: subprocess.Popen) -> tuple[str, list[str]]:

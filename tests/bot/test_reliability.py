@@ -20,11 +20,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.composition import build_bot
 from bot.settings import Settings, SettingsError
-from bot.slack.serve import build_bot
-from model.client import ModelClient
-from model.remote import RemoteBackend
-from model.writer import CopyWriter
+from model.serving.client import ModelClient
+from model.serving.remote import RemoteBackend
+from model.writing.writer import CopyWriter
 from storage import Store, StoreError
 from tests.bot.conftest import Harness
 from tests.bot.test_slack_feedback import posted, reaction  # noqa: F401  (the fixture)

@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.cli.model_server import build_model_server
 from bot.generation import ActiveAdapterBackend, load_backend, write_brief
-from bot.model_host import build_model_server
-from bot.retrain import Retrainer, RetrainOutcome
+from bot.learning.retrain import Retrainer, RetrainOutcome
 from bot.settings import Settings
-from model.dataset import DatasetConfig
-from model.evaluate import GateConfig
-from model.train import TrainConfig
+from model.training.dataset import DatasetConfig
+from model.training.evaluate import GateConfig
+from model.training.train import TrainConfig
 from storage import Store
 from tests.bot.conftest import Harness
 from tests.bot.feedback import seed_feedback
@@ -114,8 +114,8 @@ def test_retrain_runs_as_a_job_on_the_gpu_host_and_its_trial_and_promotion_go_th
     models = httpx.get(f"{url}/v1/models", headers={"Authorization": "Bearer k"}).json()["data"]
     assert [m["id"] for m in models] == ["starter", "v0001"]  # loaded by the retrain, for the trial
 
-    from model.brief import Brief
-    from model.writer import CopyWriter
+    from model.writing.brief import Brief
+    from model.writing.writer import CopyWriter
 
     backend = ActiveAdapterBackend(load_backend(settings), store)
     writer = CopyWriter(backend)
@@ -171,7 +171,7 @@ def test_a_leader_the_gpu_host_does_not_have_is_not_started_from(
     trial = store.start_trial(challenger="v0007", champion="", rule={})
     store.finish_trial(trial, promote=False, reason="no clear difference after 30 rated requests",
                        tally={"rated": 30, "p_better": 0.8})  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="bot.retrain"):
+    with caplog.at_level(logging.WARNING, logger="bot.learning.retrain"):
         _, store, outcome = retrain_on_host(home, gpu_host[0])
     assert outcome.status == "trial", outcome.message
     assert "from v0007" not in outcome.message  # trained from the champion (the base model), and says so

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from slack_sdk import WebClient
 
+from bot.learning.trial_rule import TrialRule
 from bot.report.build import build_report
 from bot.report.charts import draw_charts
 from bot.report.publish import post_report, write_report
 from bot.report.text import retrain_sentence
 from bot.report.weeks import Week
-from bot.trial_rule import TrialRule
 from storage import Store
 from tests.bot.report_data import seed_two_weeks
 from tests.bot.test_cli import run

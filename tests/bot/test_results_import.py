@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.retrain import rated_requests
-from model.dataset import build_dataset
+from bot.learning.retrain import rated_requests
+from model.training.dataset import build_dataset
 from storage import Store
 
 BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "20대", "channel": "sms", "n": 3}

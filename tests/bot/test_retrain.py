@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from bot.generation import ActiveAdapterBackend
-from bot.retrain import RetrainBusy, Retrainer, retrain_lock
+from bot.learning.retrain import RetrainBusy, Retrainer, retrain_lock
 from bot.settings import Settings
-from model.candidate import TEMPERATURE_STEPS, CandidateResult
-from model.dataset import DatasetConfig, build_dataset
-from model.engine import LocalEngine
-from model.evaluate import GateConfig
-from model.registry import AdapterRegistry
-from model.train import TrainConfig
+from model.training.challenger import TEMPERATURE_STEPS, ChallengerResult
+from model.training.dataset import DatasetConfig, build_dataset
+from model.training.evaluate import GateConfig
+from model.training.registry import AdapterRegistry
+from model.training.train import TrainConfig
+from model.writing.engine import LocalEngine
 from storage import Store, StoreError
 from tests.bot.feedback import seed_feedback
 
@@ -118,10 +118,10 @@ def test_retrain_records_everything_starts_a_trial_and_the_winner_is_hot_swapped
         retrainer.store.rollback_model_version()
 
 
-def _result(tmp_path: Path, version: str, *, promote: bool) -> CandidateResult:
+def _result(tmp_path: Path, version: str, *, promote: bool) -> ChallengerResult:
     folder = tmp_path / version
     folder.mkdir()
-    return CandidateResult(version, folder, promote, ["ok: …"], {}, {}, {}, {"metrics": {}, "reward": {}})
+    return ChallengerResult(version, folder, promote, ["ok: …"], {}, {}, {}, {"metrics": {}, "reward": {}})
 
 
 @pytest.mark.parametrize(("live", "promote", "status"), [("on", True, "trial"), ("off", True, "promoted"),
@@ -187,7 +187,7 @@ def test_a_real_retrain_starts_from_the_undecided_leader_and_is_gated_against_th
     trial = retrainer.store.running_trial()["id"]
     retrainer.store.finish_trial(trial, promote=False, reason="no clear difference after 30 rated requests",
                                  tally={"rated": 30, "p_better": 0.7})  # fmt: skip
-    with caplog.at_level("INFO", logger="bot.retrain"):
+    with caplog.at_level("INFO", logger="bot.learning.retrain"):
         outcome = retrainer.run(trigger="cli", force=True)
     assert outcome.status == "trial" and outcome.version == "v0002" and "from v0001" in outcome.message
     assert any(r.getMessage().startswith("retrain: training from v0001 on") for r in caplog.records)
@@ -225,7 +225,7 @@ def test_a_retrain_killed_mid_run_leaves_the_active_model_alone(home_with_starte
 
 
 def test_a_ctrl_c_that_a_library_swallowed_is_still_remembered() -> None:
-    from bot.retrain import _ctrl_c_caught
+    from bot.learning.retrain import _ctrl_c_caught
 
     before = signal.getsignal(signal.SIGINT)
     with _ctrl_c_caught() as interrupted:

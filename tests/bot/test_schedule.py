@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from bot.schedule import JOB, WeeklySchedule, cron_trigger, latest_slot, next_runs
+from bot.learning.schedule import JOB, WeeklySchedule, cron_trigger, latest_slot, next_runs
+from bot.learning.weekly import retrain_and_report
 from bot.settings import Settings
-from bot.weekly import retrain_and_report
 from storage import Store
 from tests.bot.report_data import Clock
 from tests.bot.test_cli import run

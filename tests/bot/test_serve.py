@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.composition import Bot, build_bot
 from bot.settings import Settings
-from bot.slack.serve import Bot, HttpRunner, SocketRunner, build_bot
+from bot.slack.serve import HttpRunner, SocketRunner
 from tests.bot.conftest import Harness
 from tests.fakes import signing
 from tests.fakes.backends import POLITE, ScriptedBackend

@@ -81,7 +81,7 @@ def test_compliance_terms_must_be_an_existing_file(tmp_path: Path) -> None:
 
 
 def test_live_trials_reranking_and_the_trial_rule_are_settings() -> None:
-    from bot.trial_rule import TrialRule
+    from bot.learning.trial_rule import TrialRule
 
     default = Settings.from_env({})
     assert default.live_trials and default.rerank and default.trial_rule == TrialRule()

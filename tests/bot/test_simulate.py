@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_learning import scratch_home
-from bot.raters import (
+from bot.cli.learning import scratch_home
+from bot.learning.raters import (
     SUITE,
     casual_for_young,
     concrete_discount,
@@ -21,7 +21,7 @@ from bot.raters import (
     seasonal,
     short_copy,
 )
-from bot.simulate import SimulationConfig, SimulationError, brief_pool, load_rater, measure_served, rate
+from bot.learning.simulate import SimulationConfig, SimulationError, brief_pool, load_rater, measure_served, rate
 from storage import Store
 from tests.bot.test_cli import run
 
@@ -36,11 +36,12 @@ def test_the_example_raters_like_what_they_say() -> None:
 
 
 def test_rater_specs_and_answers_are_checked() -> None:
-    assert load_rater("bot.raters:concrete_discount") is concrete_discount
+    assert load_rater("bot.learning.raters:concrete_discount") is concrete_discount
+    assert load_rater("bot.raters:concrete_discount") is concrete_discount  # the spelling before the move
     for spec, message in [
-        ("bot.raters", "is not 'module:function'"),
+        ("bot.learning.raters", "is not 'module:function'"),
         ("no_such_module_xyz:rate", "cannot import rater module 'no_such_module_xyz'"),
-        ("bot.raters:nothing", "has no function 'nothing'"),
+        ("bot.learning.raters:nothing", "has no function 'nothing'"),
     ]:
         with pytest.raises(SimulationError, match=message):
             load_rater(spec)
@@ -63,8 +64,8 @@ def test_the_brief_pool_follows_the_raters_filter() -> None:
 
 
 def test_every_evaluation_brief_is_written_with_each_fixed_seed_as_served(starter_dir: Path, store: Store) -> None:
-    from model.engine import LocalEngine
-    from model.writer import CopyWriter
+    from model.writing.engine import LocalEngine
+    from model.writing.writer import CopyWriter
 
     seen: list[tuple[str, tuple[str, ...]]] = []
 
@@ -121,25 +122,25 @@ def test_the_noisy_rater_follows_its_rule_seven_times_in_ten_and_repeats_itself(
 
 
 def test_the_drifting_rater_changes_taste_after_its_round_and_no_taste_is_random() -> None:
-    drifting = load_rater("bot.raters:drifting_length")
+    drifting = load_rater("bot.learning.raters:drifting_length")
     texts = ["짧아요", "가" * 50]
     drifting.start_round(2)  # type: ignore[attr-defined]
     assert drifting(YOUNG, texts) == ["trophy", "-1"]
     drifting.start_round(3)  # type: ignore[attr-defined]
     assert drifting(YOUNG, texts) == ["-1", "trophy"]
-    random_rater = load_rater("bot.raters:no_taste")
+    random_rater = load_rater("bot.learning.raters:no_taste")
     reactions = [r for _ in range(200) for r in random_rater(YOUNG, texts)]
     assert 0.2 < reactions.count("+1") / 400 < 0.3 and 0.2 < reactions.count(None) / 400 < 0.3
-    assert load_rater("bot.raters:no_taste") is not random_rater  # a fresh stream for every simulation
-    fresh = load_rater("bot.raters:no_taste")
+    assert load_rater("bot.learning.raters:no_taste") is not random_rater  # a fresh stream for every simulation
+    fresh = load_rater("bot.learning.raters:no_taste")
     assert [r for _ in range(200) for r in fresh(YOUNG, texts)] == reactions  # seeded: a simulation repeats
     # the simulation's seed seeds it: two seeds of the no-taste suite are two independent streams of noise
-    seven, eight = load_rater("bot.raters:no_taste"), load_rater("bot.raters:no_taste")
+    seven, eight = load_rater("bot.learning.raters:no_taste"), load_rater("bot.learning.raters:no_taste")
     seven.start_simulation(7)  # type: ignore[attr-defined]
     eight.start_simulation(8)  # type: ignore[attr-defined]
     streams = [[r for _ in range(50) for r in rater(YOUNG, texts)] for rater in (seven, eight)]
     assert streams[0] != streams[1]
-    again = load_rater("bot.raters:no_taste")
+    again = load_rater("bot.learning.raters:no_taste")
     again.start_simulation(7)  # type: ignore[attr-defined]
     assert [r for _ in range(50) for r in again(YOUNG, texts)] == streams[0]
 
@@ -152,7 +153,7 @@ def test_rounds_go_through_the_bots_store_paths_and_a_live_trial_decides(
     for name, value in (("MIN_REQUESTS", "2"), ("LOOK_EVERY", "2"), ("MAX_REQUESTS", "4")):  # a trial fits a round
         monkeypatch.setenv(f"COPYBOT_TRIAL_{name}", value)
     result = run("simulate", "--rounds", "2", "--requests-per-round", "6", "--eval-briefs", "2", "--eval-seeds", "2",
-                 "--json", "--rater", "bot.raters:concrete_discount", "--home", str(sim_home),
+                 "--json", "--rater", "bot.learning.raters:concrete_discount", "--home", str(sim_home),
                  env_home=home_with_starter, extra_env={k: v for k, v in os.environ.items() if "TRIAL" in k},
                  timeout=1200)  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -188,15 +189,20 @@ def test_rounds_go_through_the_bots_store_paths_and_a_live_trial_decides(
     assert main.counts()["requests"] == 0 and main.counts()["training_runs"] == 0
 
     again = run(
-        "simulate", "--rater", "bot.raters:concrete_discount", "--home", str(sim_home), env_home=home_with_starter
+        "simulate",
+        "--rater",
+        "bot.learning.raters:concrete_discount",
+        "--home",
+        str(sim_home),
+        env_home=home_with_starter,
     )
     assert again.returncode == 2 and "is not empty" in again.stderr
-    bad = run("simulate", "--rater", "bot.raters", env_home=home_with_starter)
+    bad = run("simulate", "--rater", "bot.learning.raters", env_home=home_with_starter)
     assert bad.returncode == 2 and "is not 'module:function'" in bad.stderr
 
     # without --home, each run gets its own new folder, named for the time and the rater
     measured = run("simulate", "--rounds", "0", "--eval-briefs", "1", "--eval-seeds", "1", "--json",
-                   "--rater", "bot.raters:emoji_for_young", env_home=home_with_starter)  # fmt: skip
+                   "--rater", "bot.learning.raters:emoji_for_young", env_home=home_with_starter)  # fmt: skip
     assert measured.returncode == 0, measured.stderr
     [folder] = (home_with_starter / "simulations").iterdir()
     assert folder.name.startswith("sim-") and "-emoji_for_young-" in folder.name
@@ -205,15 +211,18 @@ def test_rounds_go_through_the_bots_store_paths_and_a_live_trial_decides(
 
 def test_simulations_of_one_rater_started_in_the_same_second_get_their_own_homes(tmp_path: Path) -> None:
     # seeds of one rater side by side (the learning benchmark's no-taste runs) once shared a home and failed
-    first, second = scratch_home(tmp_path, "bot.raters:no_taste"), scratch_home(tmp_path, "bot.raters:no_taste")
+    first, second = (
+        scratch_home(tmp_path, "bot.learning.raters:no_taste"),
+        scratch_home(tmp_path, "bot.learning.raters:no_taste"),
+    )
     assert first != second and first.parent == second.parent == tmp_path / "simulations"
     assert first.is_dir() and not any(first.iterdir()) and "-no_taste-" in first.name
 
 
 def test_a_simulation_on_a_fetched_base_starts_from_the_teams_active_adapter(home: Path, tmp_path: Path) -> None:
     from bot.generation import base_model_path
+    from bot.learning.simulate import simulation_settings
     from bot.settings import Settings
-    from bot.simulate import simulation_settings
     from model.fetch import GEMMA_3_270M, MARKER
 
     folder = home / "models" / GEMMA_3_270M.name

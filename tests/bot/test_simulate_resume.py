@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.sim_checkpoint import STATE_FILE, Checkpoint, CheckpointError, load, rewind, save
+from bot.learning.simulation_checkpoint import STATE_FILE, Checkpoint, CheckpointError, load, rewind, save
 from storage import Store
 from tests.bot.test_cli import run
 
 SIZES = ("--requests-per-round", "4", "--eval-briefs", "2", "--eval-seeds", "1", "--seed", "3")
 # no_taste has a random stream of its own, so the test also shows that the rater's stream is put back
-RATER = ("--rater", "bot.raters:no_taste")
+RATER = ("--rater", "bot.learning.raters:no_taste")
 
 
 def _untimed(trial: dict | None) -> dict | None:
@@ -81,8 +81,8 @@ def test_a_simulation_killed_mid_round_resumes_as_if_never_stopped(home_with_sta
     # its rater and sizes may not change, and a finished simulation's folder is not started again
     changed = run("simulate", "--resume", str(sim), "--seed", "4", env_home=home_with_starter)
     assert changed.returncode == 2 and "started with --seed 3; leave out --seed" in changed.stderr
-    other = run("simulate", "--resume", str(sim), "--rater", "bot.raters:premium", env_home=home_with_starter)
-    assert other.returncode == 2 and "rater is bot.raters:no_taste" in other.stderr
+    other = run("simulate", "--resume", str(sim), "--rater", "bot.learning.raters:premium", env_home=home_with_starter)
+    assert other.returncode == 2 and "rater is bot.learning.raters:no_taste" in other.stderr
     again = run("simulate", "--rounds", "1", *RATER, "--home", str(sim), env_home=home_with_starter)
     assert again.returncode == 2 and f"--resume {sim}" in again.stderr
 
@@ -93,7 +93,7 @@ def test_rewind_puts_the_store_back_and_drops_adapters_it_does_not_know(tmp_path
         (adapters / name).mkdir(parents=True)
     store = Store.open(tmp_path / "copybot.db")
     store.add_model_version(version="v0001", base_model="starter", adapter_path=str(adapters / "v0001"))
-    checkpoint = Checkpoint(rater="bot.raters:premium", config={}, base_model="starter", rounds=[{"round": 0}])
+    checkpoint = Checkpoint(rater="bot.learning.raters:premium", config={}, base_model="starter", rounds=[{"round": 0}])
     save(tmp_path, checkpoint, store)
     store.add_model_version(version="v0002", base_model="starter", adapter_path=str(adapters / "v0002"))
     store.close()
@@ -116,7 +116,7 @@ def test_what_cannot_be_resumed_says_why(tmp_path: Path, home: Path) -> None:
     with pytest.raises(CheckpointError, match="another copybot version"):
         load(tmp_path)
     config = {"rounds": 3, "requests_per_round": 4, "eval_briefs": 2, "eval_seeds": 1, "seed": 3}
-    state = {"format": 1, "rater": "bot.raters:premium", "config": config, "base_model": "starter", "rounds": [{}],
+    state = {"format": 1, "rater": "bot.learning.raters:premium", "config": config, "base_model": "starter", "rounds": [{}],
              "store_copy": "checkpoint-0.db"}  # fmt: skip
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
     with pytest.raises(CheckpointError, match="store after round 0, is missing"):

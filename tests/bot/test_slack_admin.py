@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot.schedule import WeeklySchedule, cron_trigger
-from bot.weekly import retrain_and_report
+from bot.learning.schedule import WeeklySchedule, cron_trigger
+from bot.learning.weekly import retrain_and_report
 from tests.bot.conftest import Harness
+from tests.bot.test_versions import write_adapter
 
 ADMIN = "UADMIN1"
 
@@ -23,8 +24,9 @@ def _ephemeral(h: Harness, text: str, user: str = ADMIN) -> str:
 
 def _versions(h: Harness, *names: str) -> None:
     for name in names:
-        h.store.add_model_version(version=name, base_model="starter", adapter_path=f"/a/{name}", parent_version="",
-                                  status="candidate", metrics={})  # fmt: skip
+        write_adapter(h.deps.settings.adapters_dir, name)
+        h.store.add_model_version(version=name, base_model="starter", adapter_path=str(h.deps.settings.adapters_dir / name),
+                                  parent_version="", status="candidate", metrics={})  # fmt: skip
         h.store.promote_model_version(name)
 
 
@@ -63,7 +65,7 @@ def test_rollback_to_the_previous_or_a_named_version(make_harness: Callable[...,
     assert h.store.active_model_version()["version"] == "v0002"
     assert "v0003(으)로 바꿨어요" in _ephemeral(h, "rollback v0003")
     assert h.store.active_model_version()["version"] == "v0003"
-    assert "v0042 버전을 찾지 못했어요" in _ephemeral(h, "rollback v0042")
+    assert "v0042 어댑터 폴더가 없거나" in _ephemeral(h, "rollback v0042")
 
 
 def test_retrain_runs_in_the_background_and_posts_the_report(make_harness: Callable[..., Harness]) -> None:

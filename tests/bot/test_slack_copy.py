@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model.engine import LocalEngine
+from model.writing.engine import LocalEngine
 from tests.bot.conftest import Harness
 from tests.fakes.backends import FORMAL, POLITE, FailingBackend, ScriptedBackend
 

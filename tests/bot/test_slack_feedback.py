@@ -231,8 +231,8 @@ def test_a_copy_is_marked_used_by_a_reaction_or_the_button_and_unmarked_by_the_s
 
     h.event(reaction("reaction_added", "mega", cands[0]["slack_ts"]), event_id="EvMega")
     h.event(reaction("reaction_added", "rocket", cands[0]["slack_ts"], user="U300"), event_id="EvRocket")
-    assert h.store.candidate_scores()[cands[0]["id"]].used == 2
-    assert h.store.candidate_scores()[cands[0]["id"]].value == 0  # a fact about the copy, not a rating
+    sent = h.store.candidate_scores()[cands[0]["id"]]
+    assert sent.used == 2 and (sent.up, sent.down, sent.win) == (0, 0, 0)  # a fact about the copy, not a rating
 
     assert h.interact(_use_button(cands[1])).status == 200
     [notice] = h.fake.wait_for("chat.postEphemeral", 1)

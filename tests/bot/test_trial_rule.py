@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from bot.trial_rule import Side, Tally, TrialRule, TrialRuleError, decide, p_better, tally, vote
+from bot.learning.trial_rule import Side, Tally, TrialRule, TrialRuleError, decide, p_better, tally, vote
 
 
 def _by_relabelling(requests: list[tuple[Side, Side]]) -> float:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.generation import ActiveAdapterBackend, generate_and_store, write_brief
-from bot.trial_rule import TrialRule
-from bot.trials import CHALLENGER, CHAMPION, Trials, split, undecided_leader
-from model.brief import Brief
-from model.writer import CopyWriter
+from bot.learning.trial_rule import TrialRule
+from bot.learning.trials import CHALLENGER, CHAMPION, Trials, split, undecided_leader
+from model.writing.brief import Brief
+from model.writing.writer import CopyWriter
 from storage import Store, StoreError
 from storage.base import utc_now
 from tests.bot.conftest import Harness

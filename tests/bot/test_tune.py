@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.retrain import Retrainer
+from bot.learning.retrain import Retrainer
+from bot.learning.train_config import TrainConfigError, load_train_config, save_train_defaults
+from bot.learning.tune import TuneError, parse_grid_values, plan_trials
 from bot.settings import Settings
-from bot.train_config import TrainConfigError, load_train_config, save_train_defaults
-from bot.tune import TuneError, parse_grid_values, plan_trials
-from model.train import TrainConfig
+from model.training.train import TrainConfig
 from storage import Store
 from tests.bot.feedback import seed_feedback
 from tests.bot.test_cli import run

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from bot.generation import ActiveAdapterBackend
-from bot.retrain import Retrainer
+from bot.learning.retrain import Retrainer
 from bot.settings import Settings, SettingsError
-from model.brief import Brief
-from model.dataset import render_dataset
-from model.engine import LocalEngine
-from model.frame import AdFrame
-from model.prompt import VOICE_HEADING
+from model.training.dataset import render_dataset
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
+from model.writing.frame import AdFrame
+from model.writing.prompt import VOICE_HEADING
 from storage import Store
 from storage.corpus import content_hash
 from tests.conftest import REPO

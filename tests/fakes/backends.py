@@ -6,8 +6,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from model.brief import Brief
 from model.errors import ModelSideError, ModelUnavailableError
+from model.writing.brief import Brief
 
 FORMAL = ["정성을 담아 준비했습니다.", "귀한 분께 마음을 전하십시오.", "넉넉한 명절 되십시오.", "품격 있는 선물을 드립니다.", "감사의 마음을 담았습니다."]  # fmt: skip
 POLITE = ["여름엔 린넨이죠!", "가볍게 입어 보세요.", "시원함을 선물해요.", "오늘만 특별가예요.", "지금 만나 보세요 😊"]  # fmt: skip

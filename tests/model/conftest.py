@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.engine import LocalEngine
+from model.writing.engine import LocalEngine
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def adapters_root(tmp_path_factory: pytest.TempPathFactory, starter_dir: Path) -
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from model.registry import AdapterRegistry
+    from model.training.registry import AdapterRegistry
 
     root = tmp_path_factory.mktemp("adapters")
     lora = LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")

@@ -1,4 +1,4 @@
-"""The base-model anchor of the SFT stage (model/anchor.py), on the real starter model."""
+"""The base-model anchor of the SFT stage (model/training/anchor.py), on the real starter model."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from model.anchor import anchored_sft_trainer
-from model.brief import Brief
-from model.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset, render_dataset
-from model.prompt import plain_prompt, prompt_ids
-from model.train import TrainConfig, train_adapter
+from model.training.anchor import anchored_sft_trainer
+from model.training.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset, render_dataset
+from model.training.train import TrainConfig, train_adapter
+from model.writing.brief import Brief
+from model.writing.prompt import plain_prompt, prompt_ids
 
 pytestmark = pytest.mark.slow
 BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "20대", "channel": "sns"}
@@ -138,7 +138,7 @@ def test_the_weight_is_checked() -> None:
 def test_the_replay_batches_mask_exactly_the_copy_tokens(starter_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from model.anchor import _replay_batches
+    from model.training.anchor import _replay_batches
 
     tokenizer = AutoTokenizer.from_pretrained(str(starter_dir))
     replay = [
@@ -157,7 +157,7 @@ def test_the_replay_anchor_keeps_dpo_from_forgetting_the_corpus(starter_dir: Pat
     """A few pairs taken round many times: without the anchor the corpus the pairs never show drifts further."""
     from transformers import AutoTokenizer
 
-    from model.evaluate import pair_margins, validation_loss
+    from model.training.evaluate import pair_margins, validation_loss
 
     chosen, rejected = "린넨 셔츠 20% 할인이에요", "셔츠 그냥 보세요"
     requests = [RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(chosen, "polite", win=1),
@@ -186,7 +186,7 @@ def test_the_replay_anchor_keeps_dpo_from_forgetting_the_corpus(starter_dir: Pat
 
 
 def test_small_data_is_taken_round_more_epochs() -> None:
-    from model.train import _epochs
+    from model.training.train import _epochs
 
     config = TrainConfig(batch_size=8)
     assert _epochs(3, 30, 46, config) == 5  # 6 steps an epoch: 5 epochs reach 30 steps

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from model.brief import Brief, normalize_age, normalize_channel
 from model.errors import BriefError
+from model.writing.brief import Brief, normalize_age, normalize_channel
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from model.brief import Brief
-from model.candidate import TEMPERATURE_STEPS, calibrate_temperature
-from model.engine import LocalEngine
-from model.evaluate import Metrics, corpus_spans, gate, generation_metrics
-from model.registry import INFO_FILE, AdapterRegistry, temperature_scale
-from model.writer import CopyWriter
+from model.training.challenger import TEMPERATURE_STEPS, calibrate_temperature
+from model.training.evaluate import Metrics, corpus_spans, gate, generation_metrics
+from model.training.registry import INFO_FILE, AdapterRegistry, temperature_scale
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
+from model.writing.writer import CopyWriter
 
 pytestmark = pytest.mark.slow
 BRIEFS = [{"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}]

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from model.brief import Brief
-from model.client import ModelClient, ModelHostError, api_root
-from model.engine import LocalEngine
-from model.remote import RemoteBackend
-from model.server import ServerConfig, create_server
-from model.writer import CopyWriter
+from model.serving.client import ModelClient, ModelHostError, api_root
+from model.serving.remote import RemoteBackend
+from model.serving.server import ServerConfig, create_server
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
+from model.writing.writer import CopyWriter
 from tests.fakes.vllm import BASE, FakeVLLM, nested_error
 from tests.http_server import HeldEngine, serving
 

@@ -1,11 +1,11 @@
-"""The dataset of `copybot retrain --from-corpus` (model/corpus_dataset.py) as a pure function of corpus rows."""
+"""The dataset of `copybot retrain --from-corpus` (model/training/corpus_dataset.py) as a pure function of corpus rows."""
 
 from __future__ import annotations
 
 import pytest
 
-from model.corpus_dataset import MIN_PAIRS, build_corpus_dataset, heldout_brief
-from model.dataset import NotEnoughFeedback
+from model.training.corpus_dataset import MIN_PAIRS, build_corpus_dataset, heldout_brief
+from model.training.dataset import NotEnoughFeedback
 
 
 def _rows(products: int, per_brief: int = 4, split: str = "train") -> list[dict]:

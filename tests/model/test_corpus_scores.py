@@ -1,10 +1,10 @@
-"""The rules by which a scored corpus teaches (model/corpus_scores.py), on small examples worked out by hand."""
+"""The rules by which a scored corpus teaches (model/training/corpus_scores.py), on small examples worked out by hand."""
 
 from __future__ import annotations
 
 import pytest
 
-from model.corpus_scores import ScoreRules, score_pairs, sft_weight, standings
+from model.training.corpus_scores import ScoreRules, score_pairs, sft_weight, standings
 
 
 def _row(text: str, score: float | None, *, age: str = "20대", channel: str = "sns", measure: str = "ctr",

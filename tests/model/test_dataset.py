@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from model.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, build_dataset
-from model.outcomes import Outcome
+from model.training.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, build_dataset
+from model.training.outcomes import Outcome
 
 BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "30대", "channel": "sns"}
 CORPUS = [
@@ -97,7 +97,7 @@ def test_config_validates_its_fields() -> None:
 def test_examples_carry_briefs_and_are_rendered_for_each_tokenizer(starter_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from model.dataset import render_dataset
+    from model.training.dataset import render_dataset
 
     data = build_dataset([request(i) for i in range(1, 11)], CORPUS, VALIDATION)
     assert all("prompt" not in e and "brief" in e for e in data.sft + data.pairs + data.kto)

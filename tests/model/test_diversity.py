@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from model.diversity import SiblingBigramPenalty
-from model.engine import LocalEngine
+from model.writing.diversity import SiblingBigramPenalty
+from model.writing.engine import LocalEngine
 
 PROMPT = "<제품>린넨 셔츠<행사>여름 세일<20대><sns><polite><카피>"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from model.brief import Brief
-from model.engine import LocalEngine
 from model.errors import AdapterError, ModelUnavailableError
-from model.prompt import plain_prompt, render_prompt
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
+from model.writing.prompt import plain_prompt, render_prompt
 
 pytestmark = pytest.mark.slow
 BRIEF = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", channel="sns", n=3)

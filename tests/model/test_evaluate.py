@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from model.engine import LocalEngine
-from model.evaluate import (
+from model.training.evaluate import (
     GateConfig,
     Metrics,
     clear_drop,
@@ -22,6 +21,7 @@ from model.evaluate import (
     validation_loss,
     wilson_interval,
 )
+from model.writing.engine import LocalEngine
 
 BASE = Metrics(val_loss=3.0, corpus_loss=2.5, preference_accuracy=0.5, preference_margin=0.0, register_match=0.9,
                distinct_2=0.8, copied_share=0.1, compliance_flag_rate=0.05, length_ok=1.0)  # fmt: skip
@@ -164,8 +164,8 @@ def test_metrics_on_the_starter_model(starter_dir: Path) -> None:
 
 
 def test_a_brief_the_model_writes_nothing_usable_for_is_scored_not_fatal() -> None:
-    from model.evaluate import generation_metrics
-    from model.writer import CopyWriter
+    from model.training.evaluate import generation_metrics
+    from model.writing.writer import CopyWriter
     from tests.fakes.backends import POLITE
 
     class NothingForShoes:

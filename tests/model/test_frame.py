@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from model.brief import Brief, channel_table
-from model.compliance import load_rules, screen
-from model.frame import AdFrame, needs_frame
-from model.postprocess import channel_limit, length_flag, measure
-from model.prompt import brief_lines
-from model.writer import CopyWriter
+from model.writing.brief import Brief, channel_table
+from model.writing.compliance import load_rules, screen
+from model.writing.frame import AdFrame, needs_frame
+from model.writing.postprocess import channel_limit, length_flag, measure
+from model.writing.prompt import brief_lines
+from model.writing.writer import CopyWriter
 from tests.fakes.backends import ScriptedBackend
 
 FRAME = AdFrame(sender="현대백화점", optout="080-123-4567")

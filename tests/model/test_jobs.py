@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.retrain import ensure_corpus, rated_requests
-from model.dataset import DatasetConfig, build_dataset, dataset_to_json
-from model.engine import LocalEngine
-from model.jobs import FineTuningJobs, JobHost
-from model.registry import AdapterRegistry
-from model.server import ServerConfig, create_server
+from bot.learning.retrain import ensure_corpus, rated_requests
+from model.serving.fine_tuning import FineTuningJobs, JobHost
+from model.serving.server import ServerConfig, create_server
+from model.training.dataset import DatasetConfig, build_dataset, dataset_to_json
+from model.training.registry import AdapterRegistry
+from model.writing.engine import LocalEngine
 from storage import Store
 from tests.bot.feedback import seed_feedback
 from tests.http_server import serving

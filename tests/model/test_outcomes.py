@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from model.outcomes import Outcome, compare, score_row, shared_measure
+from model.training.outcomes import Outcome, compare, score_row, shared_measure
 
 
 def test_the_same_ctr_gap_is_a_tie_on_few_sends_and_a_win_on_many() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from model.compliance import load_rules, screen
-from model.postprocess import dedupe, fit_channel, is_near_duplicate, length_flag, measure, normalize
+from model.writing.compliance import load_rules, screen
+from model.writing.postprocess import dedupe, fit_channel, is_near_duplicate, length_flag, measure, normalize
 
 
 def test_normalize_cleans_model_output() -> None:
@@ -58,7 +58,7 @@ def test_compliance_terms_are_configurable(tmp_path) -> None:
 
 
 def test_text_that_is_not_mostly_hangul_is_dropped() -> None:
-    from model.postprocess import hangul_share
+    from model.writing.postprocess import hangul_share
 
     # a random model's multilingual output, and Latin text, are not Korean copy
     assert normalize("ترجمة переводы 翻訳 sale") == ""

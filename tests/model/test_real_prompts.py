@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from model.brief import Brief
-from model.dataset import RatedCandidate, RatedRequest, build_dataset, render_dataset, with_prompts
-from model.prompt import FORM_END, end_of_copy, prompt_ids, render_prompt
 from model.starter.corpus import load_corpus
+from model.training.dataset import RatedCandidate, RatedRequest, build_dataset, render_dataset, with_prompts
+from model.writing.brief import Brief
+from model.writing.prompt import FORM_END, end_of_copy, prompt_ids, render_prompt
 from tests.conftest import REPO
 from tests.real_tokenizers import TOKENIZERS, tiny_model_folder, tokenizer_folder
 
@@ -106,8 +106,8 @@ def test_training_learns_only_the_copy_and_ends_it_at_the_end_of_turn(tiny_model
 
 @pytest.mark.slow
 def test_an_adapter_names_the_architecture_modules_and_serves(tiny_model: tuple[str, Path], tmp_path: Path) -> None:
-    from model.engine import LocalEngine
-    from model.train import TrainConfig, train_adapter
+    from model.training.train import TrainConfig, train_adapter
+    from model.writing.engine import LocalEngine
 
     name, folder = tiny_model
     data = build_dataset(_requests(), [], [], force=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from model.errors import AdapterError
-from model.registry import AdapterRegistry, check_name
+from model.training.registry import AdapterRegistry, check_name
 
 
 def _fake_peft(folder: Path, **config: object) -> None:

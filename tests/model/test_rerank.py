@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model.brief import Brief
-from model.diversity import distinct_2
-from model.rerank import Option, Reranker, choose
-from model.reward import (
+from model.training.reward import (
     FEATURES,
     MIN_CLASS,
     WORD_BUCKETS,
@@ -24,7 +21,10 @@ from model.reward import (
     train_reward,
     word_columns,
 )
-from model.writer import CopyWriter
+from model.writing.brief import Brief
+from model.writing.diversity import distinct_2
+from model.writing.rerank import Option, Reranker, choose
+from model.writing.writer import CopyWriter
 
 BRIEF = Brief.create(product="린넨 셔츠", event="여름 세일", age="30대", channel="sns", n=3)
 
@@ -242,7 +242,7 @@ def test_the_reranker_follows_its_file_and_its_base_model(tmp_path: Path) -> Non
 
 
 def test_the_reward_prompt_is_the_training_prompt() -> None:
-    from model.dataset import RatedCandidate, RatedRequest, build_dataset, render_dataset
+    from model.training.dataset import RatedCandidate, RatedRequest, build_dataset, render_dataset
 
     brief = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "50대", "channel": "sns"}
     request = RatedRequest(1, "2026-01-01", brief, (RatedCandidate("여름 특가 셔츠", "noun", up=1),))
@@ -254,7 +254,7 @@ def test_the_reward_prompt_is_the_training_prompt() -> None:
 
 @pytest.mark.slow
 def test_base_model_features_do_not_move_with_the_adapter(starter_dir: Path, tmp_path: Path) -> None:
-    from model.engine import LocalEngine
+    from model.writing.engine import LocalEngine
     from tests.model.test_engine import _random_adapter
 
     prompts, texts = [reward_prompt(BRIEF, "polite")] * 2, ["여름 세일, 지금 만나 보세요", "짧게 🌊"]

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from model.engine import LocalEngine
-from model.server import ServerConfig, create_server
+from model.serving.server import ServerConfig, create_server
+from model.writing.engine import LocalEngine
 from tests.http_server import HeldEngine, serving
 
 PROMPT = "<제품>린넨 셔츠<행사>여름 세일<20대><sns><polite><카피>"

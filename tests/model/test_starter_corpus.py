@@ -6,11 +6,11 @@ import re
 from collections import Counter
 from importlib import resources
 
-from model.compliance import load_rules, screen
-from model.postprocess import EMOJI, channel_limit, is_near_duplicate, measure
 from model.starter.corpus import FIELDS, load_corpus
 from model.starter.datasheet import count_tables
-from model.tone import profile_for
+from model.writing.compliance import load_rules, screen
+from model.writing.postprocess import EMOJI, channel_limit, is_near_duplicate, measure
+from model.writing.tone import profile_for
 
 ROWS = load_corpus()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from model.starter.corpus import load_corpus
-from model.tone import detect_register, profile_for, register_name, tone_profiles
+from model.writing.tone import detect_register, profile_for, register_name, tone_profiles
 
 CASES = [
     ("최고급 원단으로 준비했습니다.", "formal"),

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from model.brief import Brief
-from model.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset
-from model.engine import LocalEngine
-from model.prompt import plain_prompt
-from model.registry import AdapterRegistry
-from model.train import TrainConfig, train_adapter
+from model.training.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset
+from model.training.registry import AdapterRegistry
+from model.training.train import TrainConfig, train_adapter
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
+from model.writing.prompt import plain_prompt
 
 pytestmark = pytest.mark.slow
 BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "30대", "channel": "sns"}
@@ -70,7 +70,7 @@ def test_kto_runs_when_there_are_no_pairs_and_training_continues_from_a_parent(
 def test_sft_batches_by_length_is_a_choice_and_a_wrong_name_is_refused(starter_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from model.train import TrainConfig, sft_sampling
+    from model.training.train import TrainConfig, sft_sampling
 
     tokenizer = AutoTokenizer.from_pretrained(str(starter_dir))
     assert sft_sampling(TrainConfig(), tokenizer) == "random"

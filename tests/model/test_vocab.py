@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from model.dataset import RatedCandidate, RatedRequest, build_dataset
 from model.starter.corpus import load_corpus
+from model.training.dataset import RatedCandidate, RatedRequest, build_dataset
 from model.vocab import OUTSIDE, TRIM_ABOVE, TrimmedHead, kept_token_ids, token_kind, trim_output_layer
 from tests.conftest import REPO
 from tests.real_tokenizers import TOKENIZERS, tiny_model_folder
@@ -66,9 +66,9 @@ def test_kept_logits_are_the_full_heads_and_the_rest_are_never_chosen(tiny_qwen:
 
 
 def test_the_cpu_engine_trims_and_training_keeps_every_label(tiny_qwen: Path) -> None:
-    from model.brief import Brief
-    from model.engine import LocalEngine
-    from model.train import TrainConfig, train_adapter
+    from model.training.train import TrainConfig, train_adapter
+    from model.writing.brief import Brief
+    from model.writing.engine import LocalEngine
 
     engine = LocalEngine(tiny_qwen, vocabulary_texts=["ZARA 신상"])
     assert engine.vocabulary is not None and engine.vocabulary["kept"] < engine.vocabulary["vocabulary"]
@@ -90,8 +90,8 @@ def test_the_cpu_engine_trims_and_training_keeps_every_label(tiny_qwen: Path) ->
 
 
 def test_generating_among_the_kept_tokens_chooses_what_the_whole_vocabulary_would(tiny_qwen: Path) -> None:
-    from model.brief import Brief
-    from model.engine import LocalEngine
+    from model.writing.brief import Brief
+    from model.writing.engine import LocalEngine
 
     engine = LocalEngine(tiny_qwen)
     brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대")
@@ -120,8 +120,8 @@ def test_the_anchor_and_the_gates_log_probabilities_read_the_kept_logits_alone(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import model.vocab
-    from model.anchor import _logp_and_kl
-    from model.evaluate import _sequence_logprobs
+    from model.training.anchor import _logp_and_kl
+    from model.training.evaluate import _sequence_logprobs
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_qwen)
     base = AutoModelForCausalLM.from_pretrained(tiny_qwen)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from model.brief import Brief
-from model.dataset import build_dataset, render_dataset
-from model.prompt import VOICE_HEADING, render_prompt
-from model.voice import BrandVoice, with_voice
+from model.training.dataset import build_dataset, render_dataset
+from model.writing.brief import Brief
+from model.writing.prompt import VOICE_HEADING, render_prompt
+from model.writing.voice import BrandVoice, with_voice
 from tests.conftest import REPO
 from tests.real_tokenizers import TOKENIZERS, tokenizer_folder
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from model.brief import Brief
-from model.engine import LocalEngine
 from model.errors import ModelSideError
-from model.postprocess import measure
-from model.writer import CopyWriter
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
+from model.writing.postprocess import measure
+from model.writing.writer import CopyWriter
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The `copybot` command line: one module per command group; `main` is the entry point."""

@@ -1,0 +1,142 @@
+"""`copybot corpus import | stats | export`: the company's own copy corpus."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli.common import EXIT_FAILURE, EXIT_USAGE, parse_maps
+from bot.cli.common import fail as _fail
+from bot.cli.common import load_settings as _settings
+from storage import StoreError
+
+
+@click.group()
+def corpus() -> None:
+    """Import, inspect and export the company's own copy corpus."""
+
+
+@corpus.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--map", "maps", multiple=True, help="Map a column to a field, e.g. --map 'Headline=text'.")
+@click.option("--dry-run", is_flag=True, help="Report what would happen; write nothing.")
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows even if some are bad.")
+@click.option("--source", default=None, help="A name for where these copies came from (default: the file name).")
+@click.option("--starter", is_flag=True, help="Import the shipped starter corpus instead of FILE.")
+def corpus_import(
+    file: Path | None, maps: tuple[str, ...], dry_run: bool, skip_invalid: bool, source: str | None, starter: bool
+) -> None:
+    """Import copies from CSV (UTF-8 or CP949), JSONL or XLSX; bad rows are reported by line.
+
+    Example: copybot corpus import 2025_카피.xlsx --map "광고 헤드라인=text" --dry-run
+    """
+    from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
+    from storage import Store
+    from storage.corpus import prepare_import
+
+    if starter == (file is not None):
+        _fail("give a FILE to import, or --starter for the shipped starter corpus (not both)", EXIT_USAGE)
+    path = starter_corpus_path() if starter else file
+    assert path is not None
+    overrides = {**STARTER_MAPPING, **parse_maps(maps)} if starter else parse_maps(maps)
+    settings = _settings()
+    try:
+        store = Store.open(settings.db_path)
+        rows, report = prepare_import(
+            path, checks=language_checks(), source=source or ("starter" if starter else path.stem),
+            overrides=overrides, existing=store.existing_corpus_hashes,
+        )  # fmt: skip
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except StoreError as exc:
+        _fail(str(exc))
+    report.dry_run = dry_run
+    blocked = bool(report.bad) and not skip_invalid
+    if not dry_run and not blocked:
+        report.inserted = store.add_corpus_rows(rows)
+    _print_report(report, blocked)
+    if blocked:
+        sys.exit(EXIT_FAILURE)
+
+
+def _print_report(report: Any, blocked: bool) -> None:
+    click.echo(f"{report.path} ({report.detected}), source '{report.source}': {report.rows_read} rows read")
+    for line, reason in report.bad:
+        click.echo(f"  line {line}: {reason}", err=True)
+    for line, first in report.merged:
+        click.echo(f"  line {line}: near-duplicate of line {first}, merged")
+    click.echo(
+        f"bad {len(report.bad)}, merged {len(report.merged)}, already present {report.already_present}, "
+        f"new {report.new_rows} ({', '.join(f'{k} {v}' for k, v in sorted(report.by_split.items())) or 'none'})"
+    )
+    if report.score_column:
+        others = f"; not used: {', '.join(report.unused_score_columns)} (pick one with --map COLUMN=score)"
+        click.echo(f"scores from column '{report.score_column}', kept as {report.score_measure}"
+                   + (others if report.unused_score_columns else ""))  # fmt: skip
+    click.echo(
+        f"masked {report.masked_phones} phone number(s) and {report.masked_emails} e-mail address(es); "
+        f"register label disagrees with the detector on {report.register_disagreements} row(s)"
+    )
+    if report.dry_run:
+        click.echo("dry run: nothing was written")
+    elif blocked:
+        click.echo("nothing was imported: fix the rows above, or pass --skip-invalid to import the rest", err=True)
+    else:
+        click.echo(f"imported {report.inserted} row(s)")
+
+
+@corpus.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def corpus_stats(as_json: bool) -> None:
+    """Counts per category, event, age group, register, channel, split and source; lengths; scored share.
+
+    Example: copybot corpus stats --json
+    """
+    from storage import Store
+
+    figures = Store.open(_settings().db_path).corpus_stats()
+    if as_json:
+        click.echo(json.dumps(figures, ensure_ascii=False))
+        return
+    click.echo(f"rows: {figures['rows']}   scored: {figures['scored_share']:.0%}   length: {figures['length']}")
+    if figures["scored_by_measure"]:
+        click.echo("scores by measure: " + ", ".join(f"{m} {n}" for m, n in figures["scored_by_measure"].items()))
+    for key in ("split", "source", "age_group", "register", "channel", "category", "event"):
+        items = list(figures[key].items())
+        more = f", … {len(items) - 15} more" if len(items) > 15 else ""
+        click.echo(f"{key}: " + ", ".join(f"{k} {v}" for k, v in items[:15]) + more)
+
+
+@corpus.command("export")
+@click.option("--format", "fmt", type=click.Choice(["sft", "dpo", "kto"]), required=True, help="Record shape.")
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default=None, help="One split only.")
+@click.option("--template", type=click.Choice(["plain", "chat"]), default="plain", help="Prompt as text or messages.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The JSONL to write.")
+def corpus_export(fmt: str, split: str | None, template: str, out: Path) -> None:
+    """Write the corpus as JSONL for TRL or LLaMA-Factory (sft: prompt/completion, dpo: prompt/chosen/rejected,
+    kto: prompt/completion/label).
+
+    Example: copybot corpus export --format sft --split train --out train.jsonl
+    """
+    from bot.corpus_io import export_records
+    from storage import Store
+
+    rows = Store.open(_settings().db_path).corpus_rows(split)
+    count = 0
+    with out.open("w", encoding="utf-8") as handle:
+        for record in export_records(rows, fmt, template):
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    skipped = sum(1 for r in rows if not r["age_group"])
+    click.echo(
+        f"wrote {count} {fmt} record(s) to {out}"
+        + (f"; {skipped} row(s) without an age group left out" if skipped else "")
+    )
+    if count == 0 and fmt != "sft":
+        click.echo(f"{fmt} needs scored copies (a CTR, 성과 … column) ranked among 8 or more of the same channel and "
+                   "measure" + ("; and two copies of one brief at least half their group apart" if fmt == "dpo" else ""),
+                   err=True)  # fmt: skip

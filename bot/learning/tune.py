@@ -1,0 +1,140 @@
+"""`copybot tune`: a small, budgeted grid search over learning rate, LoRA rank and epochs, scored on validation loss.
+
+Each trial trains the SFT stage on the same dataset `copybot retrain` would build and scores the held-out liked
+copies and edits (or, without held-out feedback, the corpus validation split). Every trial is recorded in the store;
+`--apply` writes the best settings to COPYBOT_HOME/train_config.json, which every later retrain starts from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.learning.train_config import save_train_defaults
+from bot.settings import Settings
+from model.training.train import TrainConfig
+from storage import Store
+
+DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
+    "learning_rate": (5e-4, 1e-3, 2e-3, 4e-3),
+    "lora_r": (8, 16, 32),
+    "epochs": (1, 2, 3),
+}
+
+
+class TuneError(ValueError):
+    """A bad grid, defaults file or dataset; the message says what to change."""
+
+
+def parse_grid_values(name: str, raw: str) -> tuple[Any, ...]:
+    """'5e-4,1e-3' -> (0.0005, 0.001) for learning_rate; ints for lora_r and epochs."""
+    cast: Callable[[str], Any] = float if name == "learning_rate" else int
+    try:
+        values = tuple(cast(v.strip()) for v in raw.split(",") if v.strip())
+    except ValueError as exc:
+        raise TuneError(f"{name}: {raw!r} is not a comma-separated list of numbers") from exc
+    if not values:
+        raise TuneError(f"{name}: give at least one value")
+    return values
+
+
+def plan_trials(grid: Mapping[str, Sequence[Any]], trials: int, seed: int) -> list[dict[str, Any]]:
+    """`trials` distinct grid points in a seeded random order (all of them when the grid is smaller)."""
+    names = sorted(grid)
+    points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
+    random.Random(seed).shuffle(points)
+    for point in points:
+        TrainConfig(**point)  # fail before any training on an impossible value
+    return points[: max(1, trials)]
+
+
+@dataclass
+class TuneResult:
+    """A study's trials (as recorded), its best trial, and where the best settings were written, if anywhere."""
+
+    study: str
+    trials: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    stopped_by_budget: bool = False
+    applied_to: str = ""
+    scored_on: str = ""
+    dataset: dict[str, Any] = field(default_factory=dict)
+
+
+def run_tune(
+    settings: Settings,
+    store: Store,
+    *,
+    grid: Mapping[str, Sequence[Any]] = DEFAULT_GRID,
+    trials: int = 6,
+    budget_s: float = 1800.0,
+    seed: int = 13,
+    force: bool = False,
+    apply: bool = False,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> TuneResult:
+    """Run the trials (one retrain lock, so never beside a retrain) and record each; raise NotEnoughFeedback like
+    `copybot retrain` below the minimums unless `force`."""
+    from bot.generation import base_model_path
+    from bot.learning.retrain import INTERRUPTED, Retrainer, retrain_lock
+    from model.training.dataset import with_prompts
+    from model.training.evaluate import validation_loss
+    from model.training.train import train_adapter
+
+    plan = plan_trials(grid, trials, seed)
+    retrainer = Retrainer(settings, store)
+    with retrain_lock(settings.home):
+        store.fail_unfinished_training_runs(error=INTERRUPTED)
+        data = retrainer.dataset(force=force)
+        heldout, scored_on = (data.heldout_sft, "held-out feedback") if data.heldout_sft else \
+            (data.heldout_corpus, "corpus validation split")  # fmt: skip
+        if not heldout:
+            raise TuneError("nothing is held out to score trials on; import a corpus with a validation split")
+        parent, _ = retrainer.active_adapter()
+        base = base_model_path(settings)
+        tokenizer = _tokenizer(base)
+        heldout = with_prompts(heldout, tokenizer)  # scored in the prompt the model is served
+        study = datetime.now(UTC).strftime("tune-%Y%m%dT%H%M%S")
+        started = time.perf_counter()
+        stopped = False
+        for number, params in enumerate(plan, start=1):
+            if number > 1 and time.perf_counter() - started > budget_s:
+                stopped = True
+                break
+            trial_id = store.start_tuning_trial(study=study, trial=number, params=params)
+            trial_started = time.perf_counter()
+            # The preference stage is left out: it does not move the SFT validation loss the search scores.
+            config = dataclasses.replace(retrainer.config, **params, preference="none")
+            try:
+                model, _ = train_adapter(base, data, config=config, parent_adapter=parent)
+                loss = validation_loss(model, tokenizer, heldout)
+                finite = math.isfinite(loss)
+                store.finish_tuning_trial(trial_id, status="succeeded" if finite else "failed",
+                                          val_loss=loss if finite else None,
+                                          seconds=round(time.perf_counter() - trial_started, 1),
+                                          error="" if finite else "loss is not finite")  # fmt: skip
+            except Exception as exc:  # one bad trial (e.g. out of memory) must not end the study
+                store.finish_tuning_trial(trial_id, status="failed", error=repr(exc),
+                                          seconds=round(time.perf_counter() - trial_started, 1))  # fmt: skip
+            if on_trial:
+                on_trial(store.tuning_trials(study)[-1])
+    recorded = store.tuning_trials(study)
+    good = [t for t in recorded if t["status"] == "succeeded"]
+    best = min(good, key=lambda t: t["val_loss"]) if good else None
+    result = TuneResult(study, recorded, best, stopped, scored_on=scored_on, dataset=data.summary.get("counts", {}))
+    if apply and best is not None:
+        result.applied_to = str(save_train_defaults(settings.home, best["params"]))
+    return result
+
+
+def _tokenizer(base: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(base)

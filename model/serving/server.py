@@ -1,0 +1,241 @@
+"""The GPU host's HTTP API, shaped like OpenAI's (and vLLM's) so that vLLM can replace it without touching the bot.
+
+`GET /health`, `GET /v1/models`, `POST /v1/completions` (`model` names the base model or an adapter), and vLLM's
+`POST /v1/load_lora_adapter` / `POST /v1/unload_lora_adapter`, which only load from the adapter registry. Errors are
+OpenAI-shaped JSON: 400 for bad parameters, 401 for a bad or missing key, 404 for an unknown model, 503 with
+`Retry-After` when the bounded queue is full. Generation is blocking, so FastAPI runs it in its thread pool; the
+engine's own lock serialises the model, and a semaphore bounds how many requests may wait for it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+from model.serving.fine_tuning import FineTuningJobs
+from model.serving.fine_tuning_api import jobs_router
+
+MAX_N = 16
+
+
+class APIError(Exception):
+    """An error the API answers with: HTTP status, OpenAI error type, message and the offending parameter."""
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+        self.headers = headers or {}
+
+
+def error_body(message: str, kind: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error envelope."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+class LoadAdapterRequest(BaseModel):
+    """vLLM's body for /v1/load_lora_adapter (`lora_path` defaults to the registry folder of that name)."""
+
+    lora_name: str
+    lora_path: str | None = None
+
+
+class UnloadAdapterRequest(BaseModel):
+    """vLLM's body for /v1/unload_lora_adapter."""
+
+    lora_name: str
+
+
+class CompletionRequest(BaseModel):
+    """The subset of OpenAI's /v1/completions body copybot uses; unknown fields are ignored, as OpenAI does."""
+
+    model: str
+    prompt: str | list[str]
+    n: int = 1
+    max_tokens: int = 64
+    temperature: float = Field(default=0.8, ge=0, le=2)
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+
+
+@dataclass
+class ServerConfig:
+    """Limits and credentials of one server."""
+
+    base_name: str
+    api_key: str = ""
+    max_tokens_limit: int = 256
+    max_waiting: int = 32  # requests allowed to wait for the model before new ones get 503
+    adapters: dict[str, Path] = field(default_factory=dict)  # adapter name -> PEFT folder
+    adapters_root: Path | None = None  # where load_lora_adapter may load from (the registry); None: nowhere
+
+
+def _check(body: CompletionRequest, config: ServerConfig) -> list[str]:
+    if not 1 <= body.n <= MAX_N:
+        raise APIError(400, f"n must be between 1 and {MAX_N}; got {body.n}", param="n")
+    if not 1 <= body.max_tokens <= config.max_tokens_limit:
+        raise APIError(400, f"max_tokens must be between 1 and {config.max_tokens_limit}; got {body.max_tokens}",
+                       param="max_tokens")  # fmt: skip
+    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+    if not prompts or len(prompts) * body.n > 64:
+        raise APIError(400, "give 1 to 64 prompts x n in one request", param="prompt")
+    if body.model != config.base_name and body.model not in config.adapters:
+        raise APIError(404, f"The model `{body.model}` does not exist.", kind="NotFoundError", param="model",
+                       code="model_not_found")  # fmt: skip
+    return prompts
+
+
+def _select(engine: Any, model: str, config: ServerConfig) -> None:
+    """Point the engine at the requested adapter (or the bare base) if it is not serving it already."""
+    if engine.version != model:
+        engine.use_adapter(config.adapters.get(model) if model != config.base_name else None, model)
+
+
+def _adapter_folder(body: LoadAdapterRequest, config: ServerConfig) -> Path:
+    """The registry folder named by the request; names and paths that would leave the registry are refused."""
+    from model.errors import AdapterError
+    from model.training.registry import AdapterRegistry
+
+    if config.adapters_root is None:
+        raise APIError(400, "this server has no adapter folder to load from", param="lora_path")
+    registry = AdapterRegistry(config.adapters_root)
+    try:
+        folder = registry.path(body.lora_name)
+        if body.lora_path is not None and Path(body.lora_path).resolve() != folder:
+            raise APIError(400, f"lora_path must be the registry folder {folder}", param="lora_path")
+        if not folder.is_dir():
+            raise APIError(404, f"no adapter named {body.lora_name!r} in {config.adapters_root}", param="lora_name",
+                           kind="NotFoundError", code="adapter_not_found")  # fmt: skip
+        return registry.load(body.lora_name).path
+    except AdapterError as exc:
+        raise APIError(400, str(exc), param="lora_name") from exc
+
+
+def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None = None) -> FastAPI:
+    """The FastAPI app over one engine (anything with LocalEngine's `complete`, `use_adapter`, `tokenizer`), created
+    with `version=config.base_name` so that the server knows it starts on the bare base model."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if jobs is not None:
+            jobs.close()  # a running training process is stopped and its job marked failed, saying why
+
+    app = FastAPI(title="copybot model server", lifespan=lifespan)
+    if jobs is not None:
+        app.include_router(jobs_router(jobs, APIError))
+    else:
+
+        @app.api_route("/v1/fine_tuning/jobs{rest:path}", methods=["GET", "POST"])
+        def no_jobs(rest: str) -> None:
+            raise APIError(404, "this model server does not run fine-tuning jobs (it was started with --no-jobs); "
+                                "send them to the host that trains", kind="NotFoundError")  # fmt: skip
+
+    slots = threading.BoundedSemaphore(config.max_waiting)
+    select_lock = threading.Lock()  # choosing the adapter and generating happen together
+
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse(error_body(exc.message, exc.kind, exc.param, exc.code), exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = first.get("loc", ())
+        param = str(loc[1]) if len(loc) > 1 else None  # ("body", "prompt", "str") -> "prompt"
+        return JSONResponse(error_body(f"{param}: {first.get('msg', 'invalid request')}", "invalid_request_error",
+                                       param), 400)  # fmt: skip
+
+    @app.middleware("http")
+    async def auth(request: Request, call_next: Any) -> Any:
+        if config.api_key and request.url.path != "/health":
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), config.api_key.encode()):
+                return JSONResponse(error_body("Incorrect or missing API key; send Authorization: Bearer <key>",
+                                               "authentication_error", code="invalid_api_key"), 401)  # fmt: skip
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "model": config.base_name, "serving": engine.version}
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        names = [config.base_name, *sorted(config.adapters)]
+        data = [{"id": n, "object": "model", "created": 0, "owned_by": "copybot",
+                 "parent": None if n == config.base_name else config.base_name} for n in names]  # fmt: skip
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/load_lora_adapter")
+    def load_adapter(body: LoadAdapterRequest) -> PlainTextResponse:
+        if body.lora_name in config.adapters:
+            raise APIError(400, f"The lora adapter '{body.lora_name}' has already been loaded.", param="lora_name")
+        folder = _adapter_folder(body, config)
+        with select_lock:
+            config.adapters[body.lora_name] = folder
+        return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' added successfully.")
+
+    @app.post("/v1/unload_lora_adapter")
+    def unload_adapter(body: UnloadAdapterRequest) -> PlainTextResponse:
+        if body.lora_name not in config.adapters:
+            raise APIError(404, f"The lora adapter '{body.lora_name}' cannot be found.", param="lora_name",
+                           kind="NotFoundError", code="adapter_not_found")  # fmt: skip
+        with select_lock:
+            if engine.version == body.lora_name:
+                engine.use_adapter(None, config.base_name)
+            del config.adapters[body.lora_name]
+        return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
+
+    @app.post("/v1/completions")
+    def completions(body: CompletionRequest) -> dict[str, Any]:
+        prompts = _check(body, config)
+        if not slots.acquire(blocking=False):
+            raise APIError(503, "The server is busy; retry shortly.", kind="server_overloaded",
+                           headers={"Retry-After": "2"})  # fmt: skip
+        try:
+            with select_lock:
+                _select(engine, body.model, config)
+                stop = [body.stop] if isinstance(body.stop, str) else body.stop
+                texts = engine.complete([p for p in prompts for _ in range(body.n)], max_tokens=body.max_tokens,
+                                        temperature=body.temperature, top_p=body.top_p, seed=body.seed, stop=stop)  # fmt: skip
+        finally:
+            slots.release()
+        return _response(engine.tokenizer, body, prompts, texts)
+
+    return app
+
+
+def _count(tokenizer: Any, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _response(tokenizer: Any, body: CompletionRequest, prompts: list[str], texts: list[str]) -> dict[str, Any]:
+    used = [_count(tokenizer, t) for t in texts]
+    choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": "length" if n >= body.max_tokens else "stop"}
+               for i, (t, n) in enumerate(zip(texts, used, strict=True))]  # fmt: skip
+    prompt_tokens = sum(_count(tokenizer, p) for p in prompts)
+    return {
+        "id": f"cmpl-{uuid.uuid4().hex}",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": body.model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": sum(used),
+            "total_tokens": prompt_tokens + sum(used),
+        },
+    }

@@ -1,0 +1,1 @@
+"""Training: datasets from feedback and the corpus, fine-tuning, evaluation and the gate, the registry."""

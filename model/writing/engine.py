@@ -1,0 +1,287 @@
+"""The in-process engine: a base causal LM plus an optional PEFT adapter, generating a batch in one call."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from model.errors import AdapterError, ModelUnavailableError
+from model.training.registry import temperature_scale
+from model.writing.brief import Brief
+from model.writing.diversity import SiblingBigramPenalty
+from model.writing.prompt import end_of_copy_ids, render_prompt
+
+if TYPE_CHECKING:
+    from model.vocab import CompactGeneration
+
+log = logging.getLogger(__name__)
+
+DIVERSITY_PENALTY = 2.0  # logit penalty on repeating a sibling candidate's bigram (model/writing/diversity.py)
+MAX_TEMPERATURE = 2.0  # the OpenAI API's ceiling; a calibrated adapter never samples hotter
+MAX_ADAPTERS = 8  # adapters held in memory at once; the least recently used beyond this is dropped
+
+
+def pick_device() -> str:
+    """'cuda' when a GPU is visible, else 'cpu'."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class LocalEngine:
+    """Loads a base model once and serves batched completions from it, with any number of LoRA adapters loaded by
+    version name (a live trial writes with two); safe to share between threads."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        adapter_path: str | Path | None = None,
+        version: str | None = None,
+        device: str | None = None,
+        top_k: int = 0,
+        repetition_penalty: float = 1.0,
+        diversity_penalty: float = DIVERSITY_PENALTY,
+        max_time_s: float = 60.0,
+        vocabulary_texts: Sequence[str] = (),
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from model.vocab import CompactGeneration, should_trim, trim_output_layer
+
+        self.device = device or pick_device()
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+            model: Any = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailableError(
+                f"cannot load the base model from {model_path}: {exc}; check COPYBOT_BASE_MODEL",
+                user_message="모델을 불러오지 못했어요. 운영자에게 알려 주세요.",
+            ) from exc
+        self.vocabulary: dict[str, Any] | None = None  # what trimming kept (model/vocab.py), None when not trimmed
+        self._space: CompactGeneration | None = None
+        if should_trim(self.tokenizer, self.device):
+            self.vocabulary = trim_output_layer(model, self.tokenizer, vocabulary_texts)
+            self._space = CompactGeneration(model.get_output_embeddings())
+            log.info("output layer trimmed to %s of %s tokens (CPU); outside: %s", self.vocabulary["kept"],
+                     self.vocabulary["vocabulary"], self.vocabulary["outside"])  # fmt: skip
+        self.tokenizer.padding_side = "left"  # decoder-only batches must be padded on the left
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.stop_ids = end_of_copy_ids(self.tokenizer)  # a chat model's end of turn as well as end of sequence
+        self._model: Any = model.to(self.device).eval()  # a PeftModel once the first adapter is loaded
+        self._adapters: dict[str, Path] = {}  # loaded adapter name -> its folder, least recently used first
+        # PEFT keys adapters by attribute name, so a version called "eval" would clash with Module.eval: each
+        # loaded version gets a neutral key of its own.
+        self._keys: dict[str, str] = {}
+        self._loads = 0
+        self._scales: dict[str, float] = {}  # name -> calibrated temperature factor (model/training/challenger.py)
+        # what `use_adapter(None, …)` returns to; named by the caller when it starts on the bare base
+        self.base_version = version if adapter_path is None and version else f"base:{Path(str(model_path)).name}"
+        self.version = self.base_version
+        self._default: str | None = None  # the adapter that serves when a call names none (None: the base)
+        # Sampling settings that the OpenAI completions API does not carry; they belong to the model host.
+        self.top_k = top_k
+        self.repetition_penalty = repetition_penalty
+        self.diversity_penalty = diversity_penalty  # see model/writing/diversity.py
+        self.max_time_s = max_time_s  # a stuck or overloaded generate call stops here with what it has
+        self._lock = threading.Lock()
+        if adapter_path is not None:
+            self.use_adapter(adapter_path, version or Path(adapter_path).name)
+
+    @property
+    def model(self) -> Any:
+        """The model as the default version sees it (evaluation reads log-probabilities from it)."""
+        return self._model
+
+    @property
+    def temperature_scale(self) -> float:
+        """The default version's factor on the sampling temperature (1.0 unless calibrated)."""
+        return self._scales.get(self._default or "", 1.0)
+
+    @temperature_scale.setter
+    def temperature_scale(self, value: float) -> None:
+        self._scales[self._default or ""] = value  # "" is the bare base model
+
+    def loaded_adapters(self) -> list[str]:
+        """Names of the adapters held in memory."""
+        return list(self._adapters)
+
+    def _load(self, adapter_path: Path, name: str) -> None:
+        """Load a PEFT adapter under `name` (again if its folder changed), evicting the least recently used one
+        beyond MAX_ADAPTERS. Called with the lock held."""
+        from peft import PeftModel
+
+        if not (adapter_path / "adapter_config.json").is_file():
+            raise AdapterError(f"adapter folder {adapter_path} has no adapter_config.json; it is not a PEFT adapter")
+        if self._adapters.get(name) == adapter_path:
+            self._adapters[name] = self._adapters.pop(name)  # most recently used now
+            self._scales[name] = temperature_scale(adapter_path)  # re-read: a hot swap takes the recorded factor
+            return
+        if name in self._adapters:
+            self._drop(name)
+        self._loads += 1
+        key = f"copybot_adapter_{self._loads}"
+        try:
+            if isinstance(self._model, PeftModel):
+                self._model.load_adapter(str(adapter_path), adapter_name=key)
+            else:
+                self._model = PeftModel.from_pretrained(self._model, str(adapter_path), adapter_name=key)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
+            raise AdapterError(f"adapter at {adapter_path} could not be loaded: {exc}") from exc
+        self._model = self._model.to(self.device).eval()
+        self._adapters[name] = adapter_path
+        self._keys[name] = key
+        self._scales[name] = temperature_scale(adapter_path)
+        for old in [n for n in self._adapters if n not in (name, self._default)][
+            : max(0, len(self._adapters) - MAX_ADAPTERS)
+        ]:
+            self._drop(old)
+
+    def _drop(self, name: str) -> None:
+        """Remove a loaded adapter; the last one gone, the LoRA layers are stripped and the bare base remains."""
+        self._adapters.pop(name, None)
+        self._scales.pop(name, None)
+        key = self._keys.pop(name)
+        if self._adapters:
+            self._model.delete_adapter(key)
+        else:
+            self._model = self._model.unload()
+
+    def _select(self, name: str | None) -> float:
+        """Make `name` (an adapter, or None for the base) the one the model computes with; its temperature factor."""
+        if name is None:
+            if self._adapters:
+                self._model.base_model.disable_adapter_layers()
+            return self._scales.get("", 1.0)
+        self._model.base_model.enable_adapter_layers()
+        self._model.set_adapter(self._keys[name])
+        return self._scales.get(name, 1.0)
+
+    def _resolve(self, model: str | None) -> str | None:
+        """A call's model name as an adapter name (None: the base model)."""
+        if model is None:
+            return self._default
+        if model in self._adapters:
+            return model
+        if model in (self.base_version, self.version):  # the base model, by either of its names
+            return None
+        raise AdapterError(f"model {model!r} is not loaded here; loaded: {[self.base_version, *self._adapters]}")
+
+    def add_adapter(self, adapter_path: str | Path, version: str) -> None:
+        """Load an adapter so that calls naming `version` use it, without changing what serves by default."""
+        with self._lock:
+            self._load(Path(adapter_path), version)
+            self._select(self._default)
+
+    def use_adapter(self, adapter_path: str | Path | None, version: str) -> None:
+        """Hot-swap the default adapter (None: the bare base model) without reloading the base or restarting."""
+        with self._lock:
+            if adapter_path is not None:
+                self._load(Path(adapter_path), version)
+            else:
+                self._scales[""] = 1.0  # the bare base model is never calibrated
+            self._default = version if adapter_path is not None else None
+            self.version = version
+            self._select(self._default)
+        log.info("now serving %s%s", version,
+                 f" (temperature x{self.temperature_scale:g})" if self.temperature_scale != 1 else "")  # fmt: skip
+
+    def features(self, prompts: list[str], texts: list[str]) -> list[list[float]]:
+        """The reward model's features of each copy (model/training/reward.py), from the bare base model."""
+        from model.training.reward import copy_features
+
+        with self._lock:
+            try:
+                self._select(None)
+                return copy_features(self._model, self.tokenizer, prompts, texts)
+            finally:
+                self._select(self._default)
+
+    def _base(self) -> Any:
+        """The transformers model under any PEFT wrapping."""
+        return self._model.get_base_model() if hasattr(self._model, "get_base_model") else self._model
+
+    def _compact_ids(self, ids: Any) -> Any:
+        """The prompts' ids among the kept tokens when the head is trimmed and every prompt token is kept, else
+        None (then generation runs over the whole vocabulary, the outside tokens still never chosen)."""
+        return None if self._space is None else self._space.to_kept(ids)
+
+    def prompt_for(self, brief: Brief, register: str) -> str:
+        """The prompt this engine's model expects for one candidate."""
+        return render_prompt(brief, register, self.tokenizer)
+
+    def complete(
+        self,
+        prompts: list[str],
+        *,
+        max_tokens: int = 96,
+        temperature: float = 0.9,
+        top_p: float = 0.95,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        model: str | None = None,
+        avoid: Sequence[str] = (),
+    ) -> list[str]:
+        """One completion per prompt, all prompts in one batched `generate` call, by `model` (a loaded adapter's
+        version, the base model's, or None for the default); `avoid` holds copies already in the set being
+        written, whose wording the sibling penalty keeps these apart from too (model/writing/diversity.py)."""
+        import torch
+        from transformers import LogitsProcessorList
+
+        with self._lock, torch.inference_mode():
+            name = self._resolve(model)
+            try:
+                scale = self._select(name)
+                temperature = min(MAX_TEMPERATURE, temperature * scale)
+                if seed is not None:
+                    torch.manual_seed(seed)
+                # with the tokenizer's special tokens, as the trainers tokenize prompts (model/writing/prompt.py)
+                batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+                prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in avoid]
+                compact = self._compact_ids(batch["input_ids"])
+                ids = batch["input_ids"] if compact is None else compact
+                space = self._space if compact is not None else None
+                processors = LogitsProcessorList()
+                if temperature > 0 and self.diversity_penalty > 0 and (len(prompts) > 1 or avoid):
+                    if space is not None:
+                        prior = [space.kept_ids(p) for p in prior]
+                    processors.append(SiblingBigramPenalty(ids.shape[1] - 1, self.diversity_penalty, prior))
+                stops = self.stop_ids if space is None else space.kept_ids(self.stop_ids)
+                pad = self.tokenizer.pad_token_id
+                with space.active(self._base()) if space is not None else contextlib.nullcontext():
+                    output = self._model.generate(
+                        input_ids=ids,
+                        attention_mask=batch["attention_mask"],
+                        logits_processor=processors,
+                        do_sample=temperature > 0,
+                        temperature=temperature if temperature > 0 else None,
+                        top_p=top_p if temperature > 0 else None,
+                        top_k=self.top_k or None,
+                        repetition_penalty=self.repetition_penalty,
+                        max_time=self.max_time_s,
+                        max_new_tokens=max_tokens,
+                        pad_token_id=pad if space is None else space.kept_ids([pad])[0],
+                        eos_token_id=stops or None,
+                    )
+                if space is not None:
+                    output = space.from_kept(output)
+            finally:
+                self._select(self._default)  # the model attribute always shows the default version
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [_cut_at_stop(t, stop) for t in texts]
+
+
+def _cut_at_stop(text: str, stop: list[str] | None) -> str:
+    for marker in stop or []:
+        index = text.find(marker)
+        if index >= 0:
+            text = text[:index]
+    return text
