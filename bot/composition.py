@@ -16,13 +16,13 @@ from slack_sdk import WebClient
 
 from bot.learning.schedule import WeeklySchedule, cron_trigger
 from bot.learning.weekly import retrain_and_report
-from bot.locks import LockHeld, ProcessLock
 from bot.reactions import ReactionMap
 from bot.settings import Settings, SettingsError
 from bot.slack.app import create_app, web_client
 from bot.slack.copy_requests import BotDeps, fail_unfinished
 from bot.slack.pool import GenerationPool
 from bot.slack.serve import HttpRunner, Runner, SocketRunner, check_identity
+from model.locks import LockHeld, ProcessLock
 from model.writing.tone import warm_up
 from model.writing.writer import CopyWriter
 from storage import Store

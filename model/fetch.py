@@ -10,7 +10,6 @@ operator must accept explicitly before anything is installed.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib
 import json
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import ModelSideError
+from model.locks import ProcessLock
 
 MARKER = "copybot-fetch.json"
 CHUNK_BYTES = 1 << 20
@@ -133,8 +133,8 @@ def fetch(
     if not accepted:
         raise TermsNotAccepted(f"{spec.name} needs the {spec.terms_name} accepted first.\n{terms_text(spec)}")
     models_dir.mkdir(parents=True, exist_ok=True)
-    with open(models_dir / f".{spec.name}.fetch.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second fetch waits, then finds the folder finished
+    # a second fetch waits, then finds the folder finished
+    with ProcessLock(models_dir / f".{spec.name}.fetch.lock", f"a fetch of {spec.name}").waiting():
         info = fetched_info(folder, spec)
         if info is not None:
             return Fetched(folder, True, 0.0, info)

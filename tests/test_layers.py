@@ -72,3 +72,11 @@ def test_no_module_imports_its_way_back_to_itself() -> None:
     assert (
         "bot.learning.tune" not in graph["bot.learning.retrain"]
     )  # the circle issue 18 named: retrain now reads bot.learning.train_config
+
+
+def test_only_the_composition_root_and_the_serve_command_reach_into_slack() -> None:
+    # bot/slack/ is a transport: the CLI, the learning loop and the report never depend on it (issue 18).
+    graph = _graph()
+    reaching = sorted(m for m, targets in graph.items() if not m.startswith("bot.slack")
+                      and any(t.startswith("bot.slack") for t in targets))  # fmt: skip
+    assert reaching == ["bot.cli.main", "bot.composition"]

@@ -139,7 +139,7 @@ def simulate(
     )
     from bot.learning.simulation_checkpoint import CheckpointError
     from bot.learning.simulation_checkpoint import load as load_checkpoint
-    from bot.locks import LockHeld
+    from model.locks import LockHeld
 
     settings = load_settings()
     given = {"rounds": rounds, "requests_per_round": requests_per_round, "eval_briefs": eval_briefs,

@@ -24,9 +24,9 @@ from bot.corpus_io import STARTER_MAPPING, language_checks, starter_corpus_path
 from bot.generation import base_model_path, model_client, reward_path
 from bot.learning.train_config import load_train_config
 from bot.learning.trials import WAITING, Trials, TrialState, undecided_leader
-from bot.locks import LockHeld, ProcessLock
 from bot.settings import Settings
 from model.errors import AdapterError
+from model.locks import LockHeld, ProcessLock
 from model.training.challenger import REWARD_FILE, ChallengerResult, ChallengerSpec, train_challenger
 from model.training.corpus_dataset import build_corpus_dataset
 from model.training.dataset import (

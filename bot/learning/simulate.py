@@ -23,9 +23,9 @@ from bot.generation import generate_and_store, make_writer, write_brief
 from bot.learning import simulation_checkpoint as checkpoint
 from bot.learning.retrain import Retrainer, ensure_corpus
 from bot.learning.simulation_checkpoint import Checkpoint
-from bot.locks import ProcessLock
 from bot.reactions import ReactionMap
 from bot.settings import Settings
+from model.locks import ProcessLock
 from model.writing.brief import Brief
 from model.writing.diversity import distinct_2
 from model.writing.writer import CopyWriter

@@ -7,7 +7,6 @@ and the learning loop then has nothing to learn from.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import shutil
@@ -17,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from model.locks import ProcessLock
 from model.starter.corpus import corpus_hash, is_held_out, load_corpus
 from model.writing.brief import Brief
 from model.writing.prompt import plain_prompt, prompt_markers
@@ -276,8 +276,7 @@ def ensure_starter(model_dir: str | Path, *, progress: bool = True, recipe: Star
         return model_dir
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     # Two processes starting on a fresh home (a bot and a simulation, say) build it once: the second waits.
-    with open(model_dir.parent / f".{model_dir.name}.build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with ProcessLock(model_dir.parent / f".{model_dir.name}.build.lock", "a starter build").waiting():
         if starter_info(model_dir) is None:
             log.info("starter model not found at %s; building it now (about 2 minutes on 2 CPU cores)", model_dir)
             build_starter(model_dir, recipe=recipe, progress=progress)

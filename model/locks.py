@@ -1,12 +1,17 @@
 """Process locks on files (flock): held while a process lives, released by the OS even after `kill -9`.
 
-`ProcessLock.acquire()` refuses at once, naming the holder (its pid and start time are written into the file).
+`ProcessLock.acquire()` refuses at once, naming the holder (its pid and start time are written into the file):
+one retrain, one `copybot serve` per database. `ProcessLock.waiting()` waits its turn instead: work that must
+happen once (building the starter, fetching a base model) lets a second process wait and then find it done.
+It lives in model/, the lowest layer that both model/ and bot/ may import.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -23,11 +28,12 @@ class ProcessLock:
         self.path, self.what = path, what
         self._handle: IO[str] | None = None
 
-    def acquire(self) -> None:
+    def acquire(self, *, wait: bool = False) -> None:
+        """Take the lock; without `wait`, raise LockHeld at once when another process holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.path.open("a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError as exc:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
@@ -44,6 +50,15 @@ class ProcessLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+    @contextmanager
+    def waiting(self) -> Iterator[ProcessLock]:
+        """Hold the lock for a block, waiting for another holder to finish first."""
+        self.acquire(wait=True)
+        try:
+            yield self
+        finally:
+            self.release()
 
     def __enter__(self) -> ProcessLock:
         self.acquire()

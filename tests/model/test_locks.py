@@ -1,0 +1,53 @@
+"""Process locks: one refuses at once naming the holder, the other waits its turn; both are real flocks held by
+real processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from model.locks import LockHeld, ProcessLock
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from model.locks import ProcessLock
+with ProcessLock(Path(sys.argv[1]), "a test"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _holder(path: Path, seconds: float) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_acquire_refuses_while_another_process_holds_it_and_names_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "work.lock"
+    holder = _holder(path, 30)
+    try:
+        with pytest.raises(LockHeld, match=rf"a retrain is already running \(pid {holder.pid}, started "):
+            ProcessLock(path, "a retrain").acquire()
+    finally:
+        holder.kill()  # the OS releases a killed holder's lock
+        holder.wait()
+    with ProcessLock(path, "a retrain"):
+        pass
+
+
+def test_waiting_blocks_until_the_holder_is_done(tmp_path: Path) -> None:
+    path = tmp_path / "build.lock"
+    holder = _holder(path, 1.5)
+    started = time.monotonic()
+    with ProcessLock(path, "a build").waiting() as lock:
+        waited = time.monotonic() - started
+        assert holder.poll() is not None or waited > 0.5  # it got the lock only once the holder let go
+        assert lock.path == path
+    holder.wait()
+    assert waited > 0.5
