@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from model.training.config_schema import config_from
 from model.training.train import TrainConfig
 
 DEFAULTS_FILE = "train_config.json"
@@ -30,13 +31,8 @@ def load_train_config(home: Path) -> TrainConfig:
     if not path.exists():
         return TrainConfig()
     try:
-        values = json.loads(path.read_text("utf-8"))
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = set(values) - known
-        if unknown:
-            raise TrainConfigError(f"unknown settings {sorted(unknown)}")
-        return TrainConfig(**values)
-    except (ValueError, TypeError) as exc:
+        return config_from(TrainConfig, json.loads(path.read_text("utf-8")), "train_config.json")
+    except (ValueError, TypeError) as exc:  # ConfigError is a ValueError, as is a JSON syntax error
         raise TrainConfigError(
             f"{path} is not a valid training config ({exc}); fix it or delete it to use the defaults"
         ) from exc
@@ -46,7 +42,7 @@ def save_train_defaults(home: Path, params: Mapping[str, Any]) -> Path:
     """Merge `params` into the defaults file, atomically (a reader never sees half a file)."""
     current = dataclasses.asdict(load_train_config(home))
     merged = {**current, **params}
-    TrainConfig(**merged)  # validate before writing
+    config_from(TrainConfig, merged, "train_config.json")  # validate before writing
     path = train_defaults_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_suffix(".json.tmp")

@@ -21,9 +21,12 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, Field, StrictInt, StrictStr, ValidationError
 
 from model.errors import AdapterError
+from model.training.config_schema import ConfigError, config_from
 from model.training.dataset import dataset_from_json
 from model.training.evaluate import GateConfig
 from model.training.registry import AdapterRegistry
@@ -66,21 +69,49 @@ def write_json(path: Path, value: Any) -> None:
     os.replace(temp, path)
 
 
-def _settings(cls: type, raw: Any, param: str) -> Any:
-    """A TrainConfig or GateConfig from a JSON object; unknown names and wrong types are refused by name."""
-    if raw is None:
-        return cls()
-    if not isinstance(raw, dict):
-        raise JobError(400, f"{param} must be an object", param=param)
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-    for name, value in raw.items():
-        if name not in defaults:
-            raise JobError(400, f"unknown {param} setting {name!r}; known: {', '.join(defaults)}", param=param)
-        kind = type(defaults[name])
-        ok = isinstance(value, kind) or (kind is float and isinstance(value, int))
-        if not ok or (kind is not bool and isinstance(value, bool)):
-            raise JobError(400, f"{param}.{name} must be of type {kind.__name__}; got {value!r}", param=param)
-    return cls(**raw)
+T = TypeVar("T")
+
+
+class JobRequest(BaseModel):
+    """The body of POST /v1/fine_tuning/jobs. Fields OpenAI's shape has and this host does not use are ignored;
+    `dataset` is checked by the dataset's own reader, the settings by `config_from`."""
+
+    model: StrictStr | None = None
+    dataset: dict[str, Any] | None = None
+    corpus_texts: list[StrictStr] = []
+    hyperparameters: Any = None
+    gate: Any = None
+    parent: StrictStr | None = None
+    start: StrictStr | None = None
+    eval_briefs: StrictInt = Field(8, ge=1, le=16)
+
+
+# What to say about a field that fails JobRequest's types or bounds.
+FIELD_PROBLEMS = {
+    "model": "model must be a model name",
+    "dataset": "dataset must be a JSON object with the retrain's examples",
+    "corpus_texts": "corpus_texts must be a list of strings",
+    "parent": "parent must be a version name such as v0003, or null",
+    "start": "start must be a version name such as v0003, or null",
+    "eval_briefs": "eval_briefs must be an integer from 1 to 16",
+}
+
+
+def _request(body: Any) -> JobRequest:
+    if not isinstance(body, dict):
+        raise JobError(400, "send a JSON object with dataset, hyperparameters, gate and parent")
+    try:
+        return JobRequest.model_validate(body)
+    except ValidationError as exc:
+        param = str(exc.errors()[0]["loc"][0])
+        raise JobError(400, FIELD_PROBLEMS.get(param, str(exc)), param=param) from exc
+
+
+def _settings(cls: type[T], raw: Any, param: str) -> T:
+    try:
+        return config_from(cls, raw, param)
+    except ConfigError as exc:
+        raise JobError(400, str(exc), param=param) from exc
 
 
 class FineTuningJobs:
@@ -183,35 +214,27 @@ class FineTuningJobs:
         return folder
 
     def _validate(self, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        if not isinstance(body, dict):
-            raise JobError(400, "send a JSON object with dataset, hyperparameters, gate and parent")
-        if body.get("model") not in (None, self.host.base_model):
-            raise JobError(400, f"this host trains on {self.host.base_model}, not {body['model']}", param="model")
+        request = _request(body)
+        if request.model not in (None, self.host.base_model):
+            raise JobError(400, f"this host trains on {self.host.base_model}, not {request.model}", param="model")
         try:
-            dataset_from_json(body.get("dataset"))
+            dataset_from_json(request.dataset)
         except (ValueError, TypeError) as exc:
             raise JobError(400, f"dataset: {exc}", param="dataset") from exc
-        corpus = body.get("corpus_texts", [])
-        if not isinstance(corpus, list) or not all(isinstance(t, str) for t in corpus):
-            raise JobError(400, "corpus_texts must be a list of strings", param="corpus_texts")
-        hyper = _settings(TrainConfig, body.get("hyperparameters"), "hyperparameters")
-        gate = _settings(GateConfig, body.get("gate"), "gate")
-        parent, start = body.get("parent") or "", body.get("start") or ""
+        hyper = _settings(TrainConfig, request.hyperparameters, "hyperparameters")
+        gate = _settings(GateConfig, request.gate, "gate")
+        parent, start = request.parent or "", request.start or ""
         for name, version in (("parent", parent), ("start", start)):
-            if not isinstance(version, str):
-                raise JobError(400, f"{name} must be a version name such as v0003, or null", param=name)
             if version:
                 try:
                     AdapterRegistry(self.host.registry_root).load(version)
                 except AdapterError as exc:
                     raise JobError(404, f"{name} adapter: {exc}", param=name) from exc
-        eval_briefs = body.get("eval_briefs", 8)
-        if not isinstance(eval_briefs, int) or not 1 <= eval_briefs <= 16:
-            raise JobError(400, "eval_briefs must be an integer from 1 to 16", param="eval_briefs")
         spec = {"base_path": self.host.base_path, "base_model": self.host.base_model,
-                "registry": str(self.host.registry_root), "parent": parent, "start": start, "eval_briefs": eval_briefs,
-                "hyperparameters": hyper.as_dict(), "gate": dataclasses.asdict(gate)}  # fmt: skip
-        return spec, {"dataset": body["dataset"], "corpus_texts": corpus}
+                "registry": str(self.host.registry_root), "parent": parent, "start": start,
+                "eval_briefs": request.eval_briefs, "hyperparameters": hyper.as_dict(),
+                "gate": dataclasses.asdict(gate)}  # fmt: skip
+        return spec, {"dataset": request.dataset, "corpus_texts": request.corpus_texts}
 
     def _recover(self) -> None:
         """Jobs a previous server left queued or running cannot be resumed: mark them failed, saying so."""

@@ -53,7 +53,10 @@ def test_a_broken_defaults_file_names_itself_and_the_fix(home: Path) -> None:
     with pytest.raises(TrainConfigError, match=r"train_config.json is not a valid training config .*delete it"):
         load_train_config(home)
     result = run("retrain", env_home=home)
-    assert result.returncode == 2 and "unknown settings ['colour']" in result.stderr
+    assert result.returncode == 2 and "unknown train_config.json setting 'colour'" in result.stderr
+    (home / "train_config.json").write_text('{"epochs": "3"}')  # a string where a number belongs
+    with pytest.raises(TrainConfigError, match=r"train_config.json.epochs must be of type int; got '3'"):
+        load_train_config(home)
 
 
 @pytest.mark.slow
