@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import NoReturn
 
 import click
@@ -13,10 +12,22 @@ EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 
+class CommandError(click.ClickException):
+    """A command that cannot go on: click prints one 'Error: …' line to stderr and exits with status 1."""
+
+    exit_code = EXIT_FAILURE
+
+
+class BadInput(CommandError):
+    """Input the user must change (a flag, a file, a setting): the same one line, exit status 2. Not click's
+    UsageError, which would print the usage text as well."""
+
+    exit_code = EXIT_USAGE
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    """Print one 'Error: …' line to stderr and exit with `code`."""
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(code)
+    """Stop the command with one 'Error: …' line and exit status `code` (EXIT_USAGE or EXIT_FAILURE)."""
+    raise (BadInput if code == EXIT_USAGE else CommandError)(message)
 
 
 def load_settings() -> Settings:

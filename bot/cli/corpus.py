@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +59,7 @@ def corpus_import(
         report.inserted = store.add_corpus_rows(rows)
     _print_report(report, blocked)
     if blocked:
-        sys.exit(EXIT_FAILURE)
+        raise click.exceptions.Exit(EXIT_FAILURE)  # the report above says why
 
 
 def _print_report(report: Any, blocked: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
@@ -242,7 +241,7 @@ def retrain(dry_run: bool, force: bool, from_corpus: bool, as_json: bool) -> Non
         _fail(str(exc))
     click.echo(outcome_json(outcome) if as_json else outcome_text(outcome))
     if outcome.status == "failed":
-        sys.exit(EXIT_FAILURE)
+        raise click.exceptions.Exit(EXIT_FAILURE)  # the report above says why
 
 
 cli.add_command(corpus)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -112,7 +111,7 @@ def model_starter_adapter(as_json: bool) -> None:
         _fail(str(exc))
     click.echo(outcome_json(outcome) if as_json else outcome_text(outcome))
     if outcome.status != "promoted":  # the gate refused it, or training failed: the reasons say which
-        sys.exit(EXIT_FAILURE)
+        raise click.exceptions.Exit(EXIT_FAILURE)  # the report above says why
 
 
 @model.command("list")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -60,7 +59,7 @@ def results_import(file: Path, maps: tuple[str, ...], dry_run: bool, as_json: bo
     else:
         _print_report(report)
     if report.bad:
-        sys.exit(EXIT_FAILURE)
+        raise click.exceptions.Exit(EXIT_FAILURE)  # the report above says why
 
 
 def _print_report(report: object) -> None:
