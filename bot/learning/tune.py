@@ -1,4 +1,5 @@
-"""`copybot tune`: a small, budgeted grid search over learning rate, LoRA rank and epochs, scored on validation loss.
+"""`copybot tune`: a small, budgeted search over learning rate, LoRA rank and epochs, scored on validation loss,
+run by optuna (its grid sampler: each grid point at most once, in a seeded random order).
 
 Each trial trains the SFT stage on the same dataset `copybot retrain` would build and scores the held-out liked
 copies and edits (or, without held-out feedback, the corpus validation split). Every trial is recorded in the store;
@@ -10,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,14 +45,45 @@ def parse_grid_values(name: str, raw: str) -> tuple[Any, ...]:
     return values
 
 
-def plan_trials(grid: Mapping[str, Sequence[Any]], trials: int, seed: int) -> list[dict[str, Any]]:
-    """`trials` distinct grid points in a seeded random order (all of them when the grid is smaller)."""
+def check_grid(grid: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """The grid as optuna's search space, after checking every point is a valid TrainConfig (so an impossible
+    value fails before any training)."""
     names = sorted(grid)
-    points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(grid[n] for n in names))]
-    random.Random(seed).shuffle(points)
-    for point in points:
-        TrainConfig(**point)  # fail before any training on an impossible value
-    return points[: max(1, trials)]
+    for combo in itertools.product(*(grid[n] for n in names)):
+        TrainConfig(**dict(zip(names, combo, strict=True)))
+    return {n: list(grid[n]) for n in names}
+
+
+def search(
+    space: Mapping[str, list[Any]],
+    evaluate: Callable[[int, dict[str, Any]], float | None],
+    *,
+    trials: int,
+    seed: int,
+    budget_s: float,
+) -> int:
+    """Run optuna's grid search: `evaluate(number, params)` trains and scores one point (None when the trial
+    failed, which never ends the study). At most `trials` points, never one twice, and no new trial once
+    `budget_s` has passed. Returns how many trials ran."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # stdout is the command's (and --json's) alone
+    size = math.prod(len(v) for v in space.values())
+
+    def objective(trial: Any) -> float:
+        params = {name: trial.suggest_categorical(name, values) for name, values in space.items()}
+        loss = evaluate(trial.number + 1, params)
+        if loss is None:
+            raise optuna.TrialPruned()  # recorded as failed in our store; optuna moves on to the next point
+        return loss
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.GridSampler(dict(space), seed=seed))
+    started = time.perf_counter()
+    study.optimize(objective, n_trials=1)  # the first trial runs whatever the budget, as a study needs one
+    left = budget_s - (time.perf_counter() - started)
+    if left > 0:
+        study.optimize(objective, n_trials=min(max(1, trials), size) - 1, timeout=left)
+    return len(study.trials)
 
 
 @dataclass
@@ -88,7 +119,8 @@ def run_tune(
     from model.training.evaluate import validation_loss
     from model.training.train import train_adapter
 
-    plan = plan_trials(grid, trials, seed)
+    space = check_grid(grid)
+    planned = min(max(1, trials), math.prod(len(v) for v in space.values()))
     retrainer = Retrainer(settings, store)
     with retrain_lock(settings.home):
         store.fail_unfinished_training_runs(error=INTERRUPTED)
@@ -102,29 +134,29 @@ def run_tune(
         tokenizer = _tokenizer(base)
         heldout = with_prompts(heldout, tokenizer)  # scored in the prompt the model is served
         study = datetime.now(UTC).strftime("tune-%Y%m%dT%H%M%S")
-        started = time.perf_counter()
-        stopped = False
-        for number, params in enumerate(plan, start=1):
-            if number > 1 and time.perf_counter() - started > budget_s:
-                stopped = True
-                break
+
+        def evaluate(number: int, params: dict[str, Any]) -> float | None:
             trial_id = store.start_tuning_trial(study=study, trial=number, params=params)
-            trial_started = time.perf_counter()
+            started = time.perf_counter()
             # The preference stage is left out: it does not move the SFT validation loss the search scores.
             config = dataclasses.replace(retrainer.config, **params, preference="none")
+            loss: float | None = None
             try:
                 model, _ = train_adapter(base, data, config=config, parent_adapter=parent)
-                loss = validation_loss(model, tokenizer, heldout)
-                finite = math.isfinite(loss)
-                store.finish_tuning_trial(trial_id, status="succeeded" if finite else "failed",
-                                          val_loss=loss if finite else None,
-                                          seconds=round(time.perf_counter() - trial_started, 1),
-                                          error="" if finite else "loss is not finite")  # fmt: skip
+                scored = validation_loss(model, tokenizer, heldout)
+                loss = scored if math.isfinite(scored) else None
+                store.finish_tuning_trial(trial_id, status="succeeded" if loss is not None else "failed",
+                                          val_loss=loss, seconds=round(time.perf_counter() - started, 1),
+                                          error="" if loss is not None else "loss is not finite")  # fmt: skip
             except Exception as exc:  # one bad trial (e.g. out of memory) must not end the study
                 store.finish_tuning_trial(trial_id, status="failed", error=repr(exc),
-                                          seconds=round(time.perf_counter() - trial_started, 1))  # fmt: skip
+                                          seconds=round(time.perf_counter() - started, 1))  # fmt: skip
             if on_trial:
                 on_trial(store.tuning_trials(study)[-1])
+            return loss
+
+        ran = search(space, evaluate, trials=trials, seed=seed, budget_s=budget_s)
+        stopped = ran < planned
     recorded = store.tuning_trials(study)
     good = [t for t in recorded if t["status"] == "succeeded"]
     best = min(good, key=lambda t: t["val_loss"]) if good else None

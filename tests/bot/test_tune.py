@@ -9,22 +9,38 @@ import pytest
 
 from bot.learning.retrain import Retrainer
 from bot.learning.train_config import TrainConfigError, load_train_config, save_train_defaults
-from bot.learning.tune import TuneError, parse_grid_values, plan_trials
+from bot.learning.tune import TuneError, check_grid, parse_grid_values, search
 from bot.settings import Settings
 from model.training.train import TrainConfig
 from storage import Store
 from tests.bot.feedback import seed_feedback
 from tests.bot.test_cli import run
 
+GRID = {"learning_rate": (1e-3, 2e-3), "lora_r": (8, 16), "epochs": (1, 2, 3)}
 
-def test_plan_trials_is_a_seeded_sample_of_distinct_grid_points() -> None:
-    grid = {"learning_rate": (1e-3, 2e-3), "lora_r": (8, 16), "epochs": (1, 2, 3)}
-    plan = plan_trials(grid, 5, seed=1)
-    assert len(plan) == 5 and len({tuple(sorted(p.items())) for p in plan}) == 5
-    assert plan == plan_trials(grid, 5, seed=1) and plan != plan_trials(grid, 5, seed=2)
-    assert len(plan_trials(grid, 50, seed=1)) == 12  # never more than the grid holds
+
+def _points(trials: int, seed: int, fails: int = 0, budget_s: float = 60) -> list[dict[str, float]]:
+    """The points optuna asks to evaluate (a cheap stand-in for training: loss = learning rate x rank)."""
+    asked: list[dict[str, float]] = []
+
+    def evaluate(number: int, params: dict[str, float]) -> float | None:
+        assert number == len(asked) + 1
+        asked.append(params)
+        return None if number == fails else params["learning_rate"] * params["lora_r"]
+
+    assert search(check_grid(GRID), evaluate, trials=trials, seed=seed, budget_s=budget_s) == len(asked)
+    return asked
+
+
+def test_the_search_tries_distinct_grid_points_in_a_seeded_order() -> None:
+    points = _points(5, seed=1)
+    assert len(points) == 5 and len({tuple(sorted(p.items())) for p in points}) == 5
+    assert points == _points(5, seed=1) and points != _points(5, seed=2)
+    assert len(_points(50, seed=1)) == 12 and len(_points(1, seed=1)) == 1  # never more than asked or the grid holds
+    assert len(_points(4, seed=1, fails=2)) == 4  # a failed trial does not end the study
+    assert len(_points(12, seed=1, budget_s=0)) == 1  # the budget stops new trials, never the first
     with pytest.raises(ValueError, match="epochs"):
-        plan_trials({"epochs": (0,)}, 1, seed=1)
+        check_grid({"epochs": (0,)})
 
 
 def test_grid_values_are_parsed_with_clear_errors() -> None:
