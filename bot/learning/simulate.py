@@ -21,8 +21,9 @@ from typing import Any
 
 from bot.generation import generate_and_store, make_writer, write_brief
 from bot.learning import simulation_checkpoint as checkpoint
-from bot.learning.retrain import Retrainer, ensure_corpus
+from bot.learning.retrain import Retrainer
 from bot.learning.simulation_checkpoint import Checkpoint
+from bot.learning.training_input import ensure_corpus
 from bot.reactions import ReactionMap
 from bot.settings import Settings
 from model.locks import ProcessLock

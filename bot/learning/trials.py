@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.learning.trial_rule import Decision, Side, Tally, TrialRule, decide, tally
-from model.training.dataset import RatedCandidate
+from model.training.feedback import RatedCandidate
 from storage import Store
 from storage.base import Clock, Row, iso, utc_now
 

@@ -1,7 +1,8 @@
 """The weekly job: retrain from the feedback so far, then report the week that just ended (to Slack and to disk).
 
-The same function serves the schedule (`trigger="schedule"`), `/copy retrain` (`"admin"`) and `copybot report`'s
-neighbour `copybot retrain`; a retrain that is skipped, kept or failed is still reported, with the reason.
+The same function serves the schedule (`trigger="schedule"`) and `/copy retrain` (`"admin"`); from the command
+line, `copybot retrain` runs the retrain alone and `copybot report` the report alone. A retrain that is skipped,
+kept or failed is still reported, with the reason.
 """
 
 from __future__ import annotations

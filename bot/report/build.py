@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.learning.trials import Trials, describe_ko, outcome_ko
 from bot.report.weeks import Week
-from model.training.dataset import reaction_value
+from model.training.feedback import reaction_value
 from storage import Store
 from storage.base import Row, iso
 

@@ -29,74 +29,18 @@ from typing import Any
 
 from model.errors import ModelSideError
 from model.training.corpus_scores import sft_weight, standings
-from model.training.outcomes import Outcome, compare, score_row
+from model.training.feedback import RatedCandidate, RatedRequest
+from model.training.outcomes import compare, score_row
 from model.writing.brief import Brief
 from model.writing.prompt import end_of_copy, has_chat_template, prompt_register, render_prompt
 from model.writing.tone import detect_register
 
 Example = dict[str, Any]
-WIN_WEIGHT = 2  # a 🏆 counts as two thumbs-up when reactions rank copies
 REPLAY_ANCHOR_COPIES = 256  # corpus copies the preference stage's anchor draws its batches from
 
 
 class NotEnoughFeedback(ModelSideError):
     """Too little feedback to train on; the message says how much there is and how much is needed."""
-
-
-def reaction_value(up: int, down: int, win: int) -> int:
-    """How reactions rank copies, in training and in the weekly report alike: up - down + 2 x win (a winner pick
-    outweighs a single thumbs-up or thumbs-down; what a sent copy earned is in its campaign results, not here)."""
-    return up - down + WIN_WEIGHT * win
-
-
-@dataclass(frozen=True)
-class RatedCandidate:
-    """A candidate with its current reactions and any human edits of it."""
-
-    text: str
-    register: str
-    up: int = 0
-    down: int = 0
-    win: int = 0
-    edits: tuple[str, ...] = ()
-    used: bool = False  # marked as sent (📣, 🚀 or the button), or has results
-    outcome: Outcome | None = None  # what it earned when sent, summed over its result rows
-    sent_text: str = ""  # what went out when that was a person's edit of it, else ""
-
-    @property
-    def value(self) -> int:
-        """Goodness for ranking within a request (`reaction_value`)."""
-        return reaction_value(self.up, self.down, self.win)
-
-    @property
-    def sent(self) -> bool:
-        return self.used or self.outcome is not None
-
-    @property
-    def copy_sent(self) -> str:
-        """The text that earned the outcome: the candidate's, or the edit that went out instead."""
-        return self.sent_text or self.text
-
-    @property
-    def liked(self) -> bool:
-        """A winner, more thumbs-up than thumbs-down, or marked as sent (and not thumbed down more than up) while
-        its results have not come; once they have, the results decide (`_sft_from`, `_outcome_pairs`)."""
-        return self.win > 0 or self.up > self.down or (self.used and self.outcome is None and self.down <= self.up)
-
-    @property
-    def disliked(self) -> bool:
-        """More thumbs-down than thumbs-up, and never a winner."""
-        return self.win == 0 and self.down > self.up
-
-
-@dataclass(frozen=True)
-class RatedRequest:
-    """One request's brief and its rated candidates."""
-
-    request_id: int
-    created_at: str
-    brief: dict[str, Any]
-    candidates: tuple[RatedCandidate, ...]
 
 
 @dataclass(frozen=True)

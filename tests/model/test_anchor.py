@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from model.training.anchor import anchored_sft_trainer
-from model.training.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset, render_dataset
+from model.training.dataset import DatasetConfig, build_dataset, render_dataset
+from model.training.feedback import RatedCandidate, RatedRequest
 from model.training.train import TrainConfig, train_adapter
 from model.writing.brief import Brief
 from model.writing.prompt import plain_prompt, prompt_ids

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from model.training.dataset import DatasetConfig, NotEnoughFeedback, RatedCandidate, RatedRequest, build_dataset
+from model.training.dataset import DatasetConfig, NotEnoughFeedback, build_dataset
+from model.training.feedback import RatedCandidate, RatedRequest
 from model.training.outcomes import Outcome
 
 BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "30대", "channel": "sns"}

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from model.starter.corpus import load_corpus
-from model.training.dataset import RatedCandidate, RatedRequest, build_dataset, render_dataset, with_prompts
+from model.training.dataset import build_dataset, render_dataset, with_prompts
+from model.training.feedback import RatedCandidate, RatedRequest
 from model.writing.brief import Brief
 from model.writing.prompt import FORM_END, end_of_copy, prompt_ids, render_prompt
 from tests.conftest import REPO

@@ -242,7 +242,8 @@ def test_the_reranker_follows_its_file_and_its_base_model(tmp_path: Path) -> Non
 
 
 def test_the_reward_prompt_is_the_training_prompt() -> None:
-    from model.training.dataset import RatedCandidate, RatedRequest, build_dataset, render_dataset
+    from model.training.dataset import build_dataset, render_dataset
+    from model.training.feedback import RatedCandidate, RatedRequest
 
     brief = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "50대", "channel": "sns"}
     request = RatedRequest(1, "2026-01-01", brief, (RatedCandidate("여름 특가 셔츠", "noun", up=1),))

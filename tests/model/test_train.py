@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from model.training.dataset import DatasetConfig, RatedCandidate, RatedRequest, build_dataset
+from model.training.dataset import DatasetConfig, build_dataset
+from model.training.feedback import RatedCandidate, RatedRequest
 from model.training.registry import AdapterRegistry
 from model.training.train import TrainConfig, train_adapter
 from model.writing.brief import Brief

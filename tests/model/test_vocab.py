@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from model.starter.corpus import load_corpus
-from model.training.dataset import RatedCandidate, RatedRequest, build_dataset
+from model.training.dataset import build_dataset
+from model.training.feedback import RatedCandidate, RatedRequest
 from model.vocab import OUTSIDE, TRIM_ABOVE, TrimmedHead, kept_token_ids, token_kind, trim_output_layer
 from tests.conftest import REPO
 from tests.real_tokenizers import TOKENIZERS, tiny_model_folder
