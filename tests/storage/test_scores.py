@@ -28,8 +28,7 @@ def test_one_winner_per_person_per_request() -> None:
     assert set(scores(other_request)) == {7, 20}
 
 
-def test_score_value_weights_winners() -> None:
-    assert Score(up=2, down=1, win=1).value == 3
+def test_reactions_from_several_people_add_up() -> None:
     assert scores(
         [ev(1, "added", "up", 7), ev(2, "added", "up", 7, user="U2"), ev(3, "added", "down", 7, user="U3")]
     ) == {7: Score(up=2, down=1)}
