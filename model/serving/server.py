@@ -1,6 +1,7 @@
 """The GPU host's HTTP API, shaped like OpenAI's (and vLLM's) so that vLLM can replace it without touching the bot.
 
-`GET /health`, `GET /v1/models`, `POST /v1/completions` (`model` names the base model or an adapter), and vLLM's
+`GET /health`, `GET /v1/models`, `POST /v1/completions` and `POST /v1/chat/completions` (`model` names the base
+model or an adapter; `stream: true` answers in server-sent events), and vLLM's
 `POST /v1/load_lora_adapter` / `POST /v1/unload_lora_adapter`, which only load from the adapter registry. Errors are
 OpenAI-shaped JSON: 400 for bad parameters, 401 for a bad or missing key, 404 for an unknown model, 503 with
 `Retry-After` when the bounded queue is full. Generation is blocking, so FastAPI runs it in its thread pool; the
@@ -10,6 +11,7 @@ engine's own lock serialises the model, and a semaphore bounds how many requests
 from __future__ import annotations
 
 import hmac
+import json
 import threading
 import time
 import uuid
@@ -21,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from model.serving.fine_tuning import FineTuningJobs
@@ -58,17 +60,36 @@ class UnloadAdapterRequest(BaseModel):
     lora_name: str
 
 
-class CompletionRequest(BaseModel):
-    """The subset of OpenAI's /v1/completions body copybot uses; unknown fields are ignored, as OpenAI does."""
+class Sampling(BaseModel):
+    """What completions and chat completions share: the model, how many choices, and how to sample them. Unknown
+    fields are ignored, as OpenAI does."""
 
     model: str
-    prompt: str | list[str]
     n: int = 1
     max_tokens: int = 64
     temperature: float = Field(default=0.8, ge=0, le=2)
     top_p: float = Field(default=0.95, gt=0, le=1)
     seed: int | None = None
     stop: str | list[str] | None = None
+    stream: bool = False
+
+
+class CompletionRequest(Sampling):
+    """OpenAI's /v1/completions body, as far as copybot uses it."""
+
+    prompt: str | list[str]
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str
+
+
+class ChatCompletionRequest(Sampling):
+    """OpenAI's /v1/chat/completions body: the messages are rendered with the base model's chat template."""
+
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = None  # the newer name of max_tokens; wins when both are given
 
 
 @dataclass
@@ -83,19 +104,29 @@ class ServerConfig:
     adapters_root: Path | None = None  # where load_lora_adapter may load from (the registry); None: nowhere
 
 
-def _check(body: CompletionRequest, config: ServerConfig) -> list[str]:
+def _check(body: Sampling, prompts: list[str], config: ServerConfig) -> None:
     if not 1 <= body.n <= MAX_N:
         raise APIError(400, f"n must be between 1 and {MAX_N}; got {body.n}", param="n")
     if not 1 <= body.max_tokens <= config.max_tokens_limit:
         raise APIError(400, f"max_tokens must be between 1 and {config.max_tokens_limit}; got {body.max_tokens}",
                        param="max_tokens")  # fmt: skip
-    prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
     if not prompts or len(prompts) * body.n > 64:
         raise APIError(400, "give 1 to 64 prompts x n in one request", param="prompt")
     if body.model != config.base_name and body.model not in config.adapters:
         raise APIError(404, f"The model `{body.model}` does not exist.", kind="NotFoundError", param="model",
                        code="model_not_found")  # fmt: skip
-    return prompts
+
+
+def _chat_prompt(body: ChatCompletionRequest, tokenizer: Any, config: ServerConfig) -> str:
+    from model.writing.prompt import has_chat_template, render_chat
+
+    if not has_chat_template(tokenizer):
+        raise APIError(400, f"{config.base_name} is a base model without a chat template; send a prompt to "
+                            "/v1/completions instead", param="messages")  # fmt: skip
+    try:
+        return render_chat([m.model_dump() for m in body.messages], tokenizer)
+    except Exception as exc:  # the template's own checks (roles out of order, say) raise its errors
+        raise APIError(400, f"the chat template refused the messages: {exc}", param="messages") from exc
 
 
 def _select(engine: Any, model: str, config: ServerConfig) -> None:
@@ -199,9 +230,8 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
             del config.adapters[body.lora_name]
         return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
-    @app.post("/v1/completions")
-    def completions(body: CompletionRequest) -> dict[str, Any]:
-        prompts = _check(body, config)
+    def generate(body: Sampling, prompts: list[str]) -> list[str]:
+        """n texts per prompt, prompt by prompt; 503 when too many requests wait for the model already."""
         if not slots.acquire(blocking=False):
             raise APIError(503, "The server is busy; retry shortly.", kind="server_overloaded",
                            headers={"Retry-After": "2"})  # fmt: skip
@@ -209,11 +239,29 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
             with select_lock:
                 _select(engine, body.model, config)
                 stop = [body.stop] if isinstance(body.stop, str) else body.stop
-                texts = engine.complete([p for p in prompts for _ in range(body.n)], max_tokens=body.max_tokens,
-                                        temperature=body.temperature, top_p=body.top_p, seed=body.seed, stop=stop)  # fmt: skip
+                texts: list[str] = engine.complete([p for p in prompts for _ in range(body.n)],
+                                                   max_tokens=body.max_tokens, temperature=body.temperature,
+                                                   top_p=body.top_p, seed=body.seed, stop=stop)  # fmt: skip
+                return texts
         finally:
             slots.release()
-        return _response(engine.tokenizer, body, prompts, texts)
+
+    @app.post("/v1/completions", response_model=None)
+    def completions(body: CompletionRequest) -> dict[str, Any] | StreamingResponse:
+        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        _check(body, prompts, config)
+        texts = generate(body, prompts)
+        reply = _response(engine.tokenizer, body, prompts, texts)
+        return _stream(completion_chunks(reply)) if body.stream else reply
+
+    @app.post("/v1/chat/completions", response_model=None)
+    def chat_completions(body: ChatCompletionRequest) -> dict[str, Any] | StreamingResponse:
+        if body.max_completion_tokens is not None:
+            body.max_tokens = body.max_completion_tokens
+        prompt = _chat_prompt(body, engine.tokenizer, config)
+        _check(body, [prompt], config)
+        reply = chat_response(_response(engine.tokenizer, body, [prompt], generate(body, [prompt])))
+        return _stream(chat_chunks(reply)) if body.stream else reply
 
     return app
 
@@ -222,7 +270,7 @@ def _count(tokenizer: Any, text: str) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _response(tokenizer: Any, body: CompletionRequest, prompts: list[str], texts: list[str]) -> dict[str, Any]:
+def _response(tokenizer: Any, body: Sampling, prompts: list[str], texts: list[str]) -> dict[str, Any]:
     used = [_count(tokenizer, t) for t in texts]
     choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": "length" if n >= body.max_tokens else "stop"}
                for i, (t, n) in enumerate(zip(texts, used, strict=True))]  # fmt: skip
@@ -239,3 +287,36 @@ def _response(tokenizer: Any, body: CompletionRequest, prompts: list[str], texts
             "total_tokens": prompt_tokens + sum(used),
         },
     }
+
+
+def chat_response(completion: dict[str, Any]) -> dict[str, Any]:
+    """A completion's choices as the assistant's messages (OpenAI's chat.completion object)."""
+    choices = [{"index": c["index"], "message": {"role": "assistant", "content": c["text"]}, "logprobs": None,
+                "finish_reason": c["finish_reason"]} for c in completion["choices"]]  # fmt: skip
+    return {**completion, "id": completion["id"].replace("cmpl-", "chatcmpl-", 1), "object": "chat.completion",
+            "choices": choices}  # fmt: skip
+
+
+# Streaming: the choices of one request are generated in one batch and finish together, so each choice's text is
+# sent in one chunk rather than token by token; the events are OpenAI's, so streaming clients read them as usual.
+def completion_chunks(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    head = {k: reply[k] for k in ("id", "object", "created", "model")}
+    return [{**head, "choices": [choice]} for choice in reply["choices"]]
+
+
+def chat_chunks(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    head = {"id": reply["id"], "object": "chat.completion.chunk", "created": reply["created"], "model": reply["model"]}
+    chunks = []
+    for choice in reply["choices"]:
+        index, content = choice["index"], choice["message"]["content"]
+        for delta, finish in (({"role": "assistant", "content": ""}, None), ({"content": content}, None),
+                              ({}, choice["finish_reason"])):  # fmt: skip
+            chunks.append({**head, "choices": [{"index": index, "delta": delta, "logprobs": None,
+                                                "finish_reason": finish}]})  # fmt: skip
+    return chunks
+
+
+def _stream(chunks: list[dict[str, Any]]) -> StreamingResponse:
+    """Server-sent events: one `data:` line per chunk, then `data: [DONE]`."""
+    events = [f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+    return StreamingResponse(iter(events), media_type="text/event-stream")

@@ -135,13 +135,19 @@ def render_prompt(brief: Brief, register: str, tokenizer: Any = None) -> str:
     """The prompt text for one candidate: the chat template when the tokenizer has one, the marker template when
     its vocabulary holds the markers (the starter; also without a tokenizer), else the form."""
     if has_chat_template(tokenizer):
-        rendered: str = tokenizer.apply_chat_template(chat_messages(brief, register), tokenize=False,
-                                                      add_generation_prompt=True, enable_thinking=False)  # fmt: skip
-        bos = tokenizer.bos_token
-        if bos and rendered.startswith(bos) and tokenizer.bos_token_id in tokenizer("")["input_ids"]:
-            rendered = rendered[len(bos) :]  # the tokenizer adds it (Gemma's template writes it too)
-        return rendered
+        return render_chat(chat_messages(brief, register), tokenizer)
     return plain_prompt(brief, register) if knows_markers(tokenizer) else form_prompt(brief, register)
+
+
+def render_chat(messages: list[dict[str, str]], tokenizer: Any) -> str:
+    """Chat messages as the prompt text for the assistant's next turn, with the tokenizer's chat template (Qwen3's
+    thinking switched off); the model server's /v1/chat/completions renders with it too."""
+    rendered: str = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True,
+                                                  enable_thinking=False)  # fmt: skip
+    bos = tokenizer.bos_token
+    if bos and rendered.startswith(bos) and tokenizer.bos_token_id in tokenizer("")["input_ids"]:
+        rendered = rendered[len(bos) :]  # the tokenizer adds it (Gemma's template writes it too)
+    return rendered
 
 
 def prompt_ids(tokenizer: Any, prompt: str) -> list[int]:
