@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from model.writing.rerank import Reranker
 from model.writing.voice import BrandVoice
 from model.writing.writer import Backend, CopyWriter, Generation
 from storage import Store
+from storage.base import Row
 
 log = logging.getLogger(__name__)
 
@@ -136,16 +138,28 @@ class ActiveAdapterBackend:
         active = self.store.active_model_version()
         path, version = (active["adapter_path"], active["version"]) if active else (None, self.engine.base_version)
         if version != self.engine.version:
+            if active:
+                self._note_scale(active)
             self.engine.use_adapter(path, version)
         trial = self.store.running_trial()
         challenger = trial["challenger_version"] if trial else None
         if challenger and challenger != self.challenger:
             row = next((r for r in self.store.model_versions() if r["version"] == challenger), None)
             if row is not None and row["adapter_path"]:
+                self._note_scale(row)
                 self.engine.add_adapter(row["adapter_path"], challenger)
             else:
                 challenger = None
         self.challenger = challenger
+
+    def _note_scale(self, row: Row) -> None:
+        """A remote backend is told the version's temperature factor from the store (the in-process engine reads
+        it from the adapter's own folder)."""
+        if hasattr(self.engine, "set_temperature_scale"):
+            metrics = json.loads(row.get("metrics") or "{}")
+            self.engine.set_temperature_scale(
+                row["version"], float(metrics.get("new", {}).get("temperature_scale", 1.0))
+            )
 
     def __getattr__(self, name: str) -> Any:
         if name == "features" and hasattr(self.engine, "features"):  # the reranker's features, where the engine

@@ -13,6 +13,7 @@ from typing import Any
 
 from model.serving.client import ModelClient, ModelHostError
 from model.writing.brief import Brief
+from model.writing.engine import MAX_TEMPERATURE
 from model.writing.prompt import render_prompt
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,23 @@ class RemoteBackend:
         self._base: str | None = None
         self._selected: str | None = None  # an adapter version, or None for the base model
         self._lock = threading.Lock()
+        self._scales: dict[str, float] = {}  # version -> its saved temperature factor (set_temperature_scale)
+        self._host_scaled: dict[str, bool] = {}  # version -> whether the host applies the factor itself
+
+    def set_temperature_scale(self, version: str, scale: float) -> None:
+        """The temperature factor a retrain saved with `version` (copybot.json's decoding.temperature_scale): the
+        same adapter must sample alike whoever serves it. A host that lists the version with a
+        `temperature_scale` of its own (copybot model-server) applies it; for any other host (vLLM) this backend
+        multiplies the temperature it sends."""
+        self._scales[version] = scale
+
+    def _scale_here(self, name: str) -> float:
+        scale = self._scales.get(name, 1.0)
+        if scale == 1.0:
+            return 1.0
+        if name not in self._host_scaled:
+            self._host_scaled.update({str(m["id"]): "temperature_scale" in m for m in self.client.models()})
+        return 1.0 if self._host_scaled.get(name, False) else scale
 
     @property
     def base_version(self) -> str:
@@ -55,6 +73,9 @@ class RemoteBackend:
         candidates are kept apart only as the host keeps a batch apart."""
         kwargs.pop("avoid", None)
         name = model or self.version
+        scale = self._scale_here(name)
+        if scale != 1.0 and "temperature" in kwargs:
+            kwargs["temperature"] = min(MAX_TEMPERATURE, kwargs["temperature"] * scale)
         try:
             return self.client.complete(prompts, model=name, **kwargs)
         except ModelHostError as exc:

@@ -205,10 +205,14 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        names = [config.base_name, *sorted(config.adapters)]
-        data = [{"id": n, "object": "model", "created": 0, "owned_by": "copybot",
-                 "parent": None if n == config.base_name else config.base_name} for n in names]  # fmt: skip
-        return {"object": "list", "data": data}
+        from model.training.registry import temperature_scale
+
+        base = {"id": config.base_name, "object": "model", "created": 0, "owned_by": "copybot", "parent": None}
+        # `temperature_scale` (not in OpenAI's shape) tells a client that this server applies the version's
+        # saved factor itself, so the client must not apply it again (vLLM lists no such field)
+        adapters = [{**base, "id": name, "parent": config.base_name,
+                     "temperature_scale": temperature_scale(config.adapters[name])} for name in sorted(config.adapters)]  # fmt: skip
+        return {"object": "list", "data": [base, *adapters]}
 
     @app.post("/v1/load_lora_adapter")
     def load_adapter(body: LoadAdapterRequest) -> PlainTextResponse:
