@@ -1,4 +1,5 @@
-"""Train a candidate adapter, score it against the active adapter and the base model, gate it, and save it.
+"""Train a challenger (a new adapter that may replace the active one), score it against the active adapter and
+the base model, gate it, and save it.
 
 This is the heavy half of a retrain, shared by the in-process `copybot retrain` and the GPU host's fine-tuning
 jobs (which run it in a child process). It touches only model files: recording the result in the store and
