@@ -1,8 +1,8 @@
 """GPU check of the model server with a model of real size: a randomly initialised Qwen2.5-1.5B-shaped network
 (a GPU host may reach no hub), served in bf16 by our FastAPI server and called over HTTP by the bot's client.
 
-Reports latency (p50/p95) for 5 candidates of 60 tokens at concurrency 1, 4 and 16, generated tokens per second,
-and the time to hot-swap a LoRA adapter (r 16, all linear layers). Run it through benchmarks/gpu_check.sh, which
+Reports latency (p50/p95), requests and generated tokens per second for 5 candidates of 60 tokens at concurrency
+1, 4, 16 and 64, and the time to hot-swap a LoRA adapter (r 16, all linear layers). Run it through benchmarks/gpu_check.sh, which
 installs what is missing and bounds the run; `--tiny` runs the same path with a toy config on CPU (a smoke test).
 """
 
@@ -109,7 +109,7 @@ def swap_seconds(url: str, prompt: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tiny", action="store_true", help="a toy config, for a CPU smoke test of this script")
-    parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16, 64])
     args = parser.parse_args()
     import torch
 
