@@ -54,6 +54,11 @@ def check_grid(grid: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
     return {n: list(grid[n]) for n in names}
 
 
+def planned_trials(space: Mapping[str, list[Any]], trials: int) -> int:
+    """How many trials a study asks for: `trials`, at least one, never more than the grid holds."""
+    return min(max(1, trials), math.prod(len(v) for v in space.values()))
+
+
 def search(
     space: Mapping[str, list[Any]],
     evaluate: Callable[[int, dict[str, Any]], float | None],
@@ -68,7 +73,6 @@ def search(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # stdout is the command's (and --json's) alone
-    size = math.prod(len(v) for v in space.values())
 
     def objective(trial: Any) -> float:
         params = {name: trial.suggest_categorical(name, values) for name, values in space.items()}
@@ -82,7 +86,7 @@ def search(
     study.optimize(objective, n_trials=1)  # the first trial runs whatever the budget, as a study needs one
     left = budget_s - (time.perf_counter() - started)
     if left > 0:
-        study.optimize(objective, n_trials=min(max(1, trials), size) - 1, timeout=left)
+        study.optimize(objective, n_trials=planned_trials(space, trials) - 1, timeout=left)
     return len(study.trials)
 
 
@@ -120,7 +124,7 @@ def run_tune(
     from model.training.train import train_adapter
 
     space = check_grid(grid)
-    planned = min(max(1, trials), math.prod(len(v) for v in space.values()))
+    planned = planned_trials(space, trials)
     retrainer = Retrainer(settings, store)
     with retrain_lock(settings.home):
         store.fail_unfinished_training_runs(error=INTERRUPTED)

@@ -39,19 +39,25 @@ class RemoteBackend:
         multiplies the temperature it sends."""
         self._scales[version] = scale
 
+    def _listed(self) -> list[dict[str, Any]]:
+        """The host's models, noting on the way which versions it applies a temperature factor to itself."""
+        models = self.client.models()
+        self._host_scaled.update({str(m["id"]): "temperature_scale" in m for m in models})
+        return models
+
     def _scale_here(self, name: str) -> float:
         scale = self._scales.get(name, 1.0)
         if scale == 1.0:
             return 1.0
         if name not in self._host_scaled:
-            self._host_scaled.update({str(m["id"]): "temperature_scale" in m for m in self.client.models()})
+            self._listed()
         return 1.0 if self._host_scaled.get(name, False) else scale
 
     @property
     def base_version(self) -> str:
         """The host's id for the bare base model."""
         if self._base is None:
-            models = self.client.models()
+            models = self._listed()
             bases = [m["id"] for m in models if not m.get("parent")] or [m["id"] for m in models]
             if not bases:
                 raise ModelHostError("server", f"the model host at {self.client.root} lists no models")
@@ -87,7 +93,7 @@ class RemoteBackend:
     def add_adapter(self, adapter_path: str | Path, version: str) -> None:
         """Make sure the host serves `version` (loading it by its path there if not), without selecting it."""
         with self._lock:
-            if version not in {m["id"] for m in self.client.models()}:
+            if version not in {m["id"] for m in self._listed()}:
                 self.client.load_adapter(version, str(adapter_path))
 
     def use_adapter(self, adapter_path: str | Path | None, version: str) -> None:
@@ -97,7 +103,7 @@ class RemoteBackend:
             if adapter_path is None:
                 self._selected = None
             else:
-                loaded = {m["id"] for m in self.client.models()}
+                loaded = {m["id"] for m in self._listed()}
                 if version not in loaded:
                     self.client.load_adapter(version, str(adapter_path))
                 self._selected = version
