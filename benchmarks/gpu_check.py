@@ -2,8 +2,8 @@
 (a GPU host may reach no hub), served in bf16 by our FastAPI server and called over HTTP by the bot's client.
 
 Reports latency (p50/p95), requests and generated tokens per second for 5 candidates of 60 tokens at concurrency
-1, 4, 16 and 64, and the time to hot-swap a LoRA adapter (r 16, all linear layers). Run it through benchmarks/gpu_check.sh, which
-installs what is missing and bounds the run; `--tiny` runs the same path with a toy config on CPU (a smoke test).
+1, 4, 16 and 64, and the time to hot-swap a LoRA adapter (r 16, all linear layers). Run it through
+benchmarks/gpu_check.sh, which installs what is missing and bounds the run; `--tiny` runs the same path with a toy config on CPU (a smoke test).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ promotions), and how often it promotes one that is (power), for teams that rate 
 a single winner.
 
 Run: python -m benchmarks.trial_rule [--trials 4000]
-Each simulated trial shows 5 candidates per request, split 3 + 2 alternating, and applies `bot.learning.trial_rule.decide`
-after every rated request, exactly as the bot does, until it promotes or retires.
+Each simulated trial shows 5 candidates per request, split 3 + 2 alternating, and applies
+`bot.learning.trial_rule.decide` after every rated request, exactly as the bot does, until it promotes or retires.
 """
 
 from __future__ import annotations

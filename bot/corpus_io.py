@@ -39,7 +39,8 @@ STARTER_MAPPING = {"event_name": "event", "register": "register_label"}  # its "
 
 
 def _prompt(row: dict[str, Any], template: str) -> Any:
-    """The row's prompt under the register and brief that training uses for it (`model.training.dataset.example_context`)."""
+    """The row's prompt under the register and brief that training uses for it
+    (`model.training.dataset.example_context`)."""
     context = example_context({**row, "product": row["product"] or row["category"] or "상품"}, row["text"],
                               row["register_detected"])  # fmt: skip
     brief, register = Brief(**context["brief"]), context["register"]

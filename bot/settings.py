@@ -105,8 +105,8 @@ class Settings:
     build_on_leader: bool = True
     # brand-voice examples in an instruct model's prompt: the k best-performing corpus copies (model/writing/voice.py)
     voice_examples: int = 0
-    # the legal frame of promotional SMS, LMS, push and KakaoTalk messages (model/writing/frame.py): who sends, and the free
-    # opt-out number; placeholders and a flag until they are set
+    # the legal frame of promotional SMS, LMS, push and KakaoTalk messages (model/writing/frame.py): who sends, and
+    # the free opt-out number; placeholders and a flag until they are set
     ad_sender: str = ""
     ad_optout: str = ""
 

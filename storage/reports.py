@@ -124,5 +124,5 @@ class ReportQueries(OutcomeRecords):
 
 
 def _winner(candidate_id: int, text: str, score: Score, request: tuple[Any, ...]) -> dict[str, Any]:
-    return {"id": candidate_id, "text": text, "up": score.up, "down": score.down, "win": score.win, "product": request[5],
-            "age_group": request[2], "channel": request[4]}  # fmt: skip
+    return {"id": candidate_id, "text": text, "up": score.up, "down": score.down, "win": score.win,
+            "product": request[5], "age_group": request[2], "channel": request[4]}  # fmt: skip

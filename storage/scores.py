@@ -19,7 +19,7 @@ class Score:
     down: int = 0
     win: int = 0
     used: int = 0  # people who marked it as sent (📣, 🚀 or the button): a fact, not a rating
-    # How reactions rank copies is a learning rule, so it lives with training: model/training/dataset.reaction_value
+    # How reactions rank copies is a learning rule, so it lives with training: model/training/feedback.reaction_value
 
 
 def _order_key(event: Mapping[str, Any]) -> tuple[float, int]:

@@ -124,8 +124,8 @@ class Retrainer:
     # Adopt a version that passes the safety floor at once, without a live trial: the starter adapter, a real
     # base model's first fine-tune on the team's corpus, which has no champion worth a trial but the bare base.
     adopt: bool = False
-    # Learn from the team's scored corpus alone (`copybot retrain --from-corpus`, model/training/corpus_dataset.py): gated on
-    # held-out corpus pairs, which must show a gain, and promoted on it, since its evidence is real outcomes.
+    # Learn from the team's scored corpus alone (`copybot retrain --from-corpus`, model/training/corpus_dataset.py):
+    # gated on held-out corpus pairs, which must show a gain, and promoted on it, since its evidence is real outcomes.
     from_corpus: bool = False
     config: TrainConfig = field(init=False)  # the training settings this retrainer uses
     trials: Trials = field(init=False)

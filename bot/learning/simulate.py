@@ -246,9 +246,9 @@ def run_simulation(
 ) -> list[RoundResult]:
     """Run the rounds in `settings.home` (a scratch home: it gets feedback and adapters) and return the curve.
 
-    After each measurement a checkpoint is saved in the home (bot/learning/simulation_checkpoint.py); with `resume`, the store and
-    the random streams are put back as they were at that checkpoint and the rounds go on from there, up to
-    `config.rounds`. `rater_spec` is recorded so that `copybot simulate --resume` can load the rater again."""
+    After each measurement a checkpoint is saved in the home (bot/learning/simulation_checkpoint.py); with
+    `resume`, the store and the random streams are put back as they were at that checkpoint and the rounds go on
+    from there, up to `config.rounds`. `rater_spec` is recorded so that `copybot simulate --resume` can load the rater again."""
     with ProcessLock(settings.home / "simulation.lock", f"a simulation in {settings.home}"):
         if resume is not None:
             checkpoint.rewind(settings.home, resume, settings.db_path, settings.adapters_dir)

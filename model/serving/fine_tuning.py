@@ -3,8 +3,8 @@
 A job is a folder `JOBS/<id>/` with `job.json` (its state), `spec.json` and `dataset.json` (its input),
 `events.jsonl` (progress, appended by this process and by the child), `result.json` (written by the child, only
 when the new version is saved) and `output.log` (the child's stdout and stderr). One job runs at a time; others
-wait in a short FIFO queue. Training runs in `python -m model.serving.fine_tuning_runner JOB_DIR`, so a crash, an out-of-memory
-kill or a cancel ends that process and never the server.
+wait in a short FIFO queue. Training runs in `python -m model.serving.fine_tuning_runner JOB_DIR`, so a crash,
+an out-of-memory kill or a cancel ends that process and never the server.
 """
 
 from __future__ import annotations
@@ -272,8 +272,8 @@ class FineTuningJobs:
                 env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
                                                                                  os.environ.get("PYTHONPATH")]))}  # fmt: skip
                 with (folder / "output.log").open("wb") as log:
-                    self._process = subprocess.Popen([self.python, "-m", "model.serving.fine_tuning_runner", str(folder)],
-                                                     stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+                    command = [self.python, "-m", "model.serving.fine_tuning_runner", str(folder)]
+                    self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
                 self._running = job_id
                 process = self._process
             code = process.wait()

@@ -1,6 +1,7 @@
-"""The child process of one fine-tuning job: `python -m model.serving.fine_tuning_runner JOB_DIR` (started by model/serving/fine_tuning.py).
+"""The child process of one fine-tuning job: `python -m model.serving.fine_tuning_runner JOB_DIR` (started by
+model/serving/fine_tuning.py).
 
-It reads the job's spec and dataset, trains, scores and saves the candidate through the registry (atomically),
+It reads the job's spec and dataset, trains, scores and saves the challenger through the registry (atomically),
 appends progress events, and writes `result.json` last. If it dies on the way, there is no result and the parent
 reports the exit; the registry never holds a half-written adapter.
 """

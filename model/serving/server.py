@@ -210,8 +210,8 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
         base = {"id": config.base_name, "object": "model", "created": 0, "owned_by": "copybot", "parent": None}
         # `temperature_scale` (not in OpenAI's shape) tells a client that this server applies the version's
         # saved factor itself, so the client must not apply it again (vLLM lists no such field)
-        adapters = [{**base, "id": name, "parent": config.base_name,
-                     "temperature_scale": temperature_scale(config.adapters[name])} for name in sorted(config.adapters)]  # fmt: skip
+        adapters = [{**base, "id": name, "parent": config.base_name, "temperature_scale": temperature_scale(path)}
+                    for name, path in sorted(config.adapters.items())]  # fmt: skip
         return {"object": "list", "data": [base, *adapters]}
 
     @app.post("/v1/load_lora_adapter")

@@ -3,8 +3,9 @@
 - SFT: winners, positively rated candidates and human edits (edits repeated most), plus corpus replay at a
   set ratio so the model keeps its general voice instead of collapsing onto what was liked last week.
 - Pairs (DPO): within a request, each better candidate against each worse one; an edit beats its original.
-- Real results are the strongest signal (model/training/outcomes.py): of two sent copies of a request, the one whose CTR was
-  better beyond noise is a pair repeated `outcome_pair_weight` times (and no emoji pair between the two is kept);
+- Real results are the strongest signal (model/training/outcomes.py): of two sent copies of a request, the one
+  whose CTR was better beyond noise is a pair repeated `outcome_pair_weight` times (and no emoji pair between the
+  two is kept);
   a sent copy that won its request's test (beat another and lost to none), or stands above the middle of
   comparable sent copies, appears `outcome_weight` times in SFT, more than a winner. A copy marked as used counts
   as liked until its results come; then the results decide.
@@ -217,8 +218,8 @@ def corpus_example(row: dict[str, Any]) -> Example:
 
 
 def _weighted_replay(rows: list[dict[str, Any]]) -> list[Example]:
-    """Corpus copies to replay, each as often as its score's standing says (model/training/corpus_scores.py), so that the
-    weekly loop keeps what a scored corpus taught; an unscored corpus replays every copy once."""
+    """Corpus copies to replay, each as often as its score's standing says (model/training/corpus_scores.py), so
+    that the weekly loop keeps what a scored corpus taught; an unscored corpus replays every copy once."""
     weights = [sft_weight(s) for s in standings(rows)]
     if len(set(weights)) <= 1:
         return [corpus_example(row) for row in rows]

@@ -41,7 +41,8 @@ class Metrics:
     # Share of held-out pairs whose chosen copy gained log-probability over the rejected one relative to the
     # active model (DPO's implicit-reward accuracy); set on the new model's metrics only.
     preference_gain: float = float("nan")
-    # The factor on the sampling temperature the copies were generated with (model/training/challenger.py calibrates it).
+    # The factor on the sampling temperature the copies were generated with (model/training/challenger.py
+    # calibrates it).
     temperature_scale: float = 1.0
     # How many generated copies register match, compliance and length are shares of (0: not recorded).
     copies: int = 0

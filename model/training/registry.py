@@ -121,8 +121,8 @@ class AdapterRegistry:
 def temperature_scale(folder: str | Path) -> float:
     """The sampling-temperature factor recorded with an adapter (1.0 when it has none, or no copybot.json yet).
 
-    A retrain calibrates it so that the adapter's candidates are as varied as the base model's (model/training/challenger.py);
-    every engine that serves the adapter multiplies the requested temperature by it."""
+    A retrain calibrates it so that the adapter's candidates are as varied as the base model's
+    (model/training/challenger.py); every engine that serves the adapter multiplies the requested temperature by it."""
     try:
         info = json.loads((Path(folder) / INFO_FILE).read_text("utf-8"))
         return float(info.get("decoding", {}).get("temperature_scale", 1.0))

@@ -5,8 +5,8 @@ do not move when the adapter changes), pooled two ways: the mean (what the copy 
 some token stands out: an emoji, a figure, a word of a family), plus the log of its token count (length); then
 which tokens and token pairs the copy contains, hashed into WORD_BUCKETS columns. A logistic regression on those,
 trained on the candidates the team liked (label 1) and disliked (label 0), scores new candidates; the writer
-writes 2n and shows the n it scores best (model/writing/rerank.py), still subject to every check. The reward is judged by
-its AUROC on the retrain's held-out (newest) reactions.
+writes 2n and shows the n it scores best (model/writing/rerank.py), still subject to every check. The reward is
+judged by its AUROC on the retrain's held-out (newest) reactions.
 
 Why the words as well: many tastes are about words (a season, quality, family), and a small model's pooled states
 blur a rare word among the rest, while a linear model on word presence learns it from a handful of examples. Why
@@ -208,8 +208,8 @@ def fit_reward(
     base_model: str,
     current: RewardModel | None = None,
 ) -> tuple[RewardModel | None, dict[str, Any]]:
-    """Train a reward on labelled examples ({brief, register, completion, label}: model/training/dataset.py) and choose what reranks from now on: the
-    new reward or the current one, whichever ranks the held-out examples better, if that is at least MIN_AUROC;
+    """Train a reward on labelled examples ({brief, register, completion, label}: model/training/dataset.py) and
+    choose what reranks from now on: the new reward or the current one, whichever ranks the held-out examples better, if that is at least MIN_AUROC;
     else none. The chosen new reward is refitted on all the examples. Returns (reward or None, what happened)."""
     train, heldout = train[-MAX_EXAMPLES:], heldout[-MAX_EXAMPLES:]
     labels = [int(bool(e["label"])) for e in train]

@@ -123,11 +123,11 @@ class Brief:
     channel: str
     n: int = DEFAULT_N
     notes: str = ""
-    # Brand-voice examples the prompt shows an instruct model (model/writing/voice.py): chosen by the bot, never typed by
-    # a person, and carried in training examples so that training renders the prompt serving renders.
+    # Brand-voice examples the prompt shows an instruct model (model/writing/voice.py): chosen by the bot, never
+    # typed by a person, and carried in training examples so that training renders the prompt serving renders.
     examples: tuple[str, ...] = ()
-    # The body's budget in the channel's unit when the bot's legal frame (model/writing/frame.py) takes part of the channel's
-    # limit; 0 means the channel's own limit. Set by the writer, carried in training examples like `examples`.
+    # The body's budget in the channel's unit when the bot's legal frame (model/writing/frame.py) takes part of the
+    # channel's limit; 0 means the channel's own limit. Set by the writer, carried in training examples like `examples`.
     limit: int = 0
 
     @classmethod

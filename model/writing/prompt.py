@@ -9,8 +9,8 @@ Three shapes, chosen by the tokenizer of the model being served or trained:
   line each (제품, 행사, 타깃, 채널, 말투), ending "카피:" and a newline. A pretrained model reads a form like this as text it has seen; the
   marker template is, to its tokenizer, a run of angle brackets and Hangul that its copies then imitate (the
   first gemma adapter, trained on markers, began copies with "<가정의 달<<세부" and "<b>2018>").
-Datasets carry briefs and copies, not rendered prompts (model/training/dataset.py), and are rendered here with the tokenizer
-of the model they train, so one dataset trains any base on exactly the prompt that base is served.
+Datasets carry briefs and copies, not rendered prompts (model/training/dataset.py), and are rendered here with the
+tokenizer of the model they train, so one dataset trains any base on exactly the prompt that base is served.
 
 The prompt ends on a token boundary of its tokenizer, because the trainers tokenize prompt + copy in one go and
 treat the prompt's own tokens as the context: a marker that merged with the copy's first characters would be

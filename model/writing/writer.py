@@ -86,9 +86,8 @@ class CopyWriter:
     temperature: float = 0.8
     top_p: float = 0.95
     max_extra_rounds: int = MAX_EXTRA_ROUNDS
-    reranker: Reranker | None = (
-        None  # with a reward model in force: write 2n, show the best n (model/writing/rerank.py)
-    )
+    # with a reward model in force: write 2n, show the best n (model/writing/rerank.py)
+    reranker: Reranker | None = None
     frame: AdFrame = field(default_factory=AdFrame)  # the sender and opt-out number (placeholders until set)
 
     def write(self, brief: Brief, *, seed: int | None = None, versions: Sequence[str] | None = None) -> Generation:

@@ -116,8 +116,8 @@ def test_what_cannot_be_resumed_says_why(tmp_path: Path, home: Path) -> None:
     with pytest.raises(CheckpointError, match="another copybot version"):
         load(tmp_path)
     config = {"rounds": 3, "requests_per_round": 4, "eval_briefs": 2, "eval_seeds": 1, "seed": 3}
-    state = {"format": 1, "rater": "bot.learning.raters:premium", "config": config, "base_model": "starter", "rounds": [{}],
-             "store_copy": "checkpoint-0.db"}  # fmt: skip
+    state = {"format": 1, "rater": "bot.learning.raters:premium", "config": config, "base_model": "starter",
+             "rounds": [{}], "store_copy": "checkpoint-0.db"}  # fmt: skip
     (tmp_path / STATE_FILE).write_text(json.dumps(state))
     with pytest.raises(CheckpointError, match="store after round 0, is missing"):
         load(tmp_path)

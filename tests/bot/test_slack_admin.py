@@ -24,8 +24,9 @@ def _ephemeral(h: Harness, text: str, user: str = ADMIN) -> str:
 
 def _versions(h: Harness, *names: str) -> None:
     for name in names:
-        write_adapter(h.deps.settings.adapters_dir, name)
-        h.store.add_model_version(version=name, base_model="starter", adapter_path=str(h.deps.settings.adapters_dir / name),
+        folder = h.deps.settings.adapters_dir
+        write_adapter(folder, name)
+        h.store.add_model_version(version=name, base_model="starter", adapter_path=str(folder / name),
                                   parent_version="", status="candidate", metrics={})  # fmt: skip
         h.store.promote_model_version(name)
 

@@ -1,4 +1,5 @@
-"""The dataset of `copybot retrain --from-corpus` (model/training/corpus_dataset.py) as a pure function of corpus rows."""
+"""The dataset of `copybot retrain --from-corpus` (model/training/corpus_dataset.py) as a pure function of corpus
+rows."""
 
 from __future__ import annotations
 

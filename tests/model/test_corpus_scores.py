@@ -1,4 +1,5 @@
-"""The rules by which a scored corpus teaches (model/training/corpus_scores.py), on small examples worked out by hand."""
+"""The rules by which a scored corpus teaches (model/training/corpus_scores.py), on small examples worked out by
+hand."""
 
 from __future__ import annotations
 
