@@ -32,11 +32,15 @@ class SiblingBigramPenalty:
 
     `start` is the index of the prompt's last token (the batch is left-padded, so every row's prompt ends there);
     the first generated token pairs with it, which also keeps rows from all opening the same way. `prior` holds
-    the token ids of copies written before this batch (without the prompt): rows earlier than every row."""
+    the token ids of copies written before this batch (without the prompt): rows earlier than every row. `rows`
+    names the rows that make one set when a batch holds several requests (default: all of them); the others are
+    left alone, so each request's candidates are kept apart from each other and from nobody else's."""
 
-    def __init__(self, start: int, penalty: float, prior: Sequence[Sequence[int]] = ()) -> None:
+    def __init__(self, start: int, penalty: float, prior: Sequence[Sequence[int]] = (),
+                 rows: range | None = None) -> None:  # fmt: skip
         self.start, self.penalty = start, penalty
         self.prior = [list(row) for row in prior if row]
+        self.rows = rows
 
     def _prior_followers(self, opening: int, length: int) -> dict[int, set[int]]:
         """Token -> the tokens that followed it in a prior copy (read after the prompt's last token, `opening`),
@@ -50,7 +54,8 @@ class SiblingBigramPenalty:
         return table
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        rows = input_ids[:, self.start :]
+        span = self.rows if self.rows is not None else range(input_ids.shape[0])
+        rows = input_ids[span.start : span.stop, self.start :]
         if (rows.shape[0] < 2 and not self.prior) or self.penalty <= 0:
             return scores
         previous = rows[:, :-1]  # bigram (previous[j, k], following[j, k]) for every earlier position
@@ -62,5 +67,5 @@ class SiblingBigramPenalty:
             hits = set(following[:i][previous[:i] == last[i]].tolist()) if i else set()
             hits.update(followers.get(int(last[i]), ()))
             if hits:
-                scores[i, sorted(hits)] -= self.penalty
+                scores[span.start + i, sorted(hits)] -= self.penalty
         return scores

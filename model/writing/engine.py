@@ -14,6 +14,7 @@ from model.training.registry import temperature_scale
 from model.writing.brief import Brief
 from model.writing.diversity import SiblingBigramPenalty
 from model.writing.prompt import end_of_copy_ids, render_prompt
+from model.writing.sampling import Job, RowLimits, RowSampler, RowSampling, generators, row_seed
 
 if TYPE_CHECKING:
     from model.vocab import CompactGeneration
@@ -180,6 +181,16 @@ class LocalEngine:
             self._load(Path(adapter_path), version)
             self._select(self._default)
 
+    def remove_adapter(self, version: str) -> None:
+        """Drop a loaded adapter; if it served by default, the bare base model does now."""
+        with self._lock:
+            if version not in self._adapters:
+                return
+            if self._default == version:
+                self._default, self.version = None, self.base_version
+            self._drop(version)
+            self._select(self._default)
+
     def use_adapter(self, adapter_path: str | Path | None, version: str) -> None:
         """Hot-swap the default adapter (None: the bare base model) without reloading the base or restarting."""
         with self._lock:
@@ -232,51 +243,99 @@ class LocalEngine:
         """One completion per prompt, all prompts in one batched `generate` call, by `model` (a loaded adapter's
         version, the base model's, or None for the default); `avoid` holds copies already in the set being
         written, whose wording the sibling penalty keeps these apart from too (model/writing/diversity.py)."""
+        job = Job(list(prompts), max_tokens, temperature, top_p, seed, stop, avoid)
+        return self.complete_batch([job], model=model)[0]
+
+    def resolve(self, model: str | None) -> str | None:
+        """The adapter a call naming `model` writes with (None: the base model); AdapterError when not loaded.
+        Read without the lock, which a running batch holds for seconds: a call racing a hot swap gets the default
+        from before or after it."""
+        return self._resolve(model)
+
+    def complete_batch(self, jobs: Sequence[Job], *, model: str | None = None) -> list[list[str]]:
+        """Each job's completions, written together by `model` (as in `complete`). A job's texts depend on its own
+        prompts, settings and seed, not on the jobs beside it (model/writing/sampling.py). On a trimmed CPU head,
+        jobs whose prompts all lie in the kept tokens and jobs whose prompts do not are written in two calls, so
+        that neither moves the other out of its token space."""
         import torch
-        from transformers import LogitsProcessorList
 
         with self._lock, torch.inference_mode():
             name = self._resolve(model)
             try:
                 scale = self._select(name)
-                temperature = min(MAX_TEMPERATURE, temperature * scale)
-                if seed is not None:
-                    torch.manual_seed(seed)
-                # with the tokenizer's special tokens, as the trainers tokenize prompts (model/writing/prompt.py)
-                batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
-                prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in avoid]
-                compact = self._compact_ids(batch["input_ids"])
-                ids = batch["input_ids"] if compact is None else compact
-                space = self._space if compact is not None else None
-                processors = LogitsProcessorList()
-                if temperature > 0 and self.diversity_penalty > 0 and (len(prompts) > 1 or avoid):
-                    if space is not None:
-                        prior = [space.kept_ids(p) for p in prior]
-                    processors.append(SiblingBigramPenalty(ids.shape[1] - 1, self.diversity_penalty, prior))
-                stops = self.stop_ids if space is None else space.kept_ids(self.stop_ids)
-                pad = self.tokenizer.pad_token_id
-                with space.active(self._base()) if space is not None else contextlib.nullcontext():
-                    output = self._model.generate(
-                        input_ids=ids,
-                        attention_mask=batch["attention_mask"],
-                        logits_processor=processors,
-                        do_sample=temperature > 0,
-                        temperature=temperature if temperature > 0 else None,
-                        top_p=top_p if temperature > 0 else None,
-                        top_k=self.top_k or None,
-                        repetition_penalty=self.repetition_penalty,
-                        max_time=self.max_time_s,
-                        max_new_tokens=max_tokens,
-                        pad_token_id=pad if space is None else space.kept_ids([pad])[0],
-                        eos_token_id=stops or None,
-                    )
-                if space is not None:
-                    output = space.from_kept(output)
+                texts: dict[int, list[str]] = {}
+                for group in self._by_space(jobs):
+                    texts.update(zip(group, self._generate([jobs[i] for i in group], scale), strict=True))
             finally:
                 self._select(self._default)  # the model attribute always shows the default version
-        new_tokens = output[:, batch["input_ids"].shape[1] :]
-        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return [_cut_at_stop(t, stop) for t in texts]
+        return [texts[i] for i in range(len(jobs))]
+
+    def _by_space(self, jobs: Sequence[Job]) -> list[list[int]]:
+        """The jobs' indices in groups that share a token space: one group unless the head is trimmed."""
+        import torch
+
+        if self._space is None:
+            return [list(range(len(jobs)))]
+        fits: dict[bool, list[int]] = {}
+        for i, job in enumerate(jobs):
+            ids = self.tokenizer(job.prompts)["input_ids"]
+            fits.setdefault(all(self._space.to_kept(torch.tensor(row)) is not None for row in ids), []).append(i)
+        return list(fits.values())
+
+    def _generate(self, jobs: Sequence[Job], scale: float) -> list[list[str]]:
+        """One `generate` call for the jobs' rows, each row sampled, limited and stopped on its job's terms.
+        Called with the lock held and the adapter selected."""
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        prompts = [p for job in jobs for p in job.prompts]
+        # with the tokenizer's special tokens, as the trainers tokenize prompts (model/writing/prompt.py)
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        compact = self._compact_ids(batch["input_ids"])
+        ids = batch["input_ids"] if compact is None else compact
+        space = self._space if compact is not None else None
+        processors = LogitsProcessorList()
+        rows: list[RowSampling] = []
+        seeds: list[int | None] = []
+        lengths: list[int] = []
+        cancelled: list[Any] = []
+        for job in jobs:
+            first, n = len(rows), len(job.prompts)
+            temperature = min(MAX_TEMPERATURE, job.temperature * scale)
+            # each row samples with its own stream, so a candidate never depends on what shares its batch
+            rows += [RowSampling(temperature, job.top_p, self.top_k)] * n
+            seeds += [row_seed(job.seed, i) if job.seed is not None else None for i in range(n)]
+            lengths += [job.max_tokens] * n
+            cancelled += [job.cancelled] * n
+            if temperature > 0 and self.diversity_penalty > 0 and (n > 1 or job.avoid):
+                prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in job.avoid]
+                if space is not None:
+                    prior = [space.kept_ids(p) for p in prior]
+                processors.append(SiblingBigramPenalty(ids.shape[1] - 1, self.diversity_penalty, prior,
+                                                       rows=range(first, first + n)))  # fmt: skip
+        processors.append(RowSampler(rows, generators(seeds)))
+        stops = self.stop_ids if space is None else space.kept_ids(self.stop_ids)
+        pad = self.tokenizer.pad_token_id
+        with space.active(self._base()) if space is not None else contextlib.nullcontext():
+            output = self._model.generate(
+                input_ids=ids,
+                attention_mask=batch["attention_mask"],
+                logits_processor=processors,
+                stopping_criteria=StoppingCriteriaList([RowLimits(ids.shape[1], lengths, cancelled)]),
+                do_sample=False,  # RowSampler has chosen each row's token; greedy takes it
+                repetition_penalty=self.repetition_penalty,
+                max_time=self.max_time_s * len(jobs),  # each request brings its own time budget to the batch
+                max_new_tokens=max(lengths),
+                pad_token_id=pad if space is None else space.kept_ids([pad])[0],
+                eos_token_id=stops or None,
+            )
+        if space is not None:
+            output = space.from_kept(output)
+        texts = self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        out, first = [], 0
+        for job in jobs:
+            out.append([_cut_at_stop(t, job.stop) for t in texts[first : first + len(job.prompts)]])
+            first += len(job.prompts)
+        return out
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:

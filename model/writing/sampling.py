@@ -1,0 +1,132 @@
+"""Sampling each row of a batch on its own terms, so that requests can share one `generate` call (issue 19).
+
+transformers samples a batch with one temperature, one top-p and one random stream: a request's candidates would
+then depend on which other requests share its batch. `RowSampler` is a logits processor that picks each row's next
+token itself, with that row's temperature, top-k, top-p and its own `torch.Generator`, and leaves only that token
+open; `generate` then runs greedy and takes it. `RowLimits` stops each row at its own length, or as soon as its
+request is cancelled. A row's tokens depend on its own prompt, settings and seed alone, up to the floating-point
+noise of computing it beside other rows (padding to a longer prompt, another batch size in the matrix products).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RowSampling:
+    """How one row is sampled: temperature 0 is greedy; top_k 0 keeps every token."""
+
+    temperature: float
+    top_p: float = 1.0
+    top_k: int = 0
+
+
+@dataclass
+class Job:
+    """One request's share of a batch: its prompts and how to write them. `avoid` holds copies already in the set
+    being written (the sibling penalty keeps these apart from them too); `cancelled`, when given, is asked at every
+    step, and once it answers True the job's rows stop where they are."""
+
+    prompts: list[str]
+    max_tokens: int = 96
+    temperature: float = 0.9
+    top_p: float = 0.95
+    seed: int | None = None
+    stop: list[str] | None = None
+    avoid: Sequence[str] = ()
+    cancelled: Callable[[], bool] | None = field(default=None, compare=False)
+
+
+def row_seed(seed: int, row: int) -> int:
+    """The random stream of a request's `row`-th candidate under the request's seed: independent of batchmates."""
+    digest = hashlib.sha256(f"{seed}:{row}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+
+
+class RowSampler:
+    """A transformers logits processor: choose each row's next token by its own `RowSampling` and generator, and
+    mask every other token, so that greedy decoding takes the choice.
+
+    The work is done for the whole batch at once (one sort, one softmax, one cumulative sum); only the uniform
+    draw is made row by row, from the row's own generator. A token is chosen by inverse transform: the first whose
+    cumulative probability exceeds the row's draw."""
+
+    def __init__(self, sampling: Sequence[RowSampling], generators: Sequence[Any]) -> None:
+        import torch
+
+        if len(sampling) != len(generators):
+            raise ValueError("one generator per row")
+        self.generators = list(generators)
+        self.temperature = torch.tensor([s.temperature for s in sampling], dtype=torch.float32)
+        self.top_p = torch.tensor([s.top_p for s in sampling], dtype=torch.float32)
+        self.top_k = torch.tensor([s.top_k for s in sampling], dtype=torch.long)
+        self.truncates = bool((self.top_p < 1).any() or (self.top_k > 0).any())
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        chosen = self.choose(scores.float())
+        masked = torch.full_like(scores, float("-inf"))
+        masked.scatter_(1, chosen[:, None], 0.0)
+        return masked
+
+    def choose(self, logits: Any) -> Any:
+        """Each row's token id."""
+        import torch
+
+        device = logits.device
+        temperature = self.temperature.to(device)
+        greedy = logits.argmax(dim=-1)
+        # one uniform number per row from its own generator, drawn on the CPU where every generator lives
+        draws = torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(device)
+        probs = torch.softmax(logits / temperature.clamp_min(1e-6)[:, None], dim=-1)
+        if self.truncates:
+            probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)
+            rank = torch.arange(probs.shape[1], device=device)[None, :]
+            top_k = self.top_k.to(device)[:, None]
+            probs = probs.masked_fill((top_k > 0) & (rank >= top_k), 0.0)
+            before = torch.cumsum(probs, dim=-1) - probs  # mass ranked above each token; the top one always stays
+            probs = probs.masked_fill(before >= self.top_p.to(device)[:, None] * probs.sum(-1, keepdim=True), 0.0)
+        cumulative = torch.cumsum(probs, dim=-1)
+        target = draws[:, None] * cumulative[:, -1:]
+        index = torch.searchsorted(cumulative, target, right=True).clamp_max(probs.shape[1] - 1)
+        picked = order.gather(1, index) if self.truncates else index
+        return torch.where(temperature > 0, picked[:, 0], greedy)
+
+
+class RowLimits:
+    """A transformers stopping criterion: row i is done after `lengths[i]` new tokens, or once `cancelled[i]`
+    (shared by a job's rows) says so. Rows that finish early are padded by `generate` while the rest go on."""
+
+    def __init__(self, prompt_length: int, lengths: Sequence[int],
+                 cancelled: Sequence[Callable[[], bool] | None]) -> None:  # fmt: skip
+        import torch
+
+        self.prompt_length = prompt_length
+        self.lengths = torch.tensor(list(lengths), dtype=torch.long)
+        self.cancelled = list(cancelled)
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        written = input_ids.shape[1] - self.prompt_length
+        done = (written >= self.lengths).to(input_ids.device)
+        asked: dict[int, bool] = {}  # a job's check is asked once per step, however many rows it has
+        stopped = [bool(check is not None and asked.setdefault(id(check), check())) for check in self.cancelled]
+        return done | torch.tensor(stopped, dtype=torch.bool, device=input_ids.device)
+
+
+def generators(seeds: Sequence[int | None]) -> list[Any]:
+    """One CPU generator per row: seeded when the row's request gave a seed, else from torch's own stream."""
+    import torch
+
+    out = []
+    for seed in seeds:
+        generator = torch.Generator()
+        generator.manual_seed(seed if seed is not None else int(torch.randint(0, 1 << 62, (1,))))
+        out.append(generator)
+    return out
