@@ -1,34 +1,51 @@
-"""The model server against the in-process engine: requests per second and p50/p95 latency for n=5 candidates of
-up to 60 tokens, at concurrency 1, 4 and 16, on the starter model (CPU), and the server/in-process ratios.
+"""Many marketers at once (issue 19): requests per second and p50/p95 latency at concurrency 1, 4 and 16 for n=5
+candidates on the starter model (CPU), four ways:
 
-Run: python -m benchmarks.server [--requests 8] [--levels 1 4 16]. The server runs in this process under uvicorn
-(as the tests run it) and is called over real HTTP by the same client the bot uses, so the ratio is the price of
-HTTP, JSON and the request queue. The engine serialises generation either way; concurrency buys queueing, not
-throughput, on one model.
+- one at a time: the engine's own `complete` (5 prompts x up to 60 tokens), which serialises its callers: how the
+  bot and the server worked before batching;
+- server: `copybot model-server`'s app under uvicorn, called over real HTTP by the client the bot uses, with its
+  dynamic batching (model/writing/batching.py);
+- engine on the bot's pool: the same call on the batching engine, submitted through the bot's generation pool
+  (COPYBOT_GENERATION_WORKERS workers), as `copybot serve` calls its in-process engine;
+- copy requests on the bot's pool: the whole copy request a worker runs (the writer: up to 160 tokens for the
+  brief's channel, register checks and retries, screening), on the batching engine.
+
+Target: at concurrency 16, at least 3x the requests per second of concurrency 1, for the server and for the
+engine on the bot's pool. Clients are closed loops with no pause (each sends its next request as soon as the last
+is answered), the hardest case for batching: callers come back staggered by their own Python work.
+Run: python -m benchmarks.server [--requests 16] [--levels 1 4 16]. Client and server share this process (and its
+GIL), so arrivals are more spread out than from separate clients.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from bot.settings import Settings
+from bot.slack.pool import GenerationPool
 from model.serving.client import ModelClient
 from model.serving.server import ServerConfig, create_server
 from model.starter.build import ensure_starter
+from model.writing.batching import BatchingEngine
 from model.writing.brief import Brief
 from model.writing.engine import LocalEngine
+from model.writing.writer import CopyWriter
 from tests.http_server import serving
 
 N = 5
 TOKENS = 60
+TARGET = 3.0
+TARGETED = ("server", "engine on the bot's pool")
 
 
 def measure(call: Callable[[int], object], concurrency: int, requests: int) -> dict[str, float]:
-    """Run `requests` calls with `concurrency` workers; requests per second and latency percentiles."""
+    """Run `requests` calls with `concurrency` callers; requests per second and latency percentiles."""
     latencies: list[float] = []
 
     def one(i: int) -> None:
@@ -45,38 +62,101 @@ def measure(call: Callable[[int], object], concurrency: int, requests: int) -> d
     return {"rps": requests / wall, "p50": statistics.median(latencies), "p95": p95}
 
 
+def through_pool(pool: GenerationPool, job: Callable[[], Any]) -> None:
+    """Submit `job` as the bot submits a copy request, and wait for it; a full pool is a failure here."""
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            job()
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            done.set()
+
+    if not pool.reserve():
+        raise RuntimeError("the generation pool is full; raise COPYBOT_GENERATION_WORKERS")
+    pool.submit(id(done), run)
+    done.wait()
+    if failed:
+        raise failed[0]
+
+
+def burst(call: Callable[[int], object], size: int, tries: int = 3) -> float:
+    """Median over `tries` of the time until the last of `size` calls sent at the same moment is answered."""
+    times = []
+    for t in range(tries):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(size) as pool:
+            list(pool.map(call, range(t * size, (t + 1) * size)))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def mean_batch(batcher: BatchingEngine, since: int) -> float:
+    sizes = batcher.batches[since:]
+    return sum(sizes) / max(1, len(sizes))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=8, help="requests per level (at least 2x the concurrency)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=16,
+        help="requests per level (at least 4x the concurrency, so that the first wave's arrivals weigh little)",
+    )
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
     args = parser.parse_args()
-    engine = LocalEngine(ensure_starter(Settings.from_env().starter_dir), version="starter")
-    prompt = engine.prompt_for(Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", n=N), "polite")
+    settings = Settings.from_env()
+    engine = LocalEngine(ensure_starter(settings.starter_dir), version="starter")
+    brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="20대", n=N)
+    prompt = engine.prompt_for(brief, "polite")
     options = {"max_tokens": TOKENS, "temperature": 0.8, "top_p": 0.95, "stop": None}
     engine.complete([prompt] * N, seed=0, **options)  # warm-up
-
-    def in_process(i: int) -> object:
-        return engine.complete([prompt] * N, seed=i, **options)
+    batcher = BatchingEngine(engine, window_ms=settings.batch_window_ms, max_batch=settings.max_batch)
+    writer = CopyWriter(batcher)
+    pool = GenerationPool(settings.generation_workers)
+    writer.write(brief, seed=0)  # warm-up: the Korean analyser the checks use
 
     rows = []
-    with serving(create_server(engine, ServerConfig(base_name="starter", max_waiting=64))) as url:
+    with serving(create_server(batcher, ServerConfig(base_name="starter", max_waiting=64))) as url:
         client = ModelClient(url, timeout_s=600)
-
-        def over_http(i: int) -> object:
-            return client.complete([prompt] * N, model="starter", seed=i, **options)
-
+        paths: dict[str, Callable[[int], object]] = {
+            "one at a time": lambda i: engine.complete([prompt] * N, seed=i, **options),
+            "server": lambda i: client.complete([prompt] * N, model="starter", seed=i, **options),
+            "engine on the bot's pool": lambda i: through_pool(pool, lambda: batcher.complete([prompt] * N, seed=i,
+                                                                                            **options)),
+            "copy requests on the bot's pool": lambda i: through_pool(pool, lambda: writer.write(brief, seed=i)),
+        }  # fmt: skip
         for level in args.levels:
-            total = max(args.requests, 2 * level)
-            local = measure(in_process, level, total)
-            remote = measure(over_http, level, total)
-            rows.append((level, total, local, remote))
+            total = max(args.requests, 4 * level)
+            figures = {}
+            for name, call in paths.items():
+                since = len(batcher.batches)
+                figures[name] = {**measure(call, level, total), "batch": mean_batch(batcher, since)}
+            rows.append((level, total, figures))
             print(f"concurrency {level}: done", flush=True)
-    print("\n| concurrency | requests | in-process rps | server rps | p50 in-process | p50 server | p95 server "
-          "| server/in-process rps |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
-    for level, total, local, remote in rows:
-        print(f"| {level} | {total} | {local['rps']:.2f} | {remote['rps']:.2f} | {local['p50']:.2f} s | "
-              f"{remote['p50']:.2f} s | {remote['p95']:.2f} s | {remote['rps'] / local['rps']:.2f} |")  # fmt: skip
+    # "sixteen marketers who type /copy at the same moment": the last one's wait against one request alone
+    alone = burst(paths["copy requests on the bot's pool"], 1, tries=5)
+    together = burst(paths["copy requests on the bot's pool"], args.levels[-1])
+    pool.shutdown(10)
+    names = list(rows[0][2])
+    print("\n| concurrency | requests | " + " | ".join(f"{name}: rps, p50, p95, mean batch" for name in names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for level, total, figures in rows:
+        cells = [f"{f['rps']:.2f}, {f['p50']:.2f} s, {f['p95']:.2f} s, {f['batch']:.1f}".removesuffix(", 0.0")
+                 for f in figures.values()]  # fmt: skip
+        print(f"| {level} | {total} | " + " | ".join(cells) + " |")
+    first, last = rows[0], rows[-1]
+    print()
+    print(f"| {args.levels[-1]} copy requests sent at once on the bot's pool: the last answered after | {together:.2f} s | "
+          f"one alone: {alone:.2f} s ({together / alone:.1f}x) |")  # fmt: skip
+    for name in names[1:]:
+        ratio = last[2][name]["rps"] / first[2][name]["rps"]
+        target = f"target >= {TARGET:g}x: {'met' if ratio >= TARGET else 'NOT met'}" if name in TARGETED else "reported"
+        print(f"| {name}: requests/s at concurrency {last[0]} over concurrency {first[0]} | {ratio:.2f}x | {target} |")
 
 
 if __name__ == "__main__":

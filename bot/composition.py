@@ -55,6 +55,9 @@ class Bot:
         log.info("shutting down: no new requests; waiting up to %.0fs for generations in flight", grace_s)
         unfinished = self.deps.pool.shutdown(timeout=grace_s)
         fail_unfinished(self.deps, self.client, unfinished, SHUT_DOWN)
+        close = getattr(self.deps.writer.backend, "close", None)
+        if close is not None:  # the batching engine: a batch still being written stops at its next step
+            close()
         self.runner.stop()
         if self.lock is not None:
             self.lock.release()
@@ -91,7 +94,7 @@ def build_bot(
         return retrain_and_report(settings, store, client, trigger=trigger, now=now)
 
     schedule = WeeklySchedule(store, cron_trigger(settings), lambda slot: weekly("schedule", slot))
-    deps = BotDeps(settings, store, writer, pool=GenerationPool(), reactions=ReactionMap(settings.reactions_file),
+    deps = BotDeps(settings, store, writer, pool=GenerationPool(settings.generation_workers), reactions=ReactionMap(settings.reactions_file),
                    schedule=schedule, weekly=weekly)  # fmt: skip
     app = create_app(deps, client=client, http=http)
     runner: Runner = HttpRunner(app, host, port) if http else SocketRunner(app, settings.slack_app_token or "", client)

@@ -57,10 +57,12 @@ def model_client(settings: Settings, **options: Any) -> Any:
     return ModelClient(settings.model_url, api_key=settings.model_api_key, **options)
 
 
-def load_backend(settings: Settings, *, progress: bool = True, store: Store | None = None) -> Backend:
+def load_backend(settings: Settings, *, progress: bool = True, store: Store | None = None,
+                 batched: bool = False) -> Backend:  # fmt: skip
     """The GPU host's API when COPYBOT_MODEL_URL is set; else the in-process engine on the configured base model,
     building the starter model first if needed. With a store, a trimmed output layer (a large vocabulary on CPU)
-    also keeps every token of the team's corpus, its brand names among them."""
+    also keeps every token of the team's corpus, its brand names among them. `batched`: calls from many threads
+    share batches (model/writing/batching.py), as the bot's copy requests do; the GPU host batches on its own."""
     if settings.model_url:
         from model.serving.remote import RemoteBackend, load_tokenizer
 
@@ -72,15 +74,20 @@ def load_backend(settings: Settings, *, progress: bool = True, store: Store | No
 
     version = "starter" if settings.uses_starter else f"base:{settings.base_model}"
     texts = [r["text"] for r in store.corpus_rows()] if store is not None else []
-    return LocalEngine(base_model_path(settings, progress=progress), version=version, vocabulary_texts=texts)
+    engine = LocalEngine(base_model_path(settings, progress=progress), version=version, vocabulary_texts=texts)
+    if not batched:
+        return engine
+    from model.writing.batching import BatchingEngine
+
+    return BatchingEngine(engine, window_ms=settings.batch_window_ms, max_batch=settings.max_batch)
 
 
-def make_writer(settings: Settings, *, store: Store | None = None) -> CopyWriter:
+def make_writer(settings: Settings, *, store: Store | None = None, batched: bool = False) -> CopyWriter:
     """A CopyWriter on the configured backend and compliance terms (read first: they fail fast and cheaply).
 
     With a store, the backend follows the store's active adapter version (see `ActiveAdapterBackend`)."""
     rules = load_rules(settings.compliance_terms)
-    backend = load_backend(settings, store=store)
+    backend = load_backend(settings, store=store, batched=batched)
     if settings.voice_examples and not has_chat_template(getattr(backend, "tokenizer", None)):
         log.warning("COPYBOT_VOICE_EXAMPLES=%d has no effect: %s has no chat template, and brand-voice examples are "
                     "shown to instruct models only", settings.voice_examples, settings.base_model)  # fmt: skip

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.learning.trial_rule import TrialRule, TrialRuleError
+from model.writing.batching import MAX_BATCH, WINDOW_MS
 from model.writing.voice import MAX_EXAMPLES
 
 DEFAULT_CRON = "0 9 * * MON"
@@ -22,6 +23,7 @@ _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _OPTOUT = re.compile(r"^\d{2,4}[- ]?\d{3,4}[- ]?\d{4}$")
 MAX_SENDER = 30
+GENERATION_WORKERS = 16  # copy requests written at once; the batching engine writes them side by side
 
 
 def _split_ids(raw: str | None) -> tuple[str, ...]:
@@ -78,6 +80,20 @@ def _count(name: str, raw: str | None, *, high: int) -> int:
     return int(raw)
 
 
+def _bounded(name: str, raw: str | None, default: float, low: float, high: float, kind: type = int) -> Any:
+    """A number setting within [low, high], `default` when unset."""
+    if raw is None:
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise SettingsError(name, f"{raw!r} is not a number from {low:g} to {high:g}",
+                            f"Set one in that range, or unset it for {default:g}.")  # fmt: skip
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """copybot's configuration (see DESIGN section 3 for the variables and their defaults)."""
@@ -109,6 +125,11 @@ class Settings:
     # the free opt-out number; placeholders and a flag until they are set
     ad_sender: str = ""
     ad_optout: str = ""
+    # many marketers at once (model/writing/batching.py): copy requests written side by side, how long an idle
+    # model waits for company, and how many rows one batch holds
+    generation_workers: int = GENERATION_WORKERS
+    batch_window_ms: float = WINDOW_MS
+    max_batch: int = MAX_BATCH
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,6 +165,13 @@ class Settings:
             voice_examples=_count("COPYBOT_VOICE_EXAMPLES", get("COPYBOT_VOICE_EXAMPLES"), high=MAX_EXAMPLES),
             ad_sender=get("COPYBOT_AD_SENDER") or "",
             ad_optout=get("COPYBOT_AD_OPTOUT") or "",
+            generation_workers=_bounded(
+                "COPYBOT_GENERATION_WORKERS", get("COPYBOT_GENERATION_WORKERS"), GENERATION_WORKERS, 1, 256
+            ),
+            batch_window_ms=_bounded(
+                "COPYBOT_BATCH_WINDOW_MS", get("COPYBOT_BATCH_WINDOW_MS"), WINDOW_MS, 0, 1000, float
+            ),
+            max_batch=_bounded("COPYBOT_MAX_BATCH", get("COPYBOT_MAX_BATCH"), MAX_BATCH, 1, 4096),
         )
         settings.validate()
         return settings

@@ -32,7 +32,7 @@ def serving(app: Any) -> Iterator[str]:
 
 
 class HeldEngine:
-    """The real engine, except that `complete` first waits until the test lets it go (to fill the queue)."""
+    """The real engine, except that writing first waits until the test lets it go (to fill the queue)."""
 
     def __init__(self, engine: LocalEngine) -> None:
         self.engine, self.release, self.entered = engine, threading.Event(), threading.Event()
@@ -40,7 +40,7 @@ class HeldEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.engine, name)
 
-    def complete(self, prompts: list[str], **kwargs: Any) -> list[str]:
+    def complete_batch(self, jobs: Any, **kwargs: Any) -> Any:
         self.entered.set()
         self.release.wait(30)
-        return self.engine.complete(prompts, **kwargs)
+        return self.engine.complete_batch(jobs, **kwargs)

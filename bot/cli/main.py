@@ -109,7 +109,8 @@ def serve(http: bool, port: int, host: str) -> None:
 
     settings = _settings()
     try:  # build_bot checks the tokens first, before anything slow
-        bot = build_bot(settings, lambda store: make_writer(settings, store=store), http=http, host=host, port=port)
+        bot = build_bot(settings, lambda store: make_writer(settings, store=store, batched=True), http=http, host=host,
+                        port=port)  # fmt: skip
     except (SettingsError, SlackAuthError) as exc:
         _fail(str(exc), EXIT_USAGE)
     except (StoreError, ModelSideError, OSError) as exc:

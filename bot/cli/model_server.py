@@ -40,7 +40,7 @@ def open_routes(app: Any, api_key: str) -> list[str]:
     return ["/health"] if api_key else paths
 
 
-def build_model_server(settings: Settings, *, max_waiting: int = 32, with_jobs: bool = True) -> Any:
+def build_model_server(settings: Settings, *, max_waiting: int = 64, with_jobs: bool = True) -> Any:
     """The FastAPI app: the base model (the starter by default), every registered adapter by its version name,
     and the promoted adapter already loaded so its first request needs no swap; with `with_jobs`, fine-tuning jobs
     that train in child processes and save into the same adapter registry."""
@@ -60,5 +60,6 @@ def build_model_server(settings: Settings, *, max_waiting: int = 32, with_jobs: 
         jobs = FineTuningJobs(JobHost(jobs_root=settings.home / "jobs", registry_root=settings.adapters_dir,
                                       base_path=base_model_path(settings), base_model=settings.base_model))  # fmt: skip
     config = ServerConfig(base_name=settings.base_model, api_key=settings.model_api_key or "", adapters=adapters,
-                          adapters_root=settings.adapters_dir, max_waiting=max_waiting)  # fmt: skip
+                          adapters_root=settings.adapters_dir, max_waiting=max_waiting,
+                          batch_window_ms=settings.batch_window_ms, max_batch=settings.max_batch)  # fmt: skip
     return create_server(engine, config, jobs)

@@ -4,12 +4,14 @@
 model or an adapter; `stream: true` answers in server-sent events), and vLLM's
 `POST /v1/load_lora_adapter` / `POST /v1/unload_lora_adapter`, which only load from the adapter registry. Errors are
 OpenAI-shaped JSON: 400 for bad parameters, 401 for a bad or missing key, 404 for an unknown model, 503 with
-`Retry-After` when the bounded queue is full. Generation is blocking, so FastAPI runs it in its thread pool; the
-engine's own lock serialises the model, and a semaphore bounds how many requests may wait for it.
+`Retry-After` when the bounded queue is full. Requests for the same model that wait together are written in one
+batch (model/writing/batching.py); a semaphore bounds how many may wait, and a client that hangs up leaves its
+batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import threading
@@ -26,8 +28,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from model.errors import AdapterError
 from model.serving.fine_tuning import FineTuningJobs
 from model.serving.fine_tuning_api import jobs_router
+from model.writing.batching import MAX_BATCH, WINDOW_MS, BatchingEngine, Ticket
 
 MAX_N = 16
 
@@ -99,7 +103,9 @@ class ServerConfig:
     base_name: str
     api_key: str = ""
     max_tokens_limit: int = 256
-    max_waiting: int = 32  # requests allowed to wait for the model before new ones get 503
+    max_waiting: int = 64  # requests allowed to wait for the model before new ones get 503
+    batch_window_ms: float = WINDOW_MS  # how long an idle model waits for more requests (model/writing/batching.py)
+    max_batch: int = MAX_BATCH  # rows (prompts x n) written in one batch
     adapters: dict[str, Path] = field(default_factory=dict)  # adapter name -> PEFT folder
     adapters_root: Path | None = None  # where load_lora_adapter may load from (the registry); None: nowhere
 
@@ -129,10 +135,17 @@ def _chat_prompt(body: ChatCompletionRequest, tokenizer: Any, config: ServerConf
         raise APIError(400, f"the chat template refused the messages: {exc}", param="messages") from exc
 
 
-def _select(engine: Any, model: str, config: ServerConfig) -> None:
-    """Point the engine at the requested adapter (or the bare base) if it is not serving it already."""
-    if engine.version != model:
-        engine.use_adapter(config.adapters.get(model) if model != config.base_name else None, model)
+async def _result(ticket: Ticket, request: Request) -> list[str]:
+    """The ticket's texts; if the client hangs up first, the ticket is withdrawn (the other requests in its batch
+    go on) and the request ends with 499, which nobody reads."""
+    waiting = asyncio.wrap_future(ticket.future)
+    while True:
+        done, _ = await asyncio.wait({waiting}, timeout=0.25)
+        if done:
+            return waiting.result()
+        if await request.is_disconnected():
+            ticket.cancel()
+            raise APIError(499, "the client closed the request", kind="client_closed_request")
 
 
 def _adapter_folder(body: LoadAdapterRequest, config: ServerConfig) -> Path:
@@ -155,13 +168,36 @@ def _adapter_folder(body: LoadAdapterRequest, config: ServerConfig) -> Path:
         raise APIError(400, str(exc), param="lora_name") from exc
 
 
+class KeyCheck:
+    """Every route but /health needs `Authorization: Bearer <key>`. A plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware would hide a client's hang-up from the endpoints, and a hung-up request must leave its
+    batch (`_result`)."""
+
+    def __init__(self, app: Any, api_key: str) -> None:
+        self.app, self.api_key = app, api_key
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            headers = {k.lower(): v for k, v in scope["headers"]}
+            given = headers.get(b"authorization", b"").decode("latin-1").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+                refusal = JSONResponse(error_body("Incorrect or missing API key; send Authorization: Bearer <key>",
+                                                  "authentication_error", code="invalid_api_key"), 401)  # fmt: skip
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None = None) -> FastAPI:
-    """The FastAPI app over one engine (anything with LocalEngine's `complete`, `use_adapter`, `tokenizer`), created
-    with `version=config.base_name` so that the server knows it starts on the bare base model."""
+    """The FastAPI app over one engine (a LocalEngine, or anything with its `complete_batch`, `resolve`,
+    `add_adapter`, `remove_adapter`, `loaded_adapters` and `tokenizer`), created with `version=config.base_name` so
+    that the server knows its base model's name; requests are batched over it unless it batches already."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        if owned:
+            batcher.close()
         if jobs is not None:
             jobs.close()  # a running training process is stopped and its job marked failed, saying why
 
@@ -175,8 +211,10 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
             raise APIError(404, "this model server does not run fine-tuning jobs (it was started with --no-jobs); "
                                 "send them to the host that trains", kind="NotFoundError")  # fmt: skip
 
+    owned = not isinstance(engine, BatchingEngine)  # a batcher made here is closed here; a given one is the giver's
+    batcher = BatchingEngine(engine, window_ms=config.batch_window_ms, max_batch=config.max_batch) if owned else engine
     slots = threading.BoundedSemaphore(config.max_waiting)
-    select_lock = threading.Lock()  # choosing the adapter and generating happen together
+    select_lock = threading.Lock()  # loading and unloading adapters, one at a time
 
     @app.exception_handler(APIError)
     async def api_error(_: Request, exc: APIError) -> JSONResponse:
@@ -190,18 +228,17 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
         return JSONResponse(error_body(f"{param}: {first.get('msg', 'invalid request')}", "invalid_request_error",
                                        param), 400)  # fmt: skip
 
-    @app.middleware("http")
-    async def auth(request: Request, call_next: Any) -> Any:
-        if config.api_key and request.url.path != "/health":
-            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if not hmac.compare_digest(given.encode(), config.api_key.encode()):
-                return JSONResponse(error_body("Incorrect or missing API key; send Authorization: Bearer <key>",
-                                               "authentication_error", code="invalid_api_key"), 401)  # fmt: skip
-        return await call_next(request)
+    if config.api_key:
+        app.add_middleware(KeyCheck, api_key=config.api_key)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "model": config.base_name, "serving": engine.version}
+        return {
+            "status": "ok",
+            "model": config.base_name,
+            "serving": engine.version,
+            "loaded": engine.loaded_adapters(),
+        }
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
@@ -229,42 +266,49 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
             raise APIError(404, f"The lora adapter '{body.lora_name}' cannot be found.", param="lora_name",
                            kind="NotFoundError", code="adapter_not_found")  # fmt: skip
         with select_lock:
-            if engine.version == body.lora_name:
-                engine.use_adapter(None, config.base_name)
             del config.adapters[body.lora_name]
+            engine.remove_adapter(body.lora_name)
         return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
-    def generate(body: Sampling, prompts: list[str]) -> list[str]:
-        """n texts per prompt, prompt by prompt; 503 when too many requests wait for the model already."""
+    def load(model: str) -> None:
+        """Hold the requested adapter in the engine (it may have dropped the least recently used one)."""
+        with select_lock:
+            if model != config.base_name and model not in engine.loaded_adapters():
+                engine.add_adapter(config.adapters[model], model)
+
+    async def generate(body: Sampling, prompts: list[str], request: Request) -> list[str]:
+        """n texts per prompt, prompt by prompt, written in a batch beside other requests for the same model; 503
+        when too many requests wait already. A client that hangs up withdraws its request from the batch."""
         if not slots.acquire(blocking=False):
             raise APIError(503, "The server is busy; retry shortly.", kind="server_overloaded",
                            headers={"Retry-After": "2"})  # fmt: skip
         try:
-            with select_lock:
-                _select(engine, body.model, config)
-                stop = [body.stop] if isinstance(body.stop, str) else body.stop
-                texts: list[str] = engine.complete([p for p in prompts for _ in range(body.n)],
-                                                   max_tokens=body.max_tokens, temperature=body.temperature,
-                                                   top_p=body.top_p, seed=body.seed, stop=stop)  # fmt: skip
-                return texts
+            await asyncio.to_thread(load, body.model)
+            stop = [body.stop] if isinstance(body.stop, str) else body.stop
+            ticket = batcher.submit([p for p in prompts for _ in range(body.n)], model=body.model,
+                                    max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p,
+                                    seed=body.seed, stop=stop)  # fmt: skip
+            return await _result(ticket, request)
+        except AdapterError as exc:  # dropped from memory by other adapters' requests between load and batch
+            raise APIError(503, f"{exc}; retry", kind="server_overloaded", headers={"Retry-After": "1"}) from exc
         finally:
             slots.release()
 
     @app.post("/v1/completions", response_model=None)
-    def completions(body: CompletionRequest) -> dict[str, Any] | StreamingResponse:
+    async def completions(body: CompletionRequest, request: Request) -> dict[str, Any] | StreamingResponse:
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         _check(body, prompts, config)
-        texts = generate(body, prompts)
+        texts = await generate(body, prompts, request)
         reply = _response(engine.tokenizer, body, prompts, texts)
         return _stream(completion_chunks(reply)) if body.stream else reply
 
     @app.post("/v1/chat/completions", response_model=None)
-    def chat_completions(body: ChatCompletionRequest) -> dict[str, Any] | StreamingResponse:
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> dict[str, Any] | StreamingResponse:
         if body.max_completion_tokens is not None:
             body.max_tokens = body.max_completion_tokens
         prompt = _chat_prompt(body, engine.tokenizer, config)
         _check(body, [prompt], config)
-        reply = chat_response(_response(engine.tokenizer, body, [prompt], generate(body, [prompt])))
+        reply = chat_response(_response(engine.tokenizer, body, [prompt], await generate(body, [prompt], request)))
         return _stream(chat_chunks(reply)) if body.stream else reply
 
     return app

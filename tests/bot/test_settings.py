@@ -35,6 +35,14 @@ def test_values_are_read_and_trimmed(tmp_path: Path) -> None:
     assert s.slack_bot_token == "xoxb-test"
 
 
+def test_batching_settings_are_read() -> None:
+    default = Settings.from_env({})
+    assert (default.generation_workers, default.batch_window_ms, default.max_batch) == (16, 5.0, 256)
+    s = Settings.from_env({"COPYBOT_GENERATION_WORKERS": "4", "COPYBOT_BATCH_WINDOW_MS": "2.5",
+                           "COPYBOT_MAX_BATCH": "32"})  # fmt: skip
+    assert (s.generation_workers, s.batch_window_ms, s.max_batch) == (4, 2.5, 32)
+
+
 def test_settings_are_frozen(tmp_path: Path) -> None:
     s = Settings.from_env({"COPYBOT_HOME": str(tmp_path)})
     with pytest.raises(AttributeError):
@@ -52,6 +60,9 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
         ("COPYBOT_AD_OPTOUT", "수신거부", "080-123-4567"),
         ("COPYBOT_AD_SENDER", "가" * 31, "90 bytes"),
         ("COPYBOT_VOICE_EXAMPLES", "3개", "such as 3"),
+        ("COPYBOT_GENERATION_WORKERS", "0", "from 1 to 256"),
+        ("COPYBOT_BATCH_WINDOW_MS", "5ms", "unset it for 5"),
+        ("COPYBOT_MAX_BATCH", "1.5", "from 1 to 4096"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_fix(tmp_path: Path, name: str, value: str, hint: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from model.serving.server import ServerConfig, create_server
+from model.writing.batching import BatchingEngine
 from model.writing.engine import LocalEngine
 from tests.http_server import HeldEngine, serving
 
@@ -31,7 +33,8 @@ AUTH = {"Authorization": "Bearer s3cret"}
 
 
 def test_health_and_models(url: str) -> None:
-    assert httpx.get(f"{url}/health").json() == {"status": "ok", "model": "starter", "serving": "starter"}
+    assert httpx.get(f"{url}/health").json() == {"status": "ok", "model": "starter", "serving": "starter",
+                                                 "loaded": []}  # fmt: skip
     models = httpx.get(f"{url}/v1/models", headers=AUTH).json()
     assert models["object"] == "list" and [m["id"] for m in models["data"]] == ["starter"]
 
@@ -104,6 +107,41 @@ def test_a_full_queue_answers_503_with_retry_after(engine: LocalEngine) -> None:
             assert first.result().status_code == 200
 
 
+def test_requests_that_wait_together_are_written_in_one_batch(engine: LocalEngine) -> None:
+    batcher = BatchingEngine(engine, window_ms=300)  # wide, so that four HTTP requests surely meet
+    for url in _serve(create_server(batcher, ServerConfig(base_name="starter"))):
+        bodies = [{"model": "starter", "prompt": PROMPT, "n": 2, "max_tokens": 16, "temperature": 0.9, "seed": s}
+                  for s in range(4)]  # fmt: skip
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda b, u=url: httpx.post(f"{u}/v1/completions", json=b, timeout=120), bodies))
+        assert batcher.batches == [4]
+        for body, reply in zip(bodies, replies, strict=True):
+            alone = engine.complete([PROMPT] * 2, max_tokens=16, temperature=0.9, seed=body["seed"])
+            assert [c["text"] for c in reply.json()["choices"]] == alone
+    # the server stopped; the batcher it was given is its giver's, and still writes
+    assert batcher.complete([PROMPT], max_tokens=2, seed=1) == engine.complete([PROMPT], max_tokens=2, seed=1)
+    batcher.close()
+
+
+def test_a_client_that_hangs_up_leaves_the_queue(engine: LocalEngine) -> None:
+    held = HeldEngine(engine)
+    batcher = BatchingEngine(held, window_ms=0)
+    for url in _serve(create_server(batcher, ServerConfig(base_name="starter"))):
+        body = {"model": "starter", "prompt": PROMPT, "max_tokens": 4}
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(httpx.post, f"{url}/v1/completions", json=body, timeout=60)
+            assert held.entered.wait(20)  # the first request's batch is being written, and held
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{url}/v1/completions", json=body, timeout=0.5)  # waits behind it, then hangs up
+            deadline = time.monotonic() + 10
+            while batcher.waiting() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert batcher.waiting() == 0  # withdrawn before any batch took it
+            held.release.set()
+            assert first.result().status_code == 200
+        assert batcher.batches == [1]
+
+
 def test_an_adapter_is_loaded_switched_to_and_unloaded(starter_dir: Path, adapters_root: Path) -> None:
     engine = LocalEngine(starter_dir, version="starter")
     config = ServerConfig(base_name="starter", adapters_root=adapters_root)
@@ -118,14 +156,14 @@ def test_an_adapter_is_loaded_switched_to_and_unloaded(starter_dir: Path, adapte
 
         base = httpx.post(f"{url}/v1/completions", json={**body, "model": "starter"}, timeout=60).json()
         tuned = httpx.post(f"{url}/v1/completions", json={**body, "model": "v0001"}, timeout=60).json()
-        assert httpx.get(f"{url}/health").json()["serving"] == "v0001"
+        assert httpx.get(f"{url}/health").json()["loaded"] == ["v0001"]
         assert [c["text"] for c in tuned["choices"]] != [c["text"] for c in base["choices"]]
         back = httpx.post(f"{url}/v1/completions", json={**body, "model": "starter"}, timeout=60).json()
         assert [c["text"] for c in back["choices"]] == [c["text"] for c in base["choices"]]  # the swap is clean
 
         httpx.post(f"{url}/v1/completions", json={**body, "model": "v0001"}, timeout=60)
         gone = httpx.post(f"{url}/v1/unload_lora_adapter", json={"lora_name": "v0001"})
-        assert gone.status_code == 200 and httpx.get(f"{url}/health").json()["serving"] == "starter"
+        assert gone.status_code == 200 and httpx.get(f"{url}/health").json()["loaded"] == []
         assert httpx.post(f"{url}/v1/completions", json={**body, "model": "v0001"}).status_code == 404
         missing = httpx.post(f"{url}/v1/unload_lora_adapter", json={"lora_name": "v0001"})
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "adapter_not_found"
