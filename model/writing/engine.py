@@ -89,6 +89,8 @@ class LocalEngine:
         self._default: str | None = None  # the adapter that serves when a call names none (None: the base)
         # Sampling settings that the OpenAI completions API does not carry; they belong to the model host.
         self.top_k = top_k
+        # transformers' repetition penalty also counts a row's left padding (the pad token); off (1.0) by default,
+        # and left off wherever a batched row must write what it writes alone
         self.repetition_penalty = repetition_penalty
         self.diversity_penalty = diversity_penalty  # see model/writing/diversity.py
         self.max_time_s = max_time_s  # a stuck or overloaded generate call stops here with what it has
