@@ -6,9 +6,10 @@ copy requests on the bot's pool, HTTP requests on the model server. `BatchingEng
 worker thread takes the oldest waiting call and writes every waiting call for the same adapter in one
 `LocalEngine.complete_batch`, up to `max_batch` rows. When the model was idle it first waits for company, until no
 call has arrived for `window_ms`. Calls that arrive while a batch is being written wait for the next one, so a
-rush is written in a few large batches instead of a long line. Each call keeps its own sampling, seed, stop strings, length and sibling penalty
-(model/writing/sampling.py); a call cancelled while it waits never runs, and one cancelled while its batch runs
-stops its rows there, leaving the others to finish.
+rush is written in a few large batches instead of a long line. A call is answered as soon as its own rows are
+finished, not when the batch's longest row is. Each call keeps its own sampling, seed, stop strings, length and
+sibling penalty (model/writing/sampling.py); a call cancelled while it waits never runs, and one cancelled while
+its batch runs stops its rows there, leaving the others to finish.
 """
 
 from __future__ import annotations
@@ -163,17 +164,26 @@ class BatchingEngine:
         with self._changed:
             self._running = running
         self.batches = [*self.batches[-999:], len(running)]
+
+        def answer(i: int, texts: list[str]) -> None:  # a call whose rows are done need not wait for the others
+            if not running[i].cancelled and not running[i].future.done():
+                running[i].future.set_result(texts)
+
         try:
-            texts = self.engine.complete_batch([t.job for t in running], model=self._name(running[0].adapter))
+            texts = self.engine.complete_batch([t.job for t in running], model=self._name(running[0].adapter),
+                                               on_done=answer)  # fmt: skip
         except Exception as exc:  # every caller in the batch hears why, and the worker goes on
             log.warning("a batch of %d calls failed: %s", len(running), exc)
             for ticket in running:
-                ticket.future.set_exception(exc)
+                if not ticket.future.done():
+                    ticket.future.set_exception(exc)
             return
         finally:
             with self._changed:
                 self._running = []
         for ticket, result in zip(running, texts, strict=True):
+            if ticket.future.done():
+                continue
             if ticket.cancelled:
                 ticket.future.set_exception(CancelledError())
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,15 @@ from model.training.registry import temperature_scale
 from model.writing.brief import Brief
 from model.writing.diversity import SiblingBigramPenalty
 from model.writing.prompt import end_of_copy_ids, render_prompt
-from model.writing.sampling import Job, RowLimits, RowSampler, RowSampling, generators, row_seed
+from model.writing.sampling import (
+    EarlyAnswers,
+    Job,
+    RowLimits,
+    RowSampler,
+    RowSampling,
+    generators,
+    row_seed,
+)
 
 if TYPE_CHECKING:
     from model.vocab import CompactGeneration
@@ -254,9 +262,11 @@ class LocalEngine:
         from before or after it."""
         return self._resolve(model)
 
-    def complete_batch(self, jobs: Sequence[Job], *, model: str | None = None) -> list[list[str]]:
+    def complete_batch(self, jobs: Sequence[Job], *, model: str | None = None,
+                       on_done: Callable[[int, list[str]], None] | None = None) -> list[list[str]]:  # fmt: skip
         """Each job's completions, written together by `model` (as in `complete`). A job's texts depend on its own
-        prompts, settings and seed, not on the jobs beside it (model/writing/sampling.py). On a trimmed CPU head,
+        prompts, settings and seed, not on the jobs beside it (model/writing/sampling.py). `on_done(i, texts)` hears
+        job i's texts as soon as its rows are finished, before the batch's longer rows are. On a trimmed CPU head,
         jobs whose prompts all lie in the kept tokens and jobs whose prompts do not are written in two calls, so
         that neither moves the other out of its token space."""
         import torch
@@ -267,7 +277,8 @@ class LocalEngine:
                 scale = self._select(name)
                 texts: dict[int, list[str]] = {}
                 for group in self._by_space(jobs):
-                    texts.update(zip(group, self._generate([jobs[i] for i in group], scale), strict=True))
+                    done = None if on_done is None else lambda j, t, group=group: on_done(group[j], t)
+                    texts.update(zip(group, self._generate([jobs[i] for i in group], scale, done), strict=True))
             finally:
                 self._select(self._default)  # the model attribute always shows the default version
         return [texts[i] for i in range(len(jobs))]
@@ -284,9 +295,11 @@ class LocalEngine:
             fits.setdefault(all(self._space.to_kept(torch.tensor(row)) is not None for row in ids), []).append(i)
         return list(fits.values())
 
-    def _generate(self, jobs: Sequence[Job], scale: float) -> list[list[str]]:
-        """One `generate` call for the jobs' rows, each row sampled, limited and stopped on its job's terms.
-        Called with the lock held and the adapter selected."""
+    def _generate(self, jobs: Sequence[Job], scale: float,
+                  on_done: Callable[[int, list[str]], None] | None = None) -> list[list[str]]:  # fmt: skip
+        """One `generate` call for the jobs' rows, each row sampled, limited and stopped on its job's terms; each
+        job's texts go to `on_done` once its rows are finished. Called with the lock held and the adapter
+        selected."""
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
         prompts = [p for job in jobs for p in job.prompts]
@@ -317,12 +330,27 @@ class LocalEngine:
         processors.append(RowSampler(rows, generators(seeds)))
         stops = self.stop_ids if space is None else space.kept_ids(self.stop_ids)
         pad = self.tokenizer.pad_token_id
+        spans, first = [], 0
+        for job in jobs:
+            spans.append(range(first, first + len(job.prompts)))
+            first += len(job.prompts)
+
+        def texts_of(j: int, tokens: Any) -> list[str]:
+            """Job j's texts from its rows' new tokens (in the generation's token space)."""
+            tokens = tokens if space is None else space.from_kept(tokens)
+            return [
+                _cut_at_stop(t, jobs[j].stop) for t in self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
+            ]
+
+        watchers: list[Any] = [RowLimits(ids.shape[1], lengths, cancelled)]
+        if on_done is not None:
+            watchers.append(EarlyAnswers(ids.shape[1], spans, lengths, stops, lambda j, t: on_done(j, texts_of(j, t))))
         with space.active(self._base()) if space is not None else contextlib.nullcontext():
             output = self._model.generate(
                 input_ids=ids,
                 attention_mask=batch["attention_mask"],
                 logits_processor=processors,
-                stopping_criteria=StoppingCriteriaList([RowLimits(ids.shape[1], lengths, cancelled)]),
+                stopping_criteria=StoppingCriteriaList(watchers),
                 do_sample=False,  # RowSampler has chosen each row's token; greedy takes it
                 repetition_penalty=self.repetition_penalty,
                 max_time=self.max_time_s * len(jobs),  # each request brings its own time budget to the batch
@@ -330,14 +358,8 @@ class LocalEngine:
                 pad_token_id=pad if space is None else space.kept_ids([pad])[0],
                 eos_token_id=stops or None,
             )
-        if space is not None:
-            output = space.from_kept(output)
-        texts = self.tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-        out, first = [], 0
-        for job in jobs:
-            out.append([_cut_at_stop(t, job.stop) for t in texts[first : first + len(job.prompts)]])
-            first += len(job.prompts)
-        return out
+        new = output[:, ids.shape[1] :]
+        return [texts_of(j, new[span.start : span.stop]) for j, span in enumerate(spans)]
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:

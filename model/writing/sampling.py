@@ -116,8 +116,46 @@ class RowLimits:
         written = input_ids.shape[1] - self.prompt_length
         done = (written >= self.lengths).to(input_ids.device)
         asked: dict[int, bool] = {}  # a job's check is asked once per step, however many rows it has
-        stopped = [bool(check is not None and asked.setdefault(id(check), check())) for check in self.cancelled]
+        for check in self.cancelled:
+            if check is not None and id(check) not in asked:
+                asked[id(check)] = bool(check())
+        stopped = [check is not None and asked[id(check)] for check in self.cancelled]
         return done | torch.tensor(stopped, dtype=torch.bool, device=input_ids.device)
+
+
+class EarlyAnswers:
+    """A transformers stopping criterion that stops nothing: as soon as every row of a job has finished (a stop
+    token, or its own length), `answer(job, tokens)` gets those rows' new tokens, so a short request is answered
+    while the batch's longer rows are still being written. A finished row's later tokens are only padding, so the
+    answer is what the whole call returns for it."""
+
+    def __init__(self, prompt_length: int, spans: Sequence[range], lengths: Sequence[int], stop_ids: Sequence[int],
+                 answer: Callable[[int, Any], None]) -> None:  # fmt: skip
+        import torch
+
+        self.prompt_length, self.spans, self.answer = prompt_length, list(spans), answer
+        self.lengths = torch.tensor(list(lengths), dtype=torch.long)
+        self.stop_ids = torch.tensor(list(stop_ids), dtype=torch.long)
+        self.answered: set[int] = set()
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        new = input_ids[:, self.prompt_length :]
+        if len(self.answered) < len(self.spans):
+            self._answer_finished(new)
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    def _answer_finished(self, new: Any) -> None:
+        import torch
+
+        finished = new.shape[1] >= self.lengths
+        if self.stop_ids.numel():  # one transfer a step, not one per job (each would wait for a GPU)
+            finished |= torch.isin(new, self.stop_ids.to(new.device)).any(dim=1).cpu()
+        for job, span in enumerate(self.spans):
+            if job not in self.answered and bool(finished[span.start : span.stop].all()):
+                self.answered.add(job)
+                self.answer(job, new[span.start : span.stop])
 
 
 def generators(seeds: Sequence[int | None]) -> list[Any]:

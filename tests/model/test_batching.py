@@ -38,12 +38,12 @@ class Recording:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.engine, name)
 
-    def complete_batch(self, jobs: list[Job], *, model: str | None = None) -> list[list[str]]:
+    def complete_batch(self, jobs: list[Job], *, model: str | None = None, **kwargs: Any) -> list[list[str]]:
         self.batches.append((model, len(jobs)))
         self.entered.set()
         if self.hold is not None:
             assert self.hold.wait(30)
-        return self.engine.complete_batch(jobs, model=model)
+        return self.engine.complete_batch(jobs, model=model, **kwargs)
 
 
 def test_each_job_of_a_batch_writes_what_it_writes_alone(engine: LocalEngine) -> None:
@@ -63,6 +63,50 @@ def test_each_job_of_a_batch_writes_what_it_writes_alone(engine: LocalEngine) ->
     assert any("오픈" in t for t in unstopped) and not any("오픈" in t for t in together[1])  # cut at its own stop
     assert any("오픈" in t for t in together[2])  # which the others do not have
     assert together[2] == engine.complete([shirt, cream], max_tokens=20, temperature=0.0)
+
+
+def test_a_job_whose_rows_are_done_is_answered_before_the_batch_ends(engine: LocalEngine) -> None:
+    shirt, cream = _prompts(engine)
+    steps: list[int] = []
+    answered: dict[int, tuple[int, list[str]]] = {}
+
+    def count() -> bool:  # asked once a step: the long job's rows count the steps
+        steps.append(1)
+        return False
+
+    short = Job([cream] * 2, max_tokens=3, temperature=0.9, seed=2)
+    long = Job([shirt] * 2, max_tokens=60, temperature=0.9, seed=3, cancelled=count)
+    texts = engine.complete_batch([long, short], on_done=lambda i, t: answered.__setitem__(i, (len(steps), t)))
+    assert answered[1] == (3, texts[1])  # the short one at its third step, with what the call returned for it
+    assert answered[0][0] > 3 and answered[0][1] == texts[0] and len(steps) > 3
+    assert texts == [engine.complete_batch([long])[0], engine.complete_batch([short])[0]]
+
+
+def test_the_batcher_answers_a_finished_call_while_its_batch_goes_on(engine: LocalEngine) -> None:
+    shirt, cream = _prompts(engine)
+    recording = Recording(engine)
+    batcher = BatchingEngine(recording, window_ms=200)
+    seen: list[tuple[int, list[bool]]] = []
+    original = recording.complete_batch
+
+    def watching(jobs: list[Job], **kwargs: Any) -> list[list[str]]:
+        answer = kwargs.pop("on_done")
+
+        def noted(i: int, texts: list[str]) -> None:
+            answer(i, texts)
+            seen.append((i, [t.future.done() for t in tickets]))  # still inside the batch's generate call
+
+        return original(jobs, on_done=noted, **kwargs)
+
+    recording.complete_batch = watching  # type: ignore[method-assign]
+    try:
+        tickets = [batcher.submit([shirt] * 2, seed=3, max_tokens=60), batcher.submit([cream], seed=2, max_tokens=3)]
+        results = [t.future.result(timeout=120) for t in tickets]
+        assert seen[0] == (1, [False, True])  # the short call was answered while the long one was being written
+        assert results == [engine.complete([shirt] * 2, seed=3, max_tokens=60),
+                           engine.complete([cream], seed=2, max_tokens=3)]  # fmt: skip
+    finally:
+        batcher.close()
 
 
 def test_a_job_cancelled_mid_batch_stops_and_the_others_finish_as_alone(engine: LocalEngine) -> None:
