@@ -51,9 +51,11 @@ class RowSampler:
     """A transformers logits processor: choose each row's next token by its own `RowSampling` and generator, and
     mask every other token, so that greedy decoding takes the choice.
 
-    The work is done for the whole batch at once (one sort, one softmax, one cumulative sum); only the uniform
-    draw is made row by row, from the row's own generator. A token is chosen by inverse transform: the first whose
-    cumulative probability exceeds the row's draw."""
+    The work is done for the whole batch at once (one softmax, one cumulative sum, one sort of the rows that
+    truncate); only the uniform draw is made row by row, from the row's own generator. A token is chosen by inverse
+    transform: the first whose cumulative probability exceeds the row's draw, in vocabulary order for a row that
+    keeps every token and by falling probability for a row with top-k or top-p. Which order a row uses is its own
+    setting's choice, never its batchmates': one draw picks another token in the other order."""
 
     def __init__(self, sampling: Sequence[RowSampling], generators: Sequence[Any]) -> None:
         import torch
@@ -64,7 +66,7 @@ class RowSampler:
         self.temperature = torch.tensor([s.temperature for s in sampling], dtype=torch.float32)
         self.top_p = torch.tensor([s.top_p for s in sampling], dtype=torch.float32)
         self.top_k = torch.tensor([s.top_k for s in sampling], dtype=torch.long)
-        self.truncates = bool((self.top_p < 1).any() or (self.top_k > 0).any())
+        self.truncating = ((self.top_p < 1) | (self.top_k > 0)).nonzero().flatten()  # rows that sort
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
@@ -84,18 +86,36 @@ class RowSampler:
         # one uniform number per row from its own generator, drawn on the CPU where every generator lives
         draws = torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(device)
         probs = torch.softmax(logits / temperature.clamp_min(1e-6)[:, None], dim=-1)
-        if self.truncates:
-            probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)
-            rank = torch.arange(probs.shape[1], device=device)[None, :]
-            top_k = self.top_k.to(device)[:, None]
-            probs = probs.masked_fill((top_k > 0) & (rank >= top_k), 0.0)
-            before = torch.cumsum(probs, dim=-1) - probs  # mass ranked above each token; the top one always stays
-            probs = probs.masked_fill(before >= self.top_p.to(device)[:, None] * probs.sum(-1, keepdim=True), 0.0)
-        cumulative = torch.cumsum(probs, dim=-1)
-        target = draws[:, None] * cumulative[:, -1:]
-        index = torch.searchsorted(cumulative, target, right=True).clamp_max(probs.shape[1] - 1)
-        picked = order.gather(1, index) if self.truncates else index
-        return torch.where(temperature > 0, picked[:, 0], greedy)
+        picked = _inverse_transform(probs, draws)
+        if self.truncating.numel():
+            rows = self.truncating.to(device)
+            picked[rows] = self._truncated_pick(probs[rows], draws[rows], rows)
+        return torch.where(temperature > 0, picked, greedy)
+
+    def _truncated_pick(self, probs: Any, draws: Any, rows: Any) -> Any:
+        """The picks of the rows with top-k or top-p: by falling probability (ties by token id), within the
+        tokens the row's top-k and nucleus keep; the top token always stays."""
+        import torch
+
+        device = probs.device
+        probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)
+        rank = torch.arange(probs.shape[1], device=device)[None, :]
+        top_k = self.top_k.to(device)[rows][:, None]
+        probs = probs.masked_fill((top_k > 0) & (rank >= top_k), 0.0)
+        before = torch.cumsum(probs, dim=-1) - probs  # mass ranked above each token
+        top_p = self.top_p.to(device)[rows][:, None]
+        probs = probs.masked_fill(before >= top_p * probs.sum(-1, keepdim=True), 0.0)
+        return order.gather(1, _inverse_transform(probs, draws)[:, None])[:, 0]
+
+
+def _inverse_transform(probs: Any, draws: Any) -> Any:
+    """Per row, the index of the first entry whose cumulative probability exceeds the row's draw (in [0, 1)) times
+    the row's total."""
+    import torch
+
+    cumulative = torch.cumsum(probs, dim=-1)
+    index = torch.searchsorted(cumulative, draws[:, None] * cumulative[:, -1:], right=True)
+    return index.clamp_max(probs.shape[1] - 1)[:, 0]
 
 
 class RowLimits:

@@ -51,7 +51,8 @@ def test_each_job_of_a_batch_writes_what_it_writes_alone(engine: LocalEngine) ->
     jobs = [Job([shirt] * 3, max_tokens=30, temperature=0.9, seed=7),
             Job([cream] * 2, max_tokens=12, temperature=0.7, top_p=0.8, seed=11, stop=["오픈"]),
             Job([shirt, cream], max_tokens=20, temperature=0.0),
-            Job([shirt] * 2, max_tokens=30, temperature=1.1, seed=7, avoid=["여름엔 린넨 셔츠"])]  # fmt: skip
+            Job([shirt] * 2, max_tokens=30, temperature=1.1, seed=7, avoid=["여름엔 린넨 셔츠"]),
+            Job([cream] * 2, max_tokens=20, temperature=0.9, top_p=1.0, seed=5)]  # every token kept (OpenAI's default)  # fmt: skip
     together = engine.complete_batch(jobs)
     alone = [engine.complete_batch([job])[0] for job in jobs]
     assert together == alone

@@ -28,6 +28,20 @@ def test_a_rows_tokens_do_not_depend_on_its_batchmates() -> None:
     assert batched[2] == [int(logits[2].argmax())] * 20  # temperature 0 is greedy
 
 
+def test_a_row_that_keeps_every_token_samples_alike_beside_rows_that_truncate() -> None:
+    # top_p=1 (the OpenAI default) draws in vocabulary order; a batchmate with top_p<1 must not make it draw in
+    # order of probability, where the same draw lands on another token
+    torch.manual_seed(1)
+    logits = torch.randn(2, 50) * 2
+    plain, nucleus = RowSampling(1.0, top_p=1.0), RowSampling(1.0, top_p=0.9)
+    seeds = [row_seed(5, 0), row_seed(5, 1)]
+    alone = _choices(logits[:1], [plain], seeds[:1], steps=100)[0]
+    beside = _choices(logits, [plain, nucleus], seeds, steps=100)
+    assert beside[0] == alone
+    assert beside[1] == _choices(logits[1:], [nucleus], seeds[1:], steps=100)[0]
+    assert len(set(alone)) > 10  # a real sample over many tokens, not a constant
+
+
 def test_top_k_and_top_p_bound_the_choices() -> None:
     logits = torch.tensor([[5.0, 4.0, 3.0, -10.0, -10.0, -10.0]])
     assert set(_choices(logits, [RowSampling(5.0, top_k=2)], [1], steps=200)[0]) == {0, 1}
