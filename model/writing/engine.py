@@ -275,38 +275,61 @@ class LocalEngine:
             name = self._resolve(model)
             try:
                 scale = self._select(name)
+                encoded = self._encode(jobs)
                 texts: dict[int, list[str]] = {}
-                for group in self._by_space(jobs):
+                for group in self._by_space(encoded):
                     done = None if on_done is None else lambda j, t, group=group: on_done(group[j], t)
-                    texts.update(zip(group, self._generate([jobs[i] for i in group], scale, done), strict=True))
+                    written = self._generate([jobs[i] for i in group], [encoded[i] for i in group], scale, done)
+                    texts.update(zip(group, written, strict=True))
             finally:
                 self._select(self._default)  # the model attribute always shows the default version
         return [texts[i] for i in range(len(jobs))]
 
-    def _by_space(self, jobs: Sequence[Job]) -> list[list[int]]:
+    def _encode(self, jobs: Sequence[Job]) -> list[list[list[int]]]:
+        """Each job's prompts as token ids, with the tokenizer's special tokens as the trainers tokenize prompts
+        (model/writing/prompt.py), in one tokenizer call. Never padded by the tokenizer: padding is a setting on
+        the tokenizer shared by every thread, and a prompt rendered or a reply counted meanwhile on another thread
+        resets it, so the batch would come back unpadded (`_padded` pads it here instead)."""
+        flat = self.tokenizer([p for job in jobs for p in job.prompts])["input_ids"]
+        out, first = [], 0
+        for job in jobs:
+            out.append(flat[first : first + len(job.prompts)])
+            first += len(job.prompts)
+        return out
+
+    def _padded(self, rows: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+        """The rows left-padded to the longest (decoder-only batches are padded on the left): ids and mask."""
+        import torch
+
+        width = max(len(row) for row in rows)
+        ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    def _by_space(self, encoded: Sequence[Sequence[Sequence[int]]]) -> list[list[int]]:
         """The jobs' indices in groups that share a token space: one group unless the head is trimmed."""
         import torch
 
         if self._space is None:
-            return [list(range(len(jobs)))]
+            return [list(range(len(encoded)))]
         fits: dict[bool, list[int]] = {}
-        for i, job in enumerate(jobs):
-            ids = self.tokenizer(job.prompts)["input_ids"]
-            fits.setdefault(all(self._space.to_kept(torch.tensor(row)) is not None for row in ids), []).append(i)
+        for i, rows in enumerate(encoded):
+            fits.setdefault(all(self._space.to_kept(torch.tensor(row)) is not None for row in rows), []).append(i)
         return list(fits.values())
 
-    def _generate(self, jobs: Sequence[Job], scale: float,
+    def _generate(self, jobs: Sequence[Job], encoded: Sequence[Sequence[Sequence[int]]], scale: float,
                   on_done: Callable[[int, list[str]], None] | None = None) -> list[list[str]]:  # fmt: skip
-        """One `generate` call for the jobs' rows, each row sampled, limited and stopped on its job's terms; each
-        job's texts go to `on_done` once its rows are finished. Called with the lock held and the adapter
-        selected."""
+        """One `generate` call for the jobs' rows (their prompts' ids in `encoded`), each row sampled, limited and
+        stopped on its job's terms; each job's texts go to `on_done` once its rows are finished. Called with the
+        lock held and the adapter selected."""
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
-        prompts = [p for job in jobs for p in job.prompts]
-        # with the tokenizer's special tokens, as the trainers tokenize prompts (model/writing/prompt.py)
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
-        compact = self._compact_ids(batch["input_ids"])
-        ids = batch["input_ids"] if compact is None else compact
+        full, mask = self._padded([row for rows in encoded for row in rows])
+        compact = self._compact_ids(full)
+        ids = full if compact is None else compact
         space = self._space if compact is not None else None
         processors = LogitsProcessorList()
         rows: list[RowSampling] = []
@@ -348,7 +371,7 @@ class LocalEngine:
         with space.active(self._base()) if space is not None else contextlib.nullcontext():
             output = self._model.generate(
                 input_ids=ids,
-                attention_mask=batch["attention_mask"],
+                attention_mask=mask,
                 logits_processor=processors,
                 stopping_criteria=StoppingCriteriaList(watchers),
                 do_sample=False,  # RowSampler has chosen each row's token; greedy takes it

@@ -117,3 +117,31 @@ def test_two_adapters_are_held_at_once_and_chosen_per_call(starter_dir: Path, tm
         write(engine, "v0009")
     engine.use_adapter(None, "starter")  # back to the bare base as the default; the adapters stay loaded
     assert write(engine) == bare and write(engine, "v0001") == alone_a
+
+
+def test_writing_a_batch_never_changes_the_tokenizers_shared_padding(
+    engine: LocalEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # padding and truncation are settings on the one tokenizer every thread shares: were the engine to ask for
+    # padding, a prompt rendered on a pool thread meanwhile could reset it and the batch would come back unpadded
+    # (seen: "Unable to create tensor" under 3 threads), so prompts of different lengths are padded by the engine
+    from transformers.tokenization_utils_base import PaddingStrategy, TruncationStrategy
+
+    asked: list[tuple[object, object]] = []
+    original = engine.tokenizer.set_truncation_and_padding
+
+    def spy(**settings: object) -> None:
+        asked.append((settings["padding_strategy"], settings["truncation_strategy"]))
+        original(**settings)
+
+    monkeypatch.setattr(engine.tokenizer, "set_truncation_and_padding", spy)
+    short = engine.prompt_for(Brief.create(product="셔츠", event="", age="20대"), "polite")
+    brief = Brief.create(product="린넨 셔츠와 반바지 세트", event="여름 정기 세일", age="20대")
+    long = engine.prompt_for(brief, "polite")
+    alone = engine.complete([short], max_tokens=12, temperature=0.8, seed=3)
+    together = engine.complete([long, short], max_tokens=12, temperature=0.8, seed=3)
+    assert asked and set(asked) == {(PaddingStrategy.DO_NOT_PAD, TruncationStrategy.DO_NOT_TRUNCATE)}
+    # left-padded beside a longer prompt, the short one writes what it writes alone (row 1 under the same seed
+    # draws from another stream, so compare the short prompt's row with a batch that puts it first)
+    assert engine.complete([short, long], max_tokens=12, temperature=0.8, seed=3)[0] == alone[0]
+    assert len(together) == 2 and all(together)
