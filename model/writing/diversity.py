@@ -17,7 +17,6 @@ and no more.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import Any
 
 
@@ -41,31 +40,45 @@ class SiblingBigramPenalty:
         self.start, self.penalty = start, penalty
         self.prior = [list(row) for row in prior if row]
         self.rows = rows
+        self._chains: Any = None  # the prior copies as a tensor, made on the first call's device
 
-    def _prior_followers(self, opening: int, length: int) -> dict[int, set[int]]:
-        """Token -> the tokens that followed it in a prior copy (read after the prompt's last token, `opening`),
-        within its first `length` positions: as far as a sibling in the same batch would have written by now, so
-        that a copy written before the batch weighs exactly as it would have weighed written in it."""
-        table: dict[int, set[int]] = {}
-        for row in self.prior:
-            chain = [opening, *row][:length]
-            for a, b in pairwise(chain):
-                table.setdefault(a, set()).add(b)
-        return table
+    def _prior_chains(self, opening: Any, length: int) -> Any:
+        """The prior copies read as rows of the batch: each after the prompt's last token (`opening`, a 1-element
+        tensor) and cut to `length` positions, as far as a sibling in the same batch would have written by now,
+        so that a copy written before the batch weighs exactly as it would have weighed written in it. Positions a
+        short copy never reached hold -1, a token id no row writes."""
+        import torch
+
+        if self._chains is None:
+            longest = max(len(row) for row in self.prior)
+            self._chains = torch.full((len(self.prior), 1 + longest), -1, dtype=torch.long, device=opening.device)
+            for i, row in enumerate(self.prior):
+                self._chains[i, 1 : 1 + len(row)] = torch.tensor(row, dtype=torch.long)
+        chains = self._chains[:, :length].clone()
+        if chains.shape[1] < length:
+            chains = torch.nn.functional.pad(chains, (0, length - chains.shape[1]), value=-1)
+        chains[:, 0] = opening
+        return chains
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
         span = self.rows if self.rows is not None else range(input_ids.shape[0])
         rows = input_ids[span.start : span.stop, self.start :]
         if (rows.shape[0] < 2 and not self.prior) or self.penalty <= 0:
             return scores
-        previous = rows[:, :-1]  # bigram (previous[j, k], following[j, k]) for every earlier position
-        following = rows[:, 1:]
-        last = rows[:, -1]
-        followers = self._prior_followers(int(rows[0, 0]), rows.shape[1]) if self.prior else {}
-        for i in range(rows.shape[0]):
-            # in rows 0..i-1, the tokens that followed the token row i just wrote; then in the prior copies
-            hits = set(following[:i][previous[:i] == last[i]].tolist()) if i else set()
-            hits.update(followers.get(int(last[i]), ()))
-            if hits:
-                scores[span.start + i, sorted(hits)] -= self.penalty
+        # Done for all of a set's rows at once, with no value read back to Python: on a GPU each read would wait
+        # for the device, once per row and step. Earlier rows are the prior copies, then the batch's own rows.
+        n, length = rows.shape
+        earlier = torch.cat([self._prior_chains(rows[0, :1], length), rows]) if self.prior else rows
+        m = earlier.shape[0] - n
+        previous, following = earlier[:, :-1], earlier[:, 1:]  # bigram (previous[j, k], following[j, k])
+        positions = torch.arange(m + n, device=rows.device)
+        above = positions[None, :] < (m + torch.arange(n, device=rows.device))[:, None]  # row j is earlier than i
+        # hit[i, j, k]: an earlier row j wrote the token row i just wrote at k, followed by following[j, k]
+        hit = (previous[None] == rows[:, -1, None, None]) & above[:, :, None] & (following >= 0)[None]
+        followers = following.clamp_min(0).reshape(1, -1).expand(n, -1)
+        counts = torch.zeros(n, scores.shape[1], device=scores.device)
+        counts.scatter_add_(1, followers, hit.reshape(n, -1).to(counts.dtype))
+        scores[span.start : span.stop] -= self.penalty * (counts > 0).to(scores.dtype)
         return scores

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 
 from model.writing.diversity import SiblingBigramPenalty
@@ -72,3 +74,29 @@ def test_the_engine_applies_it_to_batches_of_candidates(engine: LocalEngine) -> 
         engine.diversity_penalty = before
     assert apart[0] == free[0]  # the first row is never penalised
     assert apart != free
+
+
+def _lowered_by_the_rule(ids: torch.Tensor, start: int, prior: list[list[int]], rows: range) -> set[tuple[int, int]]:
+    """The rule in plain words, row by row: row i is kept from every token that followed the token it just wrote,
+    in the rows of its set above it and in the prior copies read (after the prompt's last token of the set's first
+    row) as far as the rows have got."""
+    lowered = set()
+    chains = [[int(ids[rows.start, start]), *copy] for copy in prior]
+    for i in rows:
+        length = ids.shape[1] - start
+        earlier = [[int(t) for t in ids[j, start:]] for j in range(rows.start, i)] + [c[:length] for c in chains]
+        last = int(ids[i, -1])
+        for row in earlier:
+            lowered |= {(i, b) for a, b in pairwise(row) if a == last}
+    return lowered
+
+
+def test_it_lowers_exactly_what_the_rule_says_for_random_sets_and_prior_copies() -> None:
+    generator = torch.Generator().manual_seed(0)
+    for case in range(300):
+        width, rows, start = 12, range(1, 2 + case % 5), case % 3
+        ids = torch.randint(0, width, (rows.stop + 1, start + 1 + case % 9), generator=generator)
+        prior = [torch.randint(0, width, (1 + (case + k) % 11,), generator=generator).tolist() for k in range(case % 3)]
+        out = SiblingBigramPenalty(start, 2.0, prior, rows=rows)(ids, torch.zeros(rows.stop + 1, width))
+        assert {(i, t) for i, t in (out == -2.0).nonzero().tolist()} == _lowered_by_the_rule(ids, start, prior, rows)
+        assert out.ne(0).sum() == (out == -2.0).sum()  # lowered once, and nothing else touched
