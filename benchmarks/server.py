@@ -94,9 +94,9 @@ def burst(call: Callable[[int], object], size: int, tries: int = 3) -> float:
     return statistics.median(times)
 
 
-def mean_batch(batcher: BatchingEngine, since: int) -> float:
-    sizes = batcher.batches[since:]
-    return sum(sizes) / max(1, len(sizes))
+def mean_batch(batcher: BatchingEngine) -> float:
+    """Calls per batch since the batcher's record was last cleared."""
+    return sum(batcher.batches) / max(1, len(batcher.batches))
 
 
 def main() -> None:
@@ -134,8 +134,8 @@ def main() -> None:
             total = max(args.requests, 4 * level)
             figures = {}
             for name, call in paths.items():
-                since = len(batcher.batches)
-                figures[name] = {**measure(call, level, total), "batch": mean_batch(batcher, since)}
+                batcher.batches.clear()
+                figures[name] = {**measure(call, level, total), "batch": mean_batch(batcher)}
             rows.append((level, total, figures))
             print(f"concurrency {level}: done", flush=True)
     # "sixteen marketers who type /copy at the same moment": the last one's wait against one request alone

@@ -270,10 +270,14 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
             engine.remove_adapter(body.lora_name)
         return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
+    def missing(model: str) -> bool:
+        """Whether `model` is an adapter the engine does not hold now (it may have dropped the least recently
+        used one)."""
+        return model != config.base_name and model not in engine.loaded_adapters()
+
     def load(model: str) -> None:
-        """Hold the requested adapter in the engine (it may have dropped the least recently used one)."""
         with select_lock:
-            if model != config.base_name and model not in engine.loaded_adapters():
+            if missing(model):
                 engine.add_adapter(config.adapters[model], model)
 
     async def generate(body: Sampling, prompts: list[str], request: Request) -> list[str]:
@@ -283,7 +287,8 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
             raise APIError(503, "The server is busy; retry shortly.", kind="server_overloaded",
                            headers={"Retry-After": "2"})  # fmt: skip
         try:
-            await asyncio.to_thread(load, body.model)
+            if missing(body.model):
+                await asyncio.to_thread(load, body.model)  # reading a checkpoint takes a while: off the event loop
             stop = [body.stop] if isinstance(body.stop, str) else body.stop
             ticket = batcher.submit([p for p in prompts for _ in range(body.n)], model=body.model,
                                     max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p,
@@ -299,16 +304,18 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         _check(body, prompts, config)
         texts = await generate(body, prompts, request)
-        reply = _response(engine.tokenizer, body, prompts, texts)
+        # counting every choice's tokens is the tokenizer's work: off the event loop, which serves the others
+        reply = await asyncio.to_thread(_response, engine.tokenizer, body, prompts, texts)
         return _stream(completion_chunks(reply)) if body.stream else reply
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> dict[str, Any] | StreamingResponse:
         if body.max_completion_tokens is not None:
             body.max_tokens = body.max_completion_tokens
-        prompt = _chat_prompt(body, engine.tokenizer, config)
+        prompt = await asyncio.to_thread(_chat_prompt, body, engine.tokenizer, config)  # the template, as above
         _check(body, [prompt], config)
-        reply = chat_response(_response(engine.tokenizer, body, [prompt], await generate(body, [prompt], request)))
+        texts = await generate(body, [prompt], request)
+        reply = chat_response(await asyncio.to_thread(_response, engine.tokenizer, body, [prompt], texts))
         return _stream(chat_chunks(reply)) if body.stream else reply
 
     return app

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ class BatchingEngine:
         self._running: list[Ticket] = []  # the batch being written
         self._changed = threading.Condition()
         self._closed = False
-        self.batches: list[int] = []  # calls per batch written so far (the last 1000), for benchmarks and tests
+        self.batches: deque[int] = deque(maxlen=1000)  # calls per batch, the last 1000 (benchmarks and tests)
         self._worker = threading.Thread(target=self._run, name="copybot-batcher", daemon=True)
         self._worker.start()
 
@@ -163,7 +164,7 @@ class BatchingEngine:
             return
         with self._changed:
             self._running = running
-        self.batches = [*self.batches[-999:], len(running)]
+        self.batches.append(len(running))
 
         def answer(i: int, texts: list[str]) -> None:  # a call whose rows are done need not wait for the others
             if not running[i].cancelled and not running[i].future.done():

@@ -114,7 +114,7 @@ def test_requests_that_wait_together_are_written_in_one_batch(engine: LocalEngin
                   for s in range(4)]  # fmt: skip
         with ThreadPoolExecutor(4) as pool:
             replies = list(pool.map(lambda b, u=url: httpx.post(f"{u}/v1/completions", json=b, timeout=120), bodies))
-        assert batcher.batches == [4]
+        assert list(batcher.batches) == [4]
         for body, reply in zip(bodies, replies, strict=True):
             alone = engine.complete([PROMPT] * 2, max_tokens=16, temperature=0.9, seed=body["seed"])
             assert [c["text"] for c in reply.json()["choices"]] == alone
@@ -139,7 +139,7 @@ def test_a_client_that_hangs_up_leaves_the_queue(engine: LocalEngine) -> None:
             assert batcher.waiting() == 0  # withdrawn before any batch took it
             held.release.set()
             assert first.result().status_code == 200
-        assert batcher.batches == [1]
+        assert list(batcher.batches) == [1]
 
 
 def test_an_adapter_is_loaded_switched_to_and_unloaded(starter_dir: Path, adapters_root: Path) -> None:
