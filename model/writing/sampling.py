@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+NUCLEUS_GUESS = 256  # tokens ranked first for top-k/top-p; a row whose nucleus is larger is ranked in full
+
 
 @dataclass(frozen=True)
 class RowSampling:
@@ -57,12 +59,12 @@ class RowSampler:
     keeps every token and by falling probability for a row with top-k or top-p. Which order a row uses is its own
     setting's choice, never its batchmates': one draw picks another token in the other order."""
 
-    def __init__(self, sampling: Sequence[RowSampling], generators: Sequence[Any]) -> None:
+    def __init__(self, sampling: Sequence[RowSampling], generators: Sequence[Any], guess: int = NUCLEUS_GUESS) -> None:
         import torch
 
         if len(sampling) != len(generators):
             raise ValueError("one generator per row")
-        self.generators = list(generators)
+        self.generators, self.guess = list(generators), guess
         self.temperature = torch.tensor([s.temperature for s in sampling], dtype=torch.float32)
         self.top_p = torch.tensor([s.top_p for s in sampling], dtype=torch.float32)
         self.top_k = torch.tensor([s.top_k for s in sampling], dtype=torch.long)
@@ -94,18 +96,55 @@ class RowSampler:
 
     def _truncated_pick(self, probs: Any, draws: Any, rows: Any) -> Any:
         """The picks of the rows with top-k or top-p: by falling probability (ties by token id), within the
-        tokens the row's top-k and nucleus keep; the top token always stays."""
+        tokens the row's top-k and nucleus keep; the top token always stays.
+
+        Only the `guess` most likely tokens are ranked first: a partial sort costs far less than sorting a large
+        vocabulary (80 rows of 152k tokens on 2 CPU cores: 12 ms against 560 ms). A row whose kept tokens do not
+        lie strictly inside them (the last kept one more likely than the least ranked, so that no token left out
+        ties with a kept one) is ranked in full instead. Either way a row picks the same token."""
         import torch
 
         device = probs.device
-        probs, order = torch.sort(probs, dim=-1, descending=True, stable=True)
-        rank = torch.arange(probs.shape[1], device=device)[None, :]
-        top_k = self.top_k.to(device)[rows][:, None]
-        probs = probs.masked_fill((top_k > 0) & (rank >= top_k), 0.0)
-        before = torch.cumsum(probs, dim=-1) - probs  # mass ranked above each token
-        top_p = self.top_p.to(device)[rows][:, None]
-        probs = probs.masked_fill(before >= top_p * probs.sum(-1, keepdim=True), 0.0)
-        return order.gather(1, _inverse_transform(probs, draws)[:, None])[:, 0]
+        top_k, top_p = self.top_k.to(device)[rows], self.top_p.to(device)[rows]
+        whole = probs.sum(-1)  # a row's total mass where it has no top-k (≈1)
+        width = min(self.guess, probs.shape[1])
+        values, ids = _ranked(*torch.topk(probs, width, dim=-1))
+        kept = _nucleus(values, top_k, top_p, whole)
+        count = (kept > 0).sum(-1)
+        last_kept = values.gather(1, (count - 1).clamp_min(0)[:, None])[:, 0]
+        inside = (top_k <= width) & (count < width) & (last_kept > values[:, -1])
+        picked = ids.gather(1, _inverse_transform(kept, draws)[:, None])[:, 0]
+        outside = (~inside).nonzero().flatten()
+        if outside.numel():
+            values, order = torch.sort(probs[outside], dim=-1, descending=True, stable=True)
+            kept = _nucleus(values, top_k[outside], top_p[outside], whole[outside])
+            picked[outside] = order.gather(1, _inverse_transform(kept, draws[outside])[:, None])[:, 0]
+        return picked
+
+
+def _ranked(values: Any, ids: Any) -> tuple[Any, Any]:
+    """`torch.topk`'s result by falling probability and, among equal ones, by token id (as a stable sort of the
+    whole row ranks them): topk leaves the order of ties open."""
+    import torch
+
+    ids, by_id = ids.sort(dim=-1)
+    values, order = torch.sort(values.gather(1, by_id), dim=-1, descending=True, stable=True)
+    return values, ids.gather(1, order)
+
+
+def _nucleus(ranked: Any, top_k: Any, top_p: Any, whole: Any) -> Any:
+    """Ranked probabilities with those outside the row's top-k and nucleus set to 0: a token stays while the mass
+    ranked above it is under top_p of the total (the top-k's mass, or `whole` without a top-k). Computed from the
+    ranked prefix alone, so that ranking a row in part or in full keeps the same tokens with the same weights."""
+    import torch
+
+    rank = torch.arange(ranked.shape[1], device=ranked.device)[None, :]
+    ranked = ranked.masked_fill((top_k[:, None] > 0) & (rank >= top_k[:, None]), 0.0)
+    cumulative = torch.cumsum(ranked, dim=-1)
+    in_top_k = cumulative.gather(1, (top_k.clamp(1, ranked.shape[1]) - 1)[:, None])[:, 0]
+    total = torch.where(top_k > 0, in_top_k, whole)
+    before = cumulative - ranked  # mass ranked above each token
+    return ranked.masked_fill(before >= (top_p * total)[:, None], 0.0)
 
 
 def _inverse_transform(probs: Any, draws: Any) -> Any:

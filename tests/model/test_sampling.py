@@ -50,6 +50,21 @@ def test_top_k_and_top_p_bound_the_choices() -> None:
     assert set(_choices(logits, [RowSampling(1.0, top_p=0.9)], [2], steps=200)[0]) == {0, 1}
 
 
+def test_ranking_only_the_likeliest_tokens_picks_what_ranking_them_all_picks() -> None:
+    # rows whose nucleus lies inside the first `guess` ranked tokens pick from those; the others are ranked in
+    # full. Rounded logits make many ties, which both rankings must order alike (by token id)
+    generator = torch.Generator().manual_seed(0)
+    rows = [RowSampling(t, p, k) for t, p, k in [(0.7, 0.5, 0), (1.0, 0.9, 0), (1.3, 0.99, 3), (0.0, 0.9, 0),
+                                                 (0.9, 1.0, 10), (1.0, 0.95, 300), (2.0, 0.8, 0), (0.5, 1.0, 5)]]  # fmt: skip
+    for case in range(60):
+        logits = torch.randn(8, 50, generator=generator) * (case % 4 + 0.5)
+        if case % 2:
+            logits = logits.round()
+        full = RowSampler(rows, generators(range(8)), guess=50).choose(logits)
+        for guess in (1, 4, 16):
+            assert torch.equal(RowSampler(rows, generators(range(8)), guess=guess).choose(logits), full)
+
+
 def test_row_seeds_differ_by_row_and_repeat_by_seed() -> None:
     assert row_seed(7, 0) == row_seed(7, 0) and len({row_seed(7, r) for r in range(5)}) == 5
     assert row_seed(7, 0) != row_seed(8, 0)
