@@ -2,8 +2,9 @@
 (a GPU host may reach no hub), served in bf16 by our FastAPI server and called over HTTP by the bot's client.
 
 Reports latency (p50/p95), requests and generated tokens per second for 5 candidates of 60 tokens at concurrency
-1, 4, 16 and 64, and the time to hot-swap a LoRA adapter (r 16, all linear layers). Run it through
-benchmarks/gpu_check.sh, which installs what is missing and bounds the run; `--tiny` runs the same path with a toy config on CPU (a smoke test).
+1, 4, 16 and 64, how long sixteen requests sent at the same moment take against one alone (issue 19), and the time
+to hot-swap a LoRA adapter (r 16, all linear layers). Run it through benchmarks/gpu_check.sh, which installs what
+is missing and bounds the run; `--tiny` runs the same path with a toy config on CPU (a smoke test).
 """
 
 from __future__ import annotations
@@ -82,6 +83,21 @@ def measure(url: str, prompt: str, concurrency: int, requests: int, model: str =
             "tokens_per_s": round(sum(tokens) / wall, 1), "requests_per_s": round(requests / wall, 2)}  # fmt: skip
 
 
+def burst(url: str, prompt: str, size: int, tries: int = 3) -> float:
+    """Median over `tries` of the seconds until the last of `size` requests sent at the same moment is answered."""
+    body = {"model": "base", "prompt": [prompt] * N, "max_tokens": TOKENS, "temperature": 0.8, "top_p": 0.95}
+    times = []
+    for t in range(tries):
+        started = time.perf_counter()
+        with ThreadPoolExecutor(size) as pool:
+            replies = list(pool.map(lambda i: httpx.post(f"{url}/v1/completions", json={**body, "seed": i},
+                                                         timeout=600), range(t * size, (t + 1) * size)))  # fmt: skip
+        times.append(time.perf_counter() - started)
+        for reply in replies:
+            reply.raise_for_status()
+    return statistics.median(times)
+
+
 def one_token(url: str, prompt: str, model: str) -> float:
     """Seconds for a 1-token request to `model`: little but the switch, if one is needed, and one forward pass."""
     started = time.perf_counter()
@@ -139,6 +155,10 @@ def main() -> None:
         ) as url:
             measure(url, prompt, 1, 2)  # warm-up (CUDA kernels, allocator)
             report["latency"] = [measure(url, prompt, c, max(8, 2 * c)) for c in args.levels]
+            # issue 19's "done means": sixteen marketers at the same moment, against one alone
+            alone, together = burst(url, prompt, 1, tries=5), burst(url, prompt, 16)
+            report["burst_16"] = {"one_alone_s": round(alone, 3), "sixteen_at_once_last_s": round(together, 3),
+                                  "ratio": round(together / alone, 2)}  # fmt: skip
             report["hot_swap"] = swap_seconds(url, prompt)
     print(json.dumps(report, indent=2))
     if os.environ.get("OUT"):
@@ -147,6 +167,9 @@ def main() -> None:
     for row in report["latency"]:
         print(f"| {row['concurrency']} | {row['p50_s']} s | {row['p95_s']} s | {row['tokens_per_s']} | "
               f"{row['requests_per_s']} |")  # fmt: skip
+    burst16 = report["burst_16"]
+    print(f"\n16 requests sent at once: the last answered after {burst16['sixteen_at_once_last_s']} s; one alone "
+          f"{burst16['one_alone_s']} s ({burst16['ratio']}x)")  # fmt: skip
     print(f"hot swap: {report['hot_swap']}")
 
 

@@ -6,8 +6,8 @@
 # It uses the machine's own PyTorch (never installs one), installs the few serving packages that are missing
 # (from ./.whl when the machine has no package index: see docs/gpu-host.md for the download command), builds a
 # randomly initialised Qwen2.5-1.5B-shaped model in bf16, serves it with our server, and prints latency for
-# 5 candidates x 60 tokens at concurrency 1, 4, 16 and 64 (p50, p95, requests and tokens per second) and the
-# adapter hot-swap time.
+# 5 candidates x 60 tokens at concurrency 1, 4, 16 and 64 (p50, p95, requests and tokens per second), sixteen
+# requests sent at once against one alone, and the adapter hot-swap time.
 # With $OUT set, the report is also written to $OUT/gpu_check.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
