@@ -66,3 +66,30 @@ class ProcessLock:
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+class TurnLock:
+    """A thread lock taken in the order it was asked for. A plain `threading.Lock` lets the thread that releases it
+    take it straight back, so a worker that takes it for every step of a decoding (model/writing/decoding.py)
+    would keep out a thread waiting to load an adapter for as long as the decoding runs; here each waiter gets its
+    turn after the step in progress."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._changed = threading.Condition(threading.Lock())
+        self._next = 0  # the ticket the next caller gets
+        self._serving = 0  # the ticket that holds the lock
+
+    def __enter__(self) -> TurnLock:
+        with self._changed:
+            ticket = self._next
+            self._next += 1
+            while ticket != self._serving:
+                self._changed.wait()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self._serving += 1
+            self._changed.notify_all()

@@ -56,10 +56,13 @@ class BatchingEngine:
     """A `LocalEngine` whose `complete` calls from many threads are written in shared batches, by adapter. Every
     other attribute (use_adapter, features, tokenizer, version …) is the engine's own."""
 
-    def __init__(self, engine: Any, *, window_ms: float = WINDOW_MS, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, engine: Any, *, window_ms: float = WINDOW_MS, max_batch: int = MAX_BATCH,
+                 continuous: bool = True) -> None:  # fmt: skip
         if window_ms < 0 or max_batch < 1:
             raise ValueError("the batching window must be at least 0 ms and the batch at least 1 row")
         self.engine, self.window_s, self.max_batch = engine, window_ms / 1000, max_batch
+        # calls join a running batch between its steps where the engine can (model/writing/decoding.py)
+        self.continuous = continuous and hasattr(engine, "decoding")
         self._waiting: list[Ticket] = []
         self._running: list[Ticket] = []  # the batch being written
         self._changed = threading.Condition()
@@ -165,6 +168,8 @@ class BatchingEngine:
         with self._changed:
             self._running = running
         self.batches.append(len(running))
+        if self.continuous and self._decoded(running):
+            return
 
         def answer(i: int, texts: list[str]) -> None:  # a call whose rows are done need not wait for the others
             if not running[i].cancelled and not running[i].future.done():
@@ -173,11 +178,8 @@ class BatchingEngine:
         try:
             texts = self.engine.complete_batch([t.job for t in running], model=self._name(running[0].adapter),
                                                on_done=answer)  # fmt: skip
-        except Exception as exc:  # every caller in the batch hears why, and the worker goes on
-            log.warning("a batch of %d calls failed: %s", len(running), exc)
-            for ticket in running:
-                if not ticket.future.done():
-                    ticket.future.set_exception(exc)
+        except Exception as exc:
+            self._fail(running, exc)
             return
         finally:
             with self._changed:
@@ -189,6 +191,77 @@ class BatchingEngine:
                 ticket.future.set_exception(CancelledError())
             else:
                 ticket.future.set_result(result)
+
+    def _decoded(self, running: list[Ticket]) -> bool:
+        """Write `running` as a continuous batch: between steps, calls waiting for the same adapter join it, as
+        long as they fit in `max_batch` rows and no call for another adapter waits (then the batch drains, and the
+        next batch is theirs). False, having done nothing, where the engine writes only whole batches."""
+        try:
+            decoding = self.engine.decoding(self._name(running[0].adapter), self._answer, self._withdrawn)
+        except Exception as exc:  # an adapter dropped since the calls were queued
+            self._fail(running, exc)
+            return True
+        if decoding is None:
+            return False
+        try:
+            decoding.admit([(t, t.job) for t in running])
+            while decoding.active:
+                decoding.step()
+                joining = self._joining(running[0].adapter, decoding.rows)
+                if joining:
+                    self.batches.append(len(decoding.requests) + len(joining))
+                    decoding.admit([(t, t.job) for t in joining])
+        except Exception as exc:
+            with self._changed:
+                failed = list(self._running)
+            self._fail(failed, exc)
+        finally:
+            with self._changed:
+                self._running = []
+        return True
+
+    def _fail(self, tickets: list[Ticket], exc: Exception) -> None:
+        """Every caller in a failed batch hears why, and the worker goes on."""
+        log.warning("a batch of %d calls failed: %s", len(tickets), exc)
+        for ticket in tickets:
+            if not ticket.future.done():
+                ticket.future.set_exception(exc)
+        with self._changed:
+            self._running = []
+
+    def _answer(self, ticket: Ticket, texts: list[str]) -> None:
+        """A continuous batch's answer to one of its calls."""
+        if not ticket.cancelled and not ticket.future.done():
+            ticket.future.set_result(texts)
+        self._leave(ticket)
+
+    def _withdrawn(self, ticket: Ticket) -> None:
+        """A call withdrawn from a continuous batch: its caller, if still waiting, hears so."""
+        if not ticket.future.done():
+            ticket.future.set_exception(CancelledError())
+        self._leave(ticket)
+
+    def _leave(self, ticket: Ticket) -> None:
+        with self._changed:
+            self._running = [t for t in self._running if t is not ticket]
+
+    def _joining(self, adapter: str | None, rows: int) -> list[Ticket]:
+        """The waiting calls for `adapter` that join the running batch now, oldest first, off the queue."""
+        with self._changed:
+            if self._closed or not self._live():
+                return []
+            if any(t.adapter != adapter for t in self._waiting):
+                return []
+            joining: list[Ticket] = []
+            for ticket in self._waiting:
+                if rows + len(ticket.job.prompts) > self.max_batch:
+                    break  # the oldest that does not fit goes first once the batch drains
+                joining.append(ticket)
+                rows += len(ticket.job.prompts)
+            self._waiting = self._waiting[len(joining) :]
+            joining = [t for t in joining if t.future.set_running_or_notify_cancel()]
+            self._running += joining
+            return joining
 
     def _name(self, adapter: str | None) -> str:
         """The model name that makes the engine write with `adapter` (None: the base model)."""

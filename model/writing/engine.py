@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from model.errors import AdapterError, ModelUnavailableError
+from model.locks import TurnLock
 from model.training.registry import temperature_scale
 from model.writing.brief import Brief
 from model.writing.diversity import SiblingBigramPenalty
@@ -26,6 +27,7 @@ from model.writing.sampling import (
 
 if TYPE_CHECKING:
     from model.vocab import CompactGeneration
+    from model.writing.decoding import Decoding
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +104,20 @@ class LocalEngine:
         self.repetition_penalty = repetition_penalty
         self.diversity_penalty = diversity_penalty  # see model/writing/diversity.py
         self.max_time_s = max_time_s  # a stuck or overloaded generate call stops here with what it has
-        self._lock = threading.Lock()
+        self._lock = TurnLock()  # taken in turn: a decoding takes it for every step
+        self._selected: tuple[str | None, ...] = ()  # (the selected adapter,); () when unknown (after a load)
+        # a decoding's cache grows row by row only on models whose cache layers are all plain (no sliding window)
+        self._continuous = self._space is None and _plain_cache(self._model)
+        # the forward pass's name for the KV cache: "cache" since transformers 5.2x, "past_key_values" before
+        self.cache_argument = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         if adapter_path is not None:
             self.use_adapter(adapter_path, version or Path(adapter_path).name)
 
     @property
     def model(self) -> Any:
-        """The model as the default version sees it (evaluation reads log-probabilities from it)."""
+        """The model as the default version sees it (evaluation reads log-probabilities from it). Between the steps
+        of a continuous batch (model/writing/decoding.py) another adapter may be selected: an engine that serves
+        batches is read through its own methods, which select what they need."""
         return self._model
 
     @property
@@ -147,6 +156,7 @@ class LocalEngine:
         except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise AdapterError(f"adapter at {adapter_path} could not be loaded: {exc}") from exc
         self._model = self._model.to(self.device).eval()
+        self._selected = ()  # loading may have changed the active adapter
         self._adapters[name] = adapter_path
         self._keys[name] = key
         self._scales[name] = temperature_scale(adapter_path)
@@ -160,20 +170,26 @@ class LocalEngine:
         self._adapters.pop(name, None)
         self._scales.pop(name, None)
         key = self._keys.pop(name)
+        self._selected = ()
         if self._adapters:
             self._model.delete_adapter(key)
         else:
             self._model = self._model.unload()
 
     def _select(self, name: str | None) -> float:
-        """Make `name` (an adapter, or None for the base) the one the model computes with; its temperature factor."""
-        if name is None:
-            if self._adapters:
-                self._model.base_model.disable_adapter_layers()
-            return self._scales.get("", 1.0)
-        self._model.base_model.enable_adapter_layers()
-        self._model.set_adapter(self._keys[name])
-        return self._scales.get(name, 1.0)
+        """Make `name` (an adapter, or None for the base) the one the model computes with; its temperature factor.
+        Switching walks every LoRA layer, so a selection already in place is left as it is."""
+        if name is not None and name not in self._keys:
+            raise AdapterError(f"model {name!r} is no longer loaded here; loaded: {list(self._adapters)}")
+        if self._selected != (name,):
+            if name is None:
+                if self._adapters:
+                    self._model.base_model.disable_adapter_layers()
+            else:
+                self._model.base_model.enable_adapter_layers()
+                self._model.set_adapter(self._keys[name])
+            self._selected = (name,)
+        return self._scales.get(name if name is not None else "", 1.0)
 
     def _resolve(self, model: str | None) -> str | None:
         """A call's model name as an adapter name (None: the base model)."""
@@ -344,12 +360,10 @@ class LocalEngine:
             seeds += [row_seed(job.seed, i) if job.seed is not None else None for i in range(n)]
             lengths += [job.max_tokens] * n
             cancelled += [job.cancelled] * n
-            if temperature > 0 and self.diversity_penalty > 0 and (n > 1 or job.avoid):
-                prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in job.avoid]
-                if space is not None:
-                    prior = [space.kept_ids(p) for p in prior]
-                processors.append(SiblingBigramPenalty(ids.shape[1] - 1, self.diversity_penalty, prior,
-                                                       rows=range(first, first + n)))  # fmt: skip
+            penalty = self.sibling_penalty(job, temperature, start=ids.shape[1] - 1, rows=range(first, first + n),
+                                           space=space)  # fmt: skip
+            if penalty is not None:
+                processors.append(penalty)
         processors.append(RowSampler(rows, generators(seeds)))
         stops = self.stop_ids if space is None else space.kept_ids(self.stop_ids)
         pad = self.tokenizer.pad_token_id
@@ -360,10 +374,7 @@ class LocalEngine:
 
         def texts_of(j: int, tokens: Any) -> list[str]:
             """Job j's texts from its rows' new tokens (in the generation's token space)."""
-            tokens = tokens if space is None else space.from_kept(tokens)
-            return [
-                _cut_at_stop(t, jobs[j].stop) for t in self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
-            ]
+            return self.texts_of(jobs[j], tokens if space is None else space.from_kept(tokens))
 
         watchers: list[Any] = [RowLimits(ids.shape[1], lengths, cancelled)]
         if on_done is not None:
@@ -383,6 +394,57 @@ class LocalEngine:
             )
         new = output[:, ids.shape[1] :]
         return [texts_of(j, new[span.start : span.stop]) for j, span in enumerate(spans)]
+
+    def sibling_penalty(self, job: Job, temperature: float, *, start: int = 0, rows: range | None = None,
+                        space: CompactGeneration | None = None) -> SiblingBigramPenalty | None:  # fmt: skip
+        """The sibling penalty over a job's rows (model/writing/diversity.py), or None where it has nothing to do:
+        a greedy job, one candidate with nothing to avoid, or the penalty turned off."""
+        if temperature <= 0 or self.diversity_penalty <= 0 or (len(job.prompts) < 2 and not job.avoid):
+            return None
+        prior = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in job.avoid]
+        if space is not None:
+            prior = [space.kept_ids(p) for p in prior]
+        return SiblingBigramPenalty(start, self.diversity_penalty, prior, rows=rows)
+
+    def texts_of(self, job: Job, tokens: Any) -> list[str]:
+        """A job's texts from its rows' new token ids, each cut at the job's first stop string."""
+        return [_cut_at_stop(t, job.stop) for t in self.tokenizer.batch_decode(tokens, skip_special_tokens=True)]
+
+    def decoding(self, model: str | None, answer: Callable[[Any, list[str]], None],
+                 dropped: Callable[[Any], None]) -> Decoding | None:  # fmt: skip
+        """A continuous batch written by `model` (as in `complete`; model/writing/decoding.py), or None where this
+        engine writes only whole batches: a trimmed CPU head (jobs may need two token spaces), a repetition
+        penalty (transformers' own, inside `generate`), or a model whose cache has sliding-window layers."""
+        from model.writing.decoding import Decoding
+
+        if not self._continuous or self.repetition_penalty != 1.0:
+            return None
+        return Decoding(self, self._resolve(model), answer, dropped)
+
+    @contextlib.contextmanager
+    def stepping(self, adapter: str | None) -> Iterator[tuple[Any, float]]:
+        """Hold the engine for one step of a decoding, with `adapter` selected: (the model, its temperature
+        factor). The selection is left in place after the step, so that the next step need not make it again;
+        whatever else uses the engine selects what it needs itself."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            yield self._model, self._select(adapter)
+
+    def new_cache(self, layers: Sequence[tuple[Any, Any]] | None = None) -> Any:
+        """An empty KV cache, or one holding the given (keys, values) per layer."""
+        from transformers import DynamicCache
+
+        return DynamicCache() if layers is None else DynamicCache(ddp_cache_data=layers)
+
+
+def _plain_cache(model: Any) -> bool:
+    """Whether the model's KV cache is plain full-attention layers (no sliding window), whose rows can be merged
+    and dropped freely."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:

@@ -86,7 +86,7 @@ def test_a_job_whose_rows_are_done_is_answered_before_the_batch_ends(engine: Loc
 def test_the_batcher_answers_a_finished_call_while_its_batch_goes_on(engine: LocalEngine) -> None:
     shirt, cream = _prompts(engine)
     recording = Recording(engine)
-    batcher = BatchingEngine(recording, window_ms=200)
+    batcher = BatchingEngine(recording, window_ms=200, continuous=False)
     seen: list[tuple[int, list[bool]]] = []
     original = recording.complete_batch
 
@@ -129,7 +129,7 @@ def test_a_job_cancelled_mid_batch_stops_and_the_others_finish_as_alone(engine: 
 def test_calls_waiting_together_share_one_batch_and_write_as_alone(engine: LocalEngine) -> None:
     shirt, cream = _prompts(engine)
     recording = Recording(engine)
-    batcher = BatchingEngine(recording, window_ms=200)
+    batcher = BatchingEngine(recording, window_ms=200, continuous=False)
     try:
         calls = [([shirt] * 3, {"seed": 1}), ([cream] * 2, {"seed": 2, "max_tokens": 10}), ([shirt], {"seed": 3})]
         tickets = [batcher.submit(p, temperature=0.9, **kw) for p, kw in calls]
@@ -154,7 +154,7 @@ def test_different_adapters_never_share_a_batch(engine: LocalEngine, adapters_ro
     shirt, _ = _prompts(engine)
     engine.add_adapter(adapters_root / "v0001", "v0001")
     recording = Recording(engine)
-    batcher = BatchingEngine(recording, window_ms=200)
+    batcher = BatchingEngine(recording, window_ms=200, continuous=False)
     try:
         models = ["starter", "v0001", None, "v0001"]  # None: the default, the bare base here
         tickets = [batcher.submit([shirt] * 2, model=m, temperature=0.9, seed=4, max_tokens=20) for m in models]
@@ -172,7 +172,7 @@ def test_a_call_withdrawn_while_it_waits_is_never_written(engine: LocalEngine) -
     shirt, cream = _prompts(engine)
     hold = threading.Event()
     recording = Recording(engine, hold)
-    batcher = BatchingEngine(recording, window_ms=0)
+    batcher = BatchingEngine(recording, window_ms=0, continuous=False)
     try:
         first = batcher.submit([shirt], seed=1, max_tokens=8)
         assert recording.entered.wait(30)  # the first batch is being written (held)
@@ -207,7 +207,7 @@ def test_a_failed_batch_tells_its_callers_and_the_batcher_goes_on(engine: LocalE
 def test_the_window_waits_for_company_only_while_calls_keep_arriving(engine: LocalEngine) -> None:
     shirt, _ = _prompts(engine)
     recording = Recording(engine)
-    batcher = BatchingEngine(recording, window_ms=100)
+    batcher = BatchingEngine(recording, window_ms=100, continuous=False)
     try:
         started = time.monotonic()
         batcher.complete([shirt], max_tokens=2, seed=1)
@@ -223,7 +223,7 @@ def test_closing_stops_the_batch_being_written_and_cancels_the_waiting(engine: L
     shirt, cream = _prompts(engine)
     hold = threading.Event()
     recording = Recording(engine, hold)
-    batcher = BatchingEngine(recording, window_ms=0)
+    batcher = BatchingEngine(recording, window_ms=0, continuous=False)
     running = batcher.submit([shirt], seed=1, max_tokens=100)
     assert recording.entered.wait(30)
     waiting = batcher.submit([cream], seed=2, max_tokens=8)

@@ -51,3 +51,22 @@ def test_waiting_blocks_until_the_holder_is_done(tmp_path: Path) -> None:
         assert lock.path == path
     holder.wait()
     assert waited > 0.5
+
+
+def test_a_turn_lock_goes_to_the_waiting_thread_before_its_holder_takes_it_again() -> None:
+    import threading
+
+    from model.locks import TurnLock
+
+    lock, order = TurnLock(), []
+    lock.__enter__()
+    waiter = threading.Thread(target=lambda: [lock.__enter__(), order.append("waiter"), lock.__exit__()])
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while lock._next < 2 and time.monotonic() < deadline:  # the waiter has taken its ticket
+        time.sleep(0.001)
+    lock.__exit__()
+    with lock:  # a plain Lock would most often be taken straight back here
+        order.append("holder")
+    waiter.join(10)
+    assert order == ["waiter", "holder"]

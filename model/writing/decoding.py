@@ -1,0 +1,214 @@
+"""Continuous batching: a batch that new requests join, and finished ones leave, between steps (issue 19).
+
+`LocalEngine.complete_batch` writes a fixed set of requests in one `generate` call, and the model takes no new
+request until that call's longest row has ended: a request arriving a moment after a batch started waits for all
+of it. `Decoding` runs the decode loop itself over a KV cache: `admit` reads the newcomers' prompts (one forward
+pass over them, their first token sampled) and merges their cache into the running batch's, left-padded to the
+longer of the two; `step` writes one token for every row; a request whose rows have all finished is answered
+and its rows leave the cache. Each row is sampled, limited and stopped on its own request's terms exactly as in
+`complete_batch` (model/writing/sampling.py), and keeps its own random stream, so a request writes what it would
+write alone, up to the floating-point noise of computing beside other rows.
+
+One adapter per decoding (its rows share the weights); the engine's lock is held for each step, not for the
+whole run, so that adapter loads, hot swaps and the reward model's features go in between steps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from model.writing.sampling import Job, RowSampler, RowSampling, generators, row_seed
+
+
+@dataclass
+class _Running:
+    """One request in the batch: its rows' tokens so far (after its prompts' last token) and how they stop."""
+
+    key: Hashable
+    job: Job
+    sampling: list[RowSampling]
+    generators: list[Any]
+    tokens: Any  # [rows, 1 + written]: the prompt's last token, then what each row wrote (pads once finished)
+    deadline: float
+    penalty: Any = None  # the sibling penalty over this request's rows (model/writing/diversity.py), if any
+
+    @property
+    def rows(self) -> int:
+        return len(self.job.prompts)
+
+    @property
+    def written(self) -> int:
+        return int(self.tokens.shape[1]) - 1
+
+
+class Decoding:
+    """A running batch on one engine and adapter. Not thread-safe: one worker admits and steps it.
+
+    `answer(key, texts)` hears a request's texts once all its rows are finished (a stop token, its `max_tokens`, or
+    the engine's time limit per request); a request whose `cancelled` check answers True leaves with no answer,
+    `dropped(key)` being told."""
+
+    def __init__(self, engine: Any, adapter: str | None, answer: Callable[[Hashable, list[str]], None],
+                 dropped: Callable[[Hashable], None] = lambda key: None) -> None:  # fmt: skip
+        self.engine, self.adapter, self.answer, self.dropped = engine, adapter, answer, dropped
+        self.requests: list[_Running] = []
+        self.cache: Any = None
+        self.mask: Any = None  # [rows, cached positions]: 1 where a row has a token, 0 for its left padding
+        self.position: Any = None  # [rows]: each row's next position id
+        self.last: Any = None  # [rows]: each row's last token
+        self.unfinished: Any = None  # [rows] bool
+        self._sampler: RowSampler | None = None  # for the rows of `requests`, made again when they change
+        self._stops: Any = None  # the engine's stop token ids on the device
+
+    @property
+    def rows(self) -> int:
+        return sum(r.rows for r in self.requests)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.requests)
+
+    def admit(self, entries: Sequence[tuple[Hashable, Job]]) -> None:
+        """Read the requests' prompts, sample their first tokens and add them to the batch."""
+        from model.writing.engine import MAX_TEMPERATURE
+
+        engine = self.engine
+        jobs = [job for _, job in entries]
+        with engine.stepping(self.adapter) as (model, scale):
+            encoded = engine._encode(jobs)
+            ids, mask = engine._padded([row for rows in encoded for row in rows])
+            position = mask.cumsum(-1) - 1
+            position.masked_fill_(mask == 0, 1)
+            cache = engine.new_cache()
+            logits = _next_logits(model, engine, ids, mask, position, cache)
+            now, first, added = time.monotonic(), 0, []
+            for key, job in entries:
+                n = len(job.prompts)
+                temperature = min(MAX_TEMPERATURE, job.temperature * scale)
+                seeds = [row_seed(job.seed, i) if job.seed is not None else None for i in range(n)]
+                running = _Running(key, job, [RowSampling(temperature, job.top_p, engine.top_k)] * n,
+                                   generators(seeds), ids[first : first + n, -1:], now + engine.max_time_s)  # fmt: skip
+                running.penalty = engine.sibling_penalty(job, temperature)
+                added.append(running)
+                first += n
+            tokens = self._choose(added, logits)
+            self._merge(added, cache, mask, position[:, -1] + 1, tokens)
+            self._finish_rows(added, tokens, offset=self.rows - int(tokens.shape[0]))
+        self._sampler = None
+        self._settle()
+
+    def step(self) -> None:
+        """Write one token for every row; answer and remove the requests that are done."""
+        import torch
+
+        with self.engine.stepping(self.adapter) as (model, _):
+            mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
+            logits = _next_logits(model, self.engine, self.last[:, None], mask, self.position[:, None], self.cache)
+            self.mask, self.position = mask, self.position + 1
+            tokens = self._choose(self.requests, logits)
+            tokens = torch.where(self.unfinished, tokens, self.engine.tokenizer.pad_token_id)
+            self.last = tokens
+            self._finish_rows(self.requests, tokens, offset=0)
+        self._settle()
+
+    def _choose(self, requests: Sequence[_Running], logits: Any) -> Any:
+        """The next token of every row of `requests` (whose rows are `logits`' rows, in order), each appended to
+        its request's tokens; the sibling penalty acts within each request."""
+        first = 0
+        for running in requests:
+            if running.penalty is not None:
+                rows = logits[first : first + running.rows]
+                logits[first : first + running.rows] = running.penalty(running.tokens, rows)
+            first += running.rows
+        sampler = self._sampler if requests is self.requests and self._sampler is not None else None
+        if sampler is None:
+            sampler = RowSampler([s for r in requests for s in r.sampling], [g for r in requests for g in r.generators])
+            if requests is self.requests:
+                self._sampler = sampler
+        return sampler.choose(logits)
+
+    def _finish_rows(self, requests: Sequence[_Running], tokens: Any, offset: int) -> None:
+        """Append each row's token (`tokens` holds the rows of `requests`, which start at row `offset` of the
+        batch) to its request; a row that wrote a stop token or reached its request's length is finished."""
+        import torch
+
+        if self._stops is None:
+            self._stops = torch.tensor(self.engine.stop_ids, dtype=torch.long, device=tokens.device)
+        first = 0
+        for running in requests:
+            own = tokens[first : first + running.rows]
+            running.tokens = torch.cat([running.tokens, own[:, None]], dim=1)
+            done = torch.isin(own, self._stops)
+            if running.written >= running.job.max_tokens:
+                done = torch.ones_like(done)
+            self.unfinished[offset + first : offset + first + running.rows] &= ~done
+            first += running.rows
+
+    def _merge(self, added: list[_Running], cache: Any, mask: Any, position: Any, tokens: Any) -> None:
+        """Append the newcomers' rows (their cache, mask, next positions and first tokens) to the batch's, both
+        left-padded to the longer of the two."""
+        import torch
+        import torch.nn.functional as F
+
+        unfinished = torch.ones(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+        self.requests += added
+        if self.cache is None:
+            self.cache, self.mask, self.position, self.last, self.unfinished = cache, mask, position, tokens, unfinished
+            return
+        width = max(self.mask.shape[1], mask.shape[1])
+        old, new = width - self.mask.shape[1], width - mask.shape[1]  # padding each side needs
+
+        def joined(a: Any, b: Any) -> Any:  # cache tensors [rows, heads, positions, dim]
+            return torch.cat([F.pad(a, (0, 0, old, 0)), F.pad(b, (0, 0, new, 0))])
+
+        layers = [(joined(a.keys, b.keys), joined(a.values, b.values))
+                  for a, b in zip(self.cache.layers, cache.layers, strict=True)]  # fmt: skip
+        self.cache = self.engine.new_cache(layers)
+        self.mask = torch.cat([F.pad(self.mask, (old, 0)), F.pad(mask, (new, 0))])
+        self.position = torch.cat([self.position, position])
+        self.last = torch.cat([self.last, tokens])
+        self.unfinished = torch.cat([self.unfinished, unfinished])
+
+    def _settle(self) -> None:
+        """Answer the requests whose rows are all finished (or whose time is up), drop the withdrawn ones, and
+        take their rows out of the batch."""
+        import torch
+
+        unfinished = self.unfinished.cpu()  # one transfer a step
+        keep: list[int] = []
+        now, staying, first = time.monotonic(), [], 0
+        for running in self.requests:
+            span = range(first, first + running.rows)
+            first += running.rows
+            if running.job.cancelled is not None and running.job.cancelled():
+                self.dropped(running.key)
+            elif not bool(unfinished[span.start : span.stop].any()) or now >= running.deadline:
+                self.answer(running.key, self.engine.texts_of(running.job, running.tokens[:, 1:]))
+            else:
+                keep += span
+                staying.append(running)
+                continue
+        if len(staying) == len(self.requests):
+            return
+        self.requests, self._sampler = staying, None
+        if not staying:
+            self.cache = self.mask = self.position = self.last = self.unfinished = None
+            return
+        index = torch.tensor(keep, dtype=torch.long, device=self.mask.device)
+        self.mask, self.position = self.mask[index], self.position[index]
+        self.last, self.unfinished = self.last[index], self.unfinished[index]
+        start = int(self.mask.any(dim=0).nonzero()[0])  # columns that are padding in every remaining row go
+        for layer in self.cache.layers:
+            layer.keys, layer.values = layer.keys[index, :, start:], layer.values[index, :, start:]
+        self.mask = self.mask[:, start:]
+
+
+def _next_logits(model: Any, engine: Any, ids: Any, mask: Any, position: Any, cache: Any) -> Any:
+    """The model's float32 logits for each row's next token, as `generate` computes them (the last position only),
+    the cache growing by the given tokens."""
+    out = model(input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True, logits_to_keep=1,
+                **{engine.cache_argument: cache})  # fmt: skip
+    return out.logits[:, -1, :].float()

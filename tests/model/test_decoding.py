@@ -1,0 +1,183 @@
+"""Continuous batching (issue 19): requests join a running batch between its steps and leave it when done, and
+each writes what it writes alone. Exact on the CPU in float32, as in test_batching.py (its note says why)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+from concurrent.futures import CancelledError
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model.writing.batching import BatchingEngine
+from model.writing.brief import Brief
+from model.writing.engine import LocalEngine
+from model.writing.sampling import Job
+
+
+def _prompts(engine: LocalEngine) -> tuple[str, str]:
+    shirt = engine.prompt_for(Brief.create(product="린넨 셔츠", event="여름 세일", age="20대"), "polite")
+    cream = engine.prompt_for(Brief.create(product="수분 크림", event="", age="50대", channel="sms"), "formal")
+    return shirt, cream
+
+
+def _alone(engine: LocalEngine, job: Job, model: str | None = None) -> list[str]:
+    return engine.complete_batch([job], model=model)[0]
+
+
+def test_requests_that_join_between_steps_write_what_they_write_alone(engine: LocalEngine) -> None:
+    shirt, cream = _prompts(engine)
+    first = Job([shirt] * 3, max_tokens=40, temperature=0.9, seed=1)
+    later = [Job([cream] * 2, max_tokens=12, temperature=0.7, top_p=0.8, seed=2, stop=["오픈"]),
+             Job([shirt, cream], max_tokens=20, temperature=0.0),
+             Job([cream] * 2, max_tokens=30, temperature=1.0, top_p=1.0, seed=3, avoid=["수분 가득 크림"])]  # fmt: skip
+    answers: dict[Hashable, list[str]] = {}
+    decoding = engine.decoding(None, answers.__setitem__, lambda key: None)
+    assert decoding is not None
+    decoding.admit([("first", first)])
+    for _ in range(3):
+        decoding.step()
+    decoding.admit([(i, job) for i, job in enumerate(later)])  # three tokens behind the first
+    rows = [decoding.rows]
+    while decoding.active:
+        decoding.step()
+        rows.append(decoding.rows)
+    assert answers["first"] == _alone(engine, first)
+    assert [answers[i] for i in range(3)] == [_alone(engine, job) for job in later]
+    assert rows[0] == 9 and rows[-1] == 0 and len(set(rows)) > 2  # requests left one by one as they finished
+
+
+def test_a_withdrawn_request_leaves_and_the_others_finish_as_alone(engine: LocalEngine) -> None:
+    shirt, cream = _prompts(engine)
+    checks: list[int] = []
+
+    def withdrawn() -> bool:
+        checks.append(1)
+        return len(checks) > 3
+
+    keep = Job([shirt] * 2, max_tokens=40, temperature=0.9, seed=5)
+    drop = Job([cream] * 2, max_tokens=40, temperature=0.9, seed=5, cancelled=withdrawn)
+    answers: dict[Hashable, list[str]] = {}
+    gone: list[Hashable] = []
+    decoding = engine.decoding(None, answers.__setitem__, gone.append)
+    assert decoding is not None
+    decoding.admit([("keep", keep), ("drop", drop)])
+    while decoding.active:
+        decoding.step()
+    assert gone == ["drop"] and set(answers) == {"keep"}
+    assert answers["keep"] == _alone(engine, keep)
+
+
+def test_finished_requests_take_their_rows_and_the_padding_with_them(engine: LocalEngine) -> None:
+    _, cream = _prompts(engine)
+    long_prompt = engine.prompt_for(Brief.create(product="린넨 셔츠와 반바지 세트", event="여름 정기 세일", age="20대"),
+                                    "polite")  # fmt: skip
+    answers: dict[Hashable, list[str]] = {}
+    decoding = engine.decoding(None, answers.__setitem__, lambda key: None)
+    assert decoding is not None
+    decoding.admit([("long", Job([long_prompt], max_tokens=2, temperature=0.9, seed=1))])
+    decoding.admit([("short", Job([cream] * 2, max_tokens=30, temperature=0.9, seed=2))])
+    assert not bool(decoding.mask[1:].all())  # the short prompt is padded to the long one
+    decoding.step()  # the long request has its two tokens, and leaves
+    assert "long" in answers and decoding.rows == 2
+    assert bool(decoding.mask.all())  # the columns that were padding for every row left with it
+    assert decoding.cache.layers[0].keys.shape[2] == decoding.mask.shape[1]
+
+
+class Paused:
+    """The real engine, whose continuous batches pause before their second step until the test lets them go."""
+
+    def __init__(self, engine: LocalEngine) -> None:
+        self.engine, self.paused, self.go = engine, threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def decoding(self, *args: Any) -> Any:
+        decoding = self.engine.decoding(*args)
+        step, steps = decoding.step, []
+
+        def paused_step() -> None:
+            steps.append(1)
+            if len(steps) == 2:
+                self.paused.set()
+                assert self.go.wait(30)
+            step()
+
+        decoding.step = paused_step
+        return decoding
+
+
+def test_a_call_that_arrives_while_a_batch_runs_joins_it_at_the_next_step(engine: LocalEngine) -> None:
+    shirt, cream = _prompts(engine)
+    paused = Paused(engine)
+    batcher = BatchingEngine(paused, window_ms=0)
+    try:
+        first = batcher.submit([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
+        assert paused.paused.wait(30)
+        second = batcher.submit([cream] * 2, temperature=0.9, seed=2, max_tokens=20)
+        paused.go.set()
+        assert first.future.result(timeout=120) == engine.complete([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
+        assert second.future.result(timeout=120) == engine.complete([cream] * 2, temperature=0.9, seed=2, max_tokens=20)
+        assert list(batcher.batches) == [1, 2]  # the second joined the first's batch
+    finally:
+        paused.go.set()
+        batcher.close()
+
+
+def test_a_call_for_another_adapter_lets_the_running_batch_drain_first(
+    engine: LocalEngine, adapters_root: Path
+) -> None:
+    shirt, _ = _prompts(engine)
+    engine.add_adapter(adapters_root / "v0001", "v0001")
+    paused = Paused(engine)
+    batcher = BatchingEngine(paused, window_ms=0)
+    try:
+        options = {"temperature": 0.9, "seed": 4, "max_tokens": 20}
+        base = batcher.submit([shirt] * 2, model="starter", **options)
+        assert paused.paused.wait(30)
+        tuned = batcher.submit([shirt] * 2, model="v0001", **options)
+        again = batcher.submit([shirt] * 2, model="starter", **options)  # may not overtake the waiting adapter
+        paused.go.set()
+        results = [t.future.result(timeout=120) for t in (base, tuned, again)]
+        assert list(batcher.batches) == [1, 1, 1]
+        alone = [engine.complete([shirt] * 2, model=m, **options) for m in ("starter", "v0001", "starter")]  # type: ignore[arg-type]
+        assert results == alone and alone[0] != alone[1]
+    finally:
+        paused.go.set()
+        batcher.close()
+        engine.remove_adapter("v0001")
+
+
+def test_closing_stops_a_running_continuous_batch(engine: LocalEngine) -> None:
+    shirt, cream = _prompts(engine)
+    paused = Paused(engine)
+    batcher = BatchingEngine(paused, window_ms=0)
+    running = batcher.submit([shirt], seed=1, max_tokens=100)
+    assert paused.paused.wait(30)
+    closer = threading.Thread(target=batcher.close)
+    closer.start()
+    paused.go.set()  # the batch takes its step, finds its call withdrawn and ends
+    closer.join(60)
+    assert not closer.is_alive() and not batcher._worker.is_alive()
+    with pytest.raises(CancelledError):
+        running.future.result(timeout=1)
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.submit([cream])
+
+
+def test_an_engine_that_writes_whole_batches_only_is_batched_as_before(engine: LocalEngine) -> None:
+    # transformers' repetition penalty runs inside `generate`, so such an engine has no continuous batches
+    shirt, _ = _prompts(engine)
+    engine.repetition_penalty = 1.3
+    batcher = BatchingEngine(engine, window_ms=0)
+    try:
+        assert engine.decoding(None, lambda key, texts: None, lambda key: None) is None
+        options = {"temperature": 0.9, "seed": 6, "max_tokens": 20}
+        assert batcher.complete([shirt] * 2, **options) == engine.complete([shirt] * 2, **options)  # type: ignore[arg-type]
+        assert list(batcher.batches) == [1]
+    finally:
+        batcher.close()
+        engine.repetition_penalty = 1.0
