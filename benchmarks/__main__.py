@@ -27,7 +27,7 @@ BENCHMARKS = [
     ("corpus_import", "importing 10,000 copies (cleaning, registers, de-duplication, split, SQLite)", "at most 15 s"),
     ("db_growth", "SQLite file growth per 10,000 requests, written as the bot writes them", "at most 50 MB"),
     ("report", "the weekly report with charts from 20,000 requests and 100,000 feedback events", "under 5 s"),
-    ("server", "many marketers at once: the model server and the bot's in-process engine with dynamic batching, "
+    ("server", "many marketers at once: the model server and the bot's in-process engine with continuous batching, "
      "n=5 at concurrency 1/4/16", "requests/s at concurrency 16 at least 3x concurrency 1 (server; engine on the "
      "bot's pool)"),
     ("retrain", "retrain wall time and peak memory for 1,000 / 5,000 / 10,000 SFT examples",

@@ -4,7 +4,7 @@ candidates on the starter model (CPU), four ways:
 - one at a time: the engine's own `complete` (5 prompts x up to 60 tokens), which serialises its callers: how the
   bot and the server worked before batching;
 - server: `copybot model-server`'s app under uvicorn, called over real HTTP by the client the bot uses, with its
-  dynamic batching (model/writing/batching.py);
+  batching (model/writing/batching.py: continuous, model/writing/decoding.py, unless --whole-batches);
 - engine on the bot's pool: the same call on the batching engine, submitted through the bot's generation pool
   (COPYBOT_GENERATION_WORKERS workers), as `copybot serve` calls its in-process engine;
 - copy requests on the bot's pool: the whole copy request a worker runs (the writer: up to 160 tokens for the
@@ -13,8 +13,9 @@ candidates on the starter model (CPU), four ways:
 Target: at concurrency 16, at least 3x the requests per second of concurrency 1, for the server and for the
 engine on the bot's pool. Clients are closed loops with no pause (each sends its next request as soon as the last
 is answered), the hardest case for batching: callers come back staggered by their own Python work.
-Run: python -m benchmarks.server [--requests 16] [--levels 1 4 16]. Client and server share this process (and its
-GIL), so arrivals are more spread out than from separate clients.
+"mean batch" is the calls written together each time a batch starts or calls join it. Run: python -m
+benchmarks.server [--requests 16] [--levels 1 4 16] [--whole-batches]. Client and server share this process (and
+its GIL), so arrivals are more spread out than from separate clients.
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ def main() -> None:
         help="requests per level (at least 4x the concurrency, so that the first wave's arrivals weigh little)",
     )
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--whole-batches", action="store_true",
+                        help="batch without continuous batching (as an engine with a trimmed head or a repetition "
+                             "penalty does), for comparison")  # fmt: skip
     args = parser.parse_args()
     settings = Settings.from_env()
     engine = LocalEngine(ensure_starter(settings.starter_dir), version="starter")
@@ -115,7 +119,8 @@ def main() -> None:
     prompt = engine.prompt_for(brief, "polite")
     options = {"max_tokens": TOKENS, "temperature": 0.8, "top_p": 0.95, "stop": None}
     engine.complete([prompt] * N, seed=0, **options)  # warm-up
-    batcher = BatchingEngine(engine, window_ms=settings.batch_window_ms, max_batch=settings.max_batch)
+    batcher = BatchingEngine(engine, window_ms=settings.batch_window_ms, max_batch=settings.max_batch,
+                             continuous=not args.whole_batches)  # fmt: skip
     writer = CopyWriter(batcher)
     pool = GenerationPool(settings.generation_workers)
     writer.write(brief, seed=0)  # warm-up: the Korean analyser the checks use
