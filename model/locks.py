@@ -80,16 +80,29 @@ class TurnLock:
         self._changed = threading.Condition(threading.Lock())
         self._next = 0  # the ticket the next caller gets
         self._serving = 0  # the ticket that holds the lock
+        self._abandoned: set[int] = set()  # tickets whose holder stopped waiting (interrupted)
 
     def __enter__(self) -> TurnLock:
         with self._changed:
             ticket = self._next
             self._next += 1
-            while ticket != self._serving:
-                self._changed.wait()
+            try:
+                while ticket != self._serving:
+                    self._changed.wait()
+            except BaseException:  # interrupted while waiting: its turn is skipped, not awaited for ever
+                self._abandoned.add(ticket)
+                self._advance()
+                raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         with self._changed:
             self._serving += 1
-            self._changed.notify_all()
+            self._advance()
+
+    def _advance(self) -> None:
+        """Pass over abandoned turns and wake the waiters. Called with the condition held."""
+        while self._serving in self._abandoned:
+            self._abandoned.discard(self._serving)
+            self._serving += 1
+        self._changed.notify_all()

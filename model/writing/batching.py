@@ -210,7 +210,10 @@ class BatchingEngine:
                 joining = self._joining(running[0].adapter, decoding.rows)
                 if joining:
                     self.batches.append(len(decoding.requests) + len(joining))
-                    decoding.admit([(t, t.job) for t in joining])
+                    try:
+                        decoding.admit([(t, t.job) for t in joining])
+                    except Exception as exc:  # the newcomers fail (their prompts, say); the batch goes on
+                        self._fail(joining, exc)
         except Exception as exc:
             with self._changed:
                 failed = list(self._running)
@@ -221,18 +224,20 @@ class BatchingEngine:
         return True
 
     def _fail(self, tickets: list[Ticket], exc: Exception) -> None:
-        """Every caller in a failed batch hears why, and the worker goes on."""
+        """Every caller in a failed batch (or failed group of newcomers) hears why, and the worker goes on."""
         log.warning("a batch of %d calls failed: %s", len(tickets), exc)
         for ticket in tickets:
             if not ticket.future.done():
                 ticket.future.set_exception(exc)
-        with self._changed:
-            self._running = []
+            self._leave(ticket)
 
     def _answer(self, ticket: Ticket, texts: list[str]) -> None:
-        """A continuous batch's answer to one of its calls."""
-        if not ticket.cancelled and not ticket.future.done():
-            ticket.future.set_result(texts)
+        """A continuous batch's answer to one of its calls (withdrawn after the batch last looked: CancelledError)."""
+        if not ticket.future.done():
+            if ticket.cancelled:
+                ticket.future.set_exception(CancelledError())
+            else:
+                ticket.future.set_result(texts)
         self._leave(ticket)
 
     def _withdrawn(self, ticket: Ticket) -> None:

@@ -54,6 +54,8 @@ class Decoding:
     def __init__(self, engine: Any, adapter: str | None, answer: Callable[[Hashable, list[str]], None],
                  dropped: Callable[[Hashable], None] = lambda key: None) -> None:  # fmt: skip
         self.engine, self.adapter, self.answer, self.dropped = engine, adapter, answer, dropped
+        # the adapter's weights as loaded now: a batch never goes on with others under the same name
+        self.weights = engine.weights_of(adapter)
         self.requests: list[_Running] = []
         self.cache: Any = None
         self.mask: Any = None  # [rows, cached positions]: 1 where a row has a token, 0 for its left padding
@@ -77,11 +79,11 @@ class Decoding:
 
         engine = self.engine
         jobs = [job for _, job in entries]
-        with engine.stepping(self.adapter) as (model, scale):
+        with engine.stepping(self.adapter, self.weights) as (model, scale):
             encoded = engine._encode(jobs)
             ids, mask = engine._padded([row for rows in encoded for row in rows])
             position = mask.cumsum(-1) - 1
-            position.masked_fill_(mask == 0, 1)
+            position.masked_fill_(mask == 0, 0)  # as generate does; padding is masked anyway
             cache = engine.new_cache()
             logits = _next_logits(model, engine, ids, mask, position, cache)
             now, first, added = time.monotonic(), 0, []
@@ -104,7 +106,7 @@ class Decoding:
         """Write one token for every row; answer and remove the requests that are done."""
         import torch
 
-        with self.engine.stepping(self.adapter) as (model, _):
+        with self.engine.stepping(self.adapter, self.weights) as (model, _):
             mask = torch.cat([self.mask, self.mask.new_ones(self.mask.shape[0], 1)], dim=1)
             logits = _next_logits(model, self.engine, self.last[:, None], mask, self.position[:, None], self.cache)
             self.mask, self.position = mask, self.position + 1
@@ -149,28 +151,35 @@ class Decoding:
 
     def _merge(self, added: list[_Running], cache: Any, mask: Any, position: Any, tokens: Any) -> None:
         """Append the newcomers' rows (their cache, mask, next positions and first tokens) to the batch's, both
-        left-padded to the longer of the two."""
+        left-padded to the longer of the two. Each layer is joined into one new tensor in turn, so that at most one
+        layer is held twice at a time."""
         import torch
         import torch.nn.functional as F
 
         unfinished = torch.ones(tokens.shape[0], dtype=torch.bool, device=tokens.device)
-        self.requests += added
         if self.cache is None:
             self.cache, self.mask, self.position, self.last, self.unfinished = cache, mask, position, tokens, unfinished
+            self.requests += added
             return
         width = max(self.mask.shape[1], mask.shape[1])
         old, new = width - self.mask.shape[1], width - mask.shape[1]  # padding each side needs
+        rows = self.mask.shape[0]
 
         def joined(a: Any, b: Any) -> Any:  # cache tensors [rows, heads, positions, dim]
-            return torch.cat([F.pad(a, (0, 0, old, 0)), F.pad(b, (0, 0, new, 0))])
+            out = a.new_zeros((rows + b.shape[0], a.shape[1], width, a.shape[3]))
+            out[:rows, :, old:] = a
+            out[rows:, :, new:] = b
+            return out
 
-        layers = [(joined(a.keys, b.keys), joined(a.values, b.values))
-                  for a, b in zip(self.cache.layers, cache.layers, strict=True)]  # fmt: skip
-        self.cache = self.engine.new_cache(layers)
-        self.mask = torch.cat([F.pad(self.mask, (old, 0)), F.pad(mask, (new, 0))])
+        merged_mask = torch.cat([F.pad(self.mask, (old, 0)), F.pad(mask, (new, 0))])
+        for mine, theirs in zip(self.cache.layers, cache.layers, strict=True):
+            mine.keys, mine.values = joined(mine.keys, theirs.keys), joined(mine.values, theirs.values)
+            theirs.keys = theirs.values = None  # freed as soon as joined
+        self.mask = merged_mask
         self.position = torch.cat([self.position, position])
         self.last = torch.cat([self.last, tokens])
         self.unfinished = torch.cat([self.unfinished, unfinished])
+        self.requests += added
 
     def _settle(self) -> None:
         """Answer the requests whose rows are all finished (or whose time is up), drop the withdrawn ones, and

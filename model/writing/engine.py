@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,7 +88,8 @@ class LocalEngine:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.stop_ids = end_of_copy_ids(self.tokenizer)  # a chat model's end of turn as well as end of sequence
         self._model: Any = model.to(self.device).eval()  # a PeftModel once the first adapter is loaded
-        self._adapters: dict[str, Path] = {}  # loaded adapter name -> its folder, least recently used first
+        # loaded adapter name -> its folder, least recently used first (moved in one step: read without the lock)
+        self._adapters: OrderedDict[str, Path] = OrderedDict()
         # PEFT keys adapters by attribute name, so a version called "eval" would clash with Module.eval: each
         # loaded version gets a neutral key of its own.
         self._keys: dict[str, str] = {}
@@ -107,7 +109,7 @@ class LocalEngine:
         self._lock = TurnLock()  # taken in turn: a decoding takes it for every step
         self._selected: tuple[str | None, ...] = ()  # (the selected adapter,); () when unknown (after a load)
         # a decoding's cache grows row by row only on models whose cache layers are all plain (no sliding window)
-        self._continuous = self._space is None and _plain_cache(self._model)
+        self._continuous = self._space is None and _plain_cache(self._model) and not _generate_extras(self._model)
         # the forward pass's name for the KV cache: "cache" since transformers 5.2x, "past_key_values" before
         self.cache_argument = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         if adapter_path is not None:
@@ -141,7 +143,7 @@ class LocalEngine:
         if not (adapter_path / "adapter_config.json").is_file():
             raise AdapterError(f"adapter folder {adapter_path} has no adapter_config.json; it is not a PEFT adapter")
         if self._adapters.get(name) == adapter_path:
-            self._adapters[name] = self._adapters.pop(name)  # most recently used now
+            self._adapters.move_to_end(name)  # most recently used now
             self._scales[name] = temperature_scale(adapter_path)  # re-read: a hot swap takes the recorded factor
             return
         if name in self._adapters:
@@ -189,6 +191,8 @@ class LocalEngine:
                 self._model.base_model.enable_adapter_layers()
                 self._model.set_adapter(self._keys[name])
             self._selected = (name,)
+        if name is not None:  # in use: the last to be dropped when more adapters are loaded
+            self._adapters.move_to_end(name)
         return self._scales.get(name if name is not None else "", 1.0)
 
     def _resolve(self, model: str | None) -> str | None:
@@ -414,21 +418,30 @@ class LocalEngine:
                  dropped: Callable[[Any], None]) -> Decoding | None:  # fmt: skip
         """A continuous batch written by `model` (as in `complete`; model/writing/decoding.py), or None where this
         engine writes only whole batches: a trimmed CPU head (jobs may need two token spaces), a repetition
-        penalty (transformers' own, inside `generate`), or a model whose cache has sliding-window layers."""
+        penalty or a generation config with GENERATE_EXTRAS (transformers applies these inside `generate`), or a
+        model whose cache has sliding-window layers."""
         from model.writing.decoding import Decoding
 
         if not self._continuous or self.repetition_penalty != 1.0:
             return None
         return Decoding(self, self._resolve(model), answer, dropped)
 
+    def weights_of(self, adapter: str | None) -> str | None:
+        """Which loaded weights `adapter` names now (None: the base model); another after it is loaded again."""
+        return None if adapter is None else self._keys.get(adapter)
+
     @contextlib.contextmanager
-    def stepping(self, adapter: str | None) -> Iterator[tuple[Any, float]]:
+    def stepping(self, adapter: str | None, weights: str | None) -> Iterator[tuple[Any, float]]:
         """Hold the engine for one step of a decoding, with `adapter` selected: (the model, its temperature
         factor). The selection is left in place after the step, so that the next step need not make it again;
-        whatever else uses the engine selects what it needs itself."""
+        whatever else uses the engine selects what it needs itself. AdapterError when the adapter is no longer
+        the `weights` the decoding started with (unloaded, or loaded again from another folder): its cache was
+        computed with those."""
         import torch
 
         with self._lock, torch.inference_mode():
+            if self.weights_of(adapter) != weights:
+                raise AdapterError(f"model {adapter!r} was unloaded or replaced while a batch was being written")
             yield self._model, self._select(adapter)
 
     def new_cache(self, layers: Sequence[tuple[Any, Any]] | None = None) -> Any:
@@ -445,6 +458,18 @@ def _plain_cache(model: Any) -> bool:
     from transformers.cache_utils import DynamicLayer
 
     return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+
+
+# generation-config settings that `generate` turns into logits processors of its own, which a decoding would not
+# apply: a model whose config sets any writes whole batches only
+GENERATE_EXTRAS = ("suppress_tokens", "begin_suppress_tokens", "bad_words_ids", "sequence_bias", "no_repeat_ngram_size",
+                   "min_length", "min_new_tokens", "forced_bos_token_id", "forced_eos_token_id")  # fmt: skip
+
+
+def _generate_extras(model: Any) -> list[str]:
+    """The GENERATE_EXTRAS the model's generation config sets."""
+    config = getattr(model, "generation_config", None)
+    return [name for name in GENERATE_EXTRAS if getattr(config, name, None)]
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:

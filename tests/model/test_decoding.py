@@ -84,6 +84,43 @@ def test_finished_requests_take_their_rows_and_the_padding_with_them(engine: Loc
     assert "long" in answers and decoding.rows == 2
     assert bool(decoding.mask.all())  # the columns that were padding for every row left with it
     assert decoding.cache.layers[0].keys.shape[2] == decoding.mask.shape[1]
+    while decoding.active:
+        decoding.step()
+    assert answers["short"] == _alone(engine, Job([cream] * 2, max_tokens=30, temperature=0.9, seed=2))
+
+
+def test_a_newcomer_longer_than_the_batch_pads_the_batch_and_both_write_as_alone(engine: LocalEngine) -> None:
+    _, cream = _prompts(engine)
+    long_prompt = engine.prompt_for(Brief.create(product="린넨 셔츠와 반바지 세트", event="여름 정기 세일", age="20대"),
+                                    "polite")  # fmt: skip
+    short = Job([cream] * 2, max_tokens=40, temperature=0.9, seed=7)
+    long = Job([long_prompt] * 2, max_tokens=30, temperature=0.8, seed=8)
+    answers: dict[Hashable, list[str]] = {}
+    decoding = engine.decoding(None, answers.__setitem__, lambda key: None)
+    assert decoding is not None
+    decoding.admit([("short", short)])
+    decoding.step()
+    width = decoding.mask.shape[1]
+    decoding.admit([("long", long)])
+    assert decoding.mask.shape[1] > width and not bool(decoding.mask[:2, 0].any())  # the batch's rows were padded
+    while decoding.active:
+        decoding.step()
+    assert answers == {"short": _alone(engine, short), "long": _alone(engine, long)}
+
+
+def test_a_request_out_of_time_is_answered_with_what_it_has(engine: LocalEngine) -> None:
+    shirt, _ = _prompts(engine)
+    answers: dict[Hashable, list[str]] = {}
+    before = engine.max_time_s
+    try:
+        engine.max_time_s = 0.0
+        decoding = engine.decoding(None, answers.__setitem__, lambda key: None)
+        assert decoding is not None
+        decoding.admit([("late", Job([shirt] * 2, max_tokens=40, temperature=0.9, seed=1))])
+    finally:
+        engine.max_time_s = before
+    assert not decoding.active and len(answers["late"]) == 2
+    assert all(len(engine.tokenizer(t, add_special_tokens=False)["input_ids"]) <= 1 for t in answers["late"])
 
 
 class Paused:
@@ -145,6 +182,55 @@ def test_a_call_for_another_adapter_lets_the_running_batch_drain_first(
         assert list(batcher.batches) == [1, 1, 1]
         alone = [engine.complete([shirt] * 2, model=m, **options) for m in ("starter", "v0001", "starter")]  # type: ignore[arg-type]
         assert results == alone and alone[0] != alone[1]
+    finally:
+        paused.go.set()
+        batcher.close()
+        engine.remove_adapter("v0001")
+
+
+def test_newcomers_that_fail_to_join_fail_alone_and_the_batch_goes_on(engine: LocalEngine) -> None:
+    shirt, _ = _prompts(engine)
+    paused = Paused(engine)
+    batcher = BatchingEngine(paused, window_ms=0)
+    try:
+        running = batcher.submit([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
+        assert paused.paused.wait(30)
+        empty = batcher.submit([], temperature=0.9, seed=2)  # nothing to read: its prefill fails
+        paused.go.set()
+        with pytest.raises((IndexError, ValueError)):  # the tokenizer's word on an empty list of prompts
+            empty.future.result(timeout=60)
+        assert running.future.result(timeout=120) == engine.complete([shirt] * 2, temperature=0.9, seed=1,
+                                                                      max_tokens=40)  # fmt: skip
+        assert batcher.complete([shirt], seed=3, max_tokens=4) == engine.complete([shirt], seed=3, max_tokens=4)
+    finally:
+        paused.go.set()
+        batcher.close()
+
+
+@pytest.mark.parametrize("change", ["unloaded", "loaded again from another folder"])
+def test_an_adapter_changed_under_a_running_batch_fails_it_clearly(
+    engine: LocalEngine, adapters_root: Path, tmp_path: Path, change: str
+) -> None:
+    import shutil
+
+    from model.errors import AdapterError
+
+    shirt, _ = _prompts(engine)
+    engine.add_adapter(adapters_root / "v0001", "v0001")
+    paused = Paused(engine)
+    batcher = BatchingEngine(paused, window_ms=0)
+    try:
+        running = batcher.submit([shirt] * 2, model="v0001", temperature=0.9, seed=1, max_tokens=40)
+        assert paused.paused.wait(30)
+        # between two steps: the batch's cache was computed with the old weights, never to be continued with others
+        if change == "unloaded":
+            engine.remove_adapter("v0001")
+        else:
+            engine.add_adapter(shutil.copytree(adapters_root / "v0001", tmp_path / "v0001"), "v0001")
+        paused.go.set()
+        with pytest.raises(AdapterError, match="unloaded or replaced"):
+            running.future.result(timeout=60)
+        assert batcher.complete([shirt], seed=3, max_tokens=4) == engine.complete([shirt], seed=3, max_tokens=4)
     finally:
         paused.go.set()
         batcher.close()

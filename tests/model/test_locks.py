@@ -70,3 +70,22 @@ def test_a_turn_lock_goes_to_the_waiting_thread_before_its_holder_takes_it_again
         order.append("holder")
     waiter.join(10)
     assert order == ["waiter", "holder"]
+
+
+def test_a_turn_lock_skips_the_turn_of_a_waiter_that_was_interrupted() -> None:
+    from model.locks import TurnLock
+
+    lock = TurnLock()
+    lock.__enter__()
+    waiting = lock._changed.wait
+
+    def interrupted(*args: object, **kwargs: object) -> bool:
+        raise KeyboardInterrupt
+
+    lock._changed.wait = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        lock.__enter__()  # takes a ticket, is interrupted while it waits its turn
+    lock._changed.wait = waiting  # type: ignore[method-assign]
+    lock.__exit__()
+    with lock:  # the interrupted turn is passed over: the next caller is not kept waiting for ever
+        assert lock._serving == 2
