@@ -4,7 +4,7 @@ each writes what it writes alone. Exact on the CPU in float32, as in test_batchi
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
@@ -147,94 +147,92 @@ class Paused:
         return decoding
 
 
-def test_a_call_that_arrives_while_a_batch_runs_joins_it_at_the_next_step(engine: LocalEngine) -> None:
-    shirt, cream = _prompts(engine)
+@pytest.fixture
+def held(engine: LocalEngine) -> Iterator[tuple[Paused, BatchingEngine]]:
+    """A batcher over the real engine whose continuous batches pause before their second step."""
     paused = Paused(engine)
     batcher = BatchingEngine(paused, window_ms=0)
-    try:
-        first = batcher.submit([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
-        assert paused.paused.wait(30)
-        second = batcher.submit([cream] * 2, temperature=0.9, seed=2, max_tokens=20)
-        paused.go.set()
-        assert first.future.result(timeout=120) == engine.complete([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
-        assert second.future.result(timeout=120) == engine.complete([cream] * 2, temperature=0.9, seed=2, max_tokens=20)
-        assert list(batcher.batches) == [1, 2]  # the second joined the first's batch
-    finally:
-        paused.go.set()
-        batcher.close()
+    yield paused, batcher
+    paused.go.set()
+    batcher.close()
+
+
+@pytest.fixture
+def tuned(engine: LocalEngine, adapters_root: Path) -> Iterator[str]:
+    """v0001 loaded beside the base model for one test."""
+    engine.add_adapter(adapters_root / "v0001", "v0001")
+    yield "v0001"
+    engine.remove_adapter("v0001")
+
+
+def test_a_call_that_arrives_while_a_batch_runs_joins_it_at_the_next_step(
+    engine: LocalEngine, held: tuple[Paused, BatchingEngine]
+) -> None:
+    shirt, cream = _prompts(engine)
+    paused, batcher = held
+    first = batcher.submit([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
+    assert paused.paused.wait(30)
+    second = batcher.submit([cream] * 2, temperature=0.9, seed=2, max_tokens=20)
+    paused.go.set()
+    assert first.future.result(timeout=120) == engine.complete([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
+    assert second.future.result(timeout=120) == engine.complete([cream] * 2, temperature=0.9, seed=2, max_tokens=20)
+    assert list(batcher.batches) == [1, 2]  # the second joined the first's batch
 
 
 def test_a_call_for_another_adapter_lets_the_running_batch_drain_first(
-    engine: LocalEngine, adapters_root: Path
+    engine: LocalEngine, tuned: str, held: tuple[Paused, BatchingEngine]
 ) -> None:
     shirt, _ = _prompts(engine)
-    engine.add_adapter(adapters_root / "v0001", "v0001")
-    paused = Paused(engine)
-    batcher = BatchingEngine(paused, window_ms=0)
-    try:
-        options = {"temperature": 0.9, "seed": 4, "max_tokens": 20}
-        base = batcher.submit([shirt] * 2, model="starter", **options)
-        assert paused.paused.wait(30)
-        tuned = batcher.submit([shirt] * 2, model="v0001", **options)
-        again = batcher.submit([shirt] * 2, model="starter", **options)  # may not overtake the waiting adapter
-        paused.go.set()
-        results = [t.future.result(timeout=120) for t in (base, tuned, again)]
-        assert list(batcher.batches) == [1, 1, 1]
-        alone = [engine.complete([shirt] * 2, model=m, **options) for m in ("starter", "v0001", "starter")]  # type: ignore[arg-type]
-        assert results == alone and alone[0] != alone[1]
-    finally:
-        paused.go.set()
-        batcher.close()
-        engine.remove_adapter("v0001")
+    paused, batcher = held
+    options: dict[str, Any] = {"temperature": 0.9, "seed": 4, "max_tokens": 20}
+    base = batcher.submit([shirt] * 2, model="starter", **options)
+    assert paused.paused.wait(30)
+    other = batcher.submit([shirt] * 2, model=tuned, **options)
+    again = batcher.submit([shirt] * 2, model="starter", **options)  # may not overtake the waiting adapter
+    paused.go.set()
+    results = [t.future.result(timeout=120) for t in (base, other, again)]
+    assert list(batcher.batches) == [1, 1, 1]
+    alone = [engine.complete([shirt] * 2, model=m, **options) for m in ("starter", tuned, "starter")]
+    assert results == alone and alone[0] != alone[1]
 
 
-def test_newcomers_that_fail_to_join_fail_alone_and_the_batch_goes_on(engine: LocalEngine) -> None:
+def test_newcomers_that_fail_to_join_fail_alone_and_the_batch_goes_on(
+    engine: LocalEngine, held: tuple[Paused, BatchingEngine]
+) -> None:
     shirt, _ = _prompts(engine)
-    paused = Paused(engine)
-    batcher = BatchingEngine(paused, window_ms=0)
-    try:
-        running = batcher.submit([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
-        assert paused.paused.wait(30)
-        empty = batcher.submit([], temperature=0.9, seed=2)  # nothing to read: its prefill fails
-        paused.go.set()
-        with pytest.raises((IndexError, ValueError)):  # the tokenizer's word on an empty list of prompts
-            empty.future.result(timeout=60)
-        assert running.future.result(timeout=120) == engine.complete([shirt] * 2, temperature=0.9, seed=1,
-                                                                      max_tokens=40)  # fmt: skip
-        assert batcher.complete([shirt], seed=3, max_tokens=4) == engine.complete([shirt], seed=3, max_tokens=4)
-    finally:
-        paused.go.set()
-        batcher.close()
+    paused, batcher = held
+    running = batcher.submit([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
+    assert paused.paused.wait(30)
+    empty = batcher.submit([], temperature=0.9, seed=2)  # nothing to read: its prefill fails
+    paused.go.set()
+    with pytest.raises((IndexError, ValueError)):  # the tokenizer's word on an empty list of prompts
+        empty.future.result(timeout=60)
+    assert running.future.result(timeout=120) == engine.complete([shirt] * 2, temperature=0.9, seed=1, max_tokens=40)
+    assert batcher.complete([shirt], seed=3, max_tokens=4) == engine.complete([shirt], seed=3, max_tokens=4)
 
 
 @pytest.mark.parametrize("change", ["unloaded", "loaded again from another folder"])
 def test_an_adapter_changed_under_a_running_batch_fails_it_clearly(
-    engine: LocalEngine, adapters_root: Path, tmp_path: Path, change: str
-) -> None:
+    engine: LocalEngine, adapters_root: Path, tmp_path: Path, tuned: str, held: tuple[Paused, BatchingEngine],
+    change: str,
+) -> None:  # fmt: skip
     import shutil
 
     from model.errors import AdapterError
 
     shirt, _ = _prompts(engine)
-    engine.add_adapter(adapters_root / "v0001", "v0001")
-    paused = Paused(engine)
-    batcher = BatchingEngine(paused, window_ms=0)
-    try:
-        running = batcher.submit([shirt] * 2, model="v0001", temperature=0.9, seed=1, max_tokens=40)
-        assert paused.paused.wait(30)
-        # between two steps: the batch's cache was computed with the old weights, never to be continued with others
-        if change == "unloaded":
-            engine.remove_adapter("v0001")
-        else:
-            engine.add_adapter(shutil.copytree(adapters_root / "v0001", tmp_path / "v0001"), "v0001")
-        paused.go.set()
-        with pytest.raises(AdapterError, match="unloaded or replaced"):
-            running.future.result(timeout=60)
-        assert batcher.complete([shirt], seed=3, max_tokens=4) == engine.complete([shirt], seed=3, max_tokens=4)
-    finally:
-        paused.go.set()
-        batcher.close()
-        engine.remove_adapter("v0001")
+    paused, batcher = held
+    running = batcher.submit([shirt] * 2, model=tuned, temperature=0.9, seed=1, max_tokens=40)
+    assert paused.paused.wait(30)
+    # between two steps: the batch's cache was computed with the old weights, never to be continued with others
+    if change == "unloaded":
+        engine.remove_adapter(tuned)
+    else:
+        engine.add_adapter(shutil.copytree(adapters_root / tuned, tmp_path / tuned), tuned)
+    paused.go.set()
+    with pytest.raises(AdapterError, match="unloaded or replaced"):
+        running.future.result(timeout=60)
+    assert batcher.complete([shirt], seed=3, max_tokens=4) == engine.complete([shirt], seed=3, max_tokens=4)
 
 
 def test_closing_stops_a_running_continuous_batch(engine: LocalEngine) -> None:
