@@ -22,6 +22,23 @@ from typing import Any
 
 from model.writing.sampling import Job, RowSampler, RowSampling, generators, row_seed
 
+# generation-config settings that `generate` turns into logits processors of its own, which a decoding would not
+# apply: a model whose config sets any writes whole batches only
+GENERATE_EXTRAS = ("suppress_tokens", "begin_suppress_tokens", "bad_words_ids", "sequence_bias", "no_repeat_ngram_size",
+                   "min_length", "min_new_tokens", "forced_bos_token_id", "forced_eos_token_id")  # fmt: skip
+
+
+def decodable(model: Any) -> bool:
+    """Whether a model's batches can run as a `Decoding`: its KV cache is plain full-attention layers, whose rows
+    can be merged and dropped freely (not sliding-window ones), and its generation config adds no GENERATE_EXTRAS."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    config = getattr(model, "generation_config", None)
+    if any(getattr(config, name, None) for name in GENERATE_EXTRAS):
+        return False
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
+
 
 @dataclass
 class _Running:

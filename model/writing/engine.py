@@ -14,6 +14,7 @@ from model.errors import AdapterError, ModelUnavailableError
 from model.locks import TurnLock
 from model.training.registry import temperature_scale
 from model.writing.brief import Brief
+from model.writing.decoding import decodable
 from model.writing.diversity import SiblingBigramPenalty
 from model.writing.prompt import end_of_copy_ids, render_prompt
 from model.writing.sampling import (
@@ -109,7 +110,7 @@ class LocalEngine:
         self._lock = TurnLock()  # taken in turn: a decoding takes it for every step
         self._selected: tuple[str | None, ...] = ()  # (the selected adapter,); () when unknown (after a load)
         # a decoding's cache grows row by row only on models whose cache layers are all plain (no sliding window)
-        self._continuous = self._space is None and _plain_cache(self._model) and not _generate_extras(self._model)
+        self._continuous = self._space is None and decodable(self._model)  # model/writing/decoding.py
         # the forward pass's name for the KV cache: "cache" since transformers 5.2x, "past_key_values" before
         self.cache_argument = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         if adapter_path is not None:
@@ -418,8 +419,7 @@ class LocalEngine:
                  dropped: Callable[[Any], None]) -> Decoding | None:  # fmt: skip
         """A continuous batch written by `model` (as in `complete`; model/writing/decoding.py), or None where this
         engine writes only whole batches: a trimmed CPU head (jobs may need two token spaces), a repetition
-        penalty or a generation config with GENERATE_EXTRAS (transformers applies these inside `generate`), or a
-        model whose cache has sliding-window layers."""
+        penalty (transformers applies it inside `generate`), or a model that is not `decodable`."""
         from model.writing.decoding import Decoding
 
         if not self._continuous or self.repetition_penalty != 1.0:
@@ -449,27 +449,6 @@ class LocalEngine:
         from transformers import DynamicCache
 
         return DynamicCache() if layers is None else DynamicCache(ddp_cache_data=layers)
-
-
-def _plain_cache(model: Any) -> bool:
-    """Whether the model's KV cache is plain full-attention layers (no sliding window), whose rows can be merged
-    and dropped freely."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
-
-    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers)
-
-
-# generation-config settings that `generate` turns into logits processors of its own, which a decoding would not
-# apply: a model whose config sets any writes whole batches only
-GENERATE_EXTRAS = ("suppress_tokens", "begin_suppress_tokens", "bad_words_ids", "sequence_bias", "no_repeat_ngram_size",
-                   "min_length", "min_new_tokens", "forced_bos_token_id", "forced_eos_token_id")  # fmt: skip
-
-
-def _generate_extras(model: Any) -> list[str]:
-    """The GENERATE_EXTRAS the model's generation config sets."""
-    config = getattr(model, "generation_config", None)
-    return [name for name in GENERATE_EXTRAS if getattr(config, name, None)]
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:

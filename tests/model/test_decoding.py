@@ -265,3 +265,18 @@ def test_an_engine_that_writes_whole_batches_only_is_batched_as_before(engine: L
     finally:
         batcher.close()
         engine.repetition_penalty = 1.0
+
+
+def test_only_models_whose_cache_rows_can_be_merged_and_that_add_no_processors_are_decodable() -> None:
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, Qwen2Config, Qwen2ForCausalLM
+
+    from model.writing.decoding import decodable
+
+    small = {"vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 2,
+             "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8}  # fmt: skip
+    qwen = Qwen2ForCausalLM(Qwen2Config(**small))
+    assert decodable(qwen)
+    qwen.generation_config.no_repeat_ngram_size = 3  # a processor generate would add and a decoding would not
+    assert not decodable(qwen)
+    gemma = Gemma3ForCausalLM(Gemma3TextConfig(**small, sliding_window=8))  # its local layers slide
+    assert not decodable(gemma)
