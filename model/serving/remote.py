@@ -13,8 +13,8 @@ from typing import Any
 
 from model.serving.client import ModelClient, ModelHostError
 from model.writing.brief import Brief
-from model.writing.engine import MAX_TEMPERATURE
 from model.writing.prompt import render_prompt
+from model.writing.sampling import scaled_temperature
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class RemoteBackend:
         name = model or self.version
         scale = self._scale_here(name)
         if scale != 1.0 and "temperature" in kwargs:
-            kwargs["temperature"] = min(MAX_TEMPERATURE, kwargs["temperature"] * scale)
+            kwargs["temperature"] = scaled_temperature(kwargs["temperature"], scale)
         try:
             return self.client.complete(prompts, model=name, **kwargs)
         except ModelHostError as exc:

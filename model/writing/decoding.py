@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from model.writing.sampling import Job, RowSampler, RowSampling, generators, row_seed
+from model.writing.sampling import Job, RowSampler, RowSampling, generators, row_seed, scaled_temperature
 
 # generation-config settings that `generate` turns into logits processors of its own, which a decoding would not
 # apply: a model whose config sets any writes whole batches only
@@ -92,8 +92,6 @@ class Decoding:
 
     def admit(self, entries: Sequence[tuple[Hashable, Job]]) -> None:
         """Read the requests' prompts, sample their first tokens and add them to the batch."""
-        from model.writing.engine import MAX_TEMPERATURE
-
         engine = self.engine
         jobs = [job for _, job in entries]
         with engine.stepping(self.adapter, self.weights) as (model, scale):
@@ -106,7 +104,7 @@ class Decoding:
             now, first, added = time.monotonic(), 0, []
             for key, job in entries:
                 n = len(job.prompts)
-                temperature = min(MAX_TEMPERATURE, job.temperature * scale)
+                temperature = scaled_temperature(job.temperature, scale)
                 seeds = [row_seed(job.seed, i) if job.seed is not None else None for i in range(n)]
                 running = _Running(key, job, [RowSampling(temperature, job.top_p, engine.top_k)] * n,
                                    generators(seeds), ids[first : first + n, -1:], now + engine.max_time_s)  # fmt: skip

@@ -25,6 +25,7 @@ from model.writing.sampling import (
     RowSampling,
     generators,
     row_seed,
+    scaled_temperature,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DIVERSITY_PENALTY = 2.0  # logit penalty on repeating a sibling candidate's bigram (model/writing/diversity.py)
-MAX_TEMPERATURE = 2.0  # the OpenAI API's ceiling; a calibrated adapter never samples hotter
 MAX_ADAPTERS = 8  # adapters held in memory at once; the least recently used beyond this is dropped
 
 
@@ -359,7 +359,7 @@ class LocalEngine:
         cancelled: list[Any] = []
         for job in jobs:
             first, n = len(rows), len(job.prompts)
-            temperature = min(MAX_TEMPERATURE, job.temperature * scale)
+            temperature = scaled_temperature(job.temperature, scale)
             # each row samples with its own stream, so a candidate never depends on what shares its batch
             rows += [RowSampling(temperature, job.top_p, self.top_k)] * n
             seeds += [row_seed(job.seed, i) if job.seed is not None else None for i in range(n)]

@@ -15,6 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_TEMPERATURE = 2.0  # the OpenAI API's ceiling; a calibrated adapter never samples hotter
+
+
+def scaled_temperature(temperature: float, scale: float) -> float:
+    """The temperature a version samples at: the request's times the version's calibrated factor, capped."""
+    return min(MAX_TEMPERATURE, temperature * scale)
+
+
 NUCLEUS_GUESS = 256  # tokens ranked first for top-k/top-p; a row whose nucleus is larger is ranked in full
 
 
