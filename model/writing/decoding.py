@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from model.writing.sampling import Job, RowSampler, RowSampling, generators, row_seed, scaled_temperature
+from model.writing.sampling import Job, RowSampler, RowSampling, job_rows, row_spans, scaled_temperature
 
 # generation-config settings that `generate` turns into logits processors of its own, which a decoding would not
 # apply: a model whose config sets any writes whole batches only
@@ -101,16 +101,12 @@ class Decoding:
             position.masked_fill_(mask == 0, 0)  # as generate does; padding is masked anyway
             cache = engine.new_cache()
             logits = _next_logits(model, engine, ids, mask, position, cache)
-            now, first, added = time.monotonic(), 0, []
-            for key, job in entries:
-                n = len(job.prompts)
+            now, added = time.monotonic(), []
+            for (key, job), span in zip(entries, row_spans(len(job.prompts) for job in jobs), strict=True):
                 temperature = scaled_temperature(job.temperature, scale)
-                seeds = [row_seed(job.seed, i) if job.seed is not None else None for i in range(n)]
-                running = _Running(key, job, [RowSampling(temperature, job.top_p, engine.top_k)] * n,
-                                   generators(seeds), ids[first : first + n, -1:], now + engine.max_time_s)  # fmt: skip
-                running.penalty = engine.sibling_penalty(job, temperature)
-                added.append(running)
-                first += n
+                sampling, streams = job_rows(job, temperature, engine.top_k)
+                added.append(_Running(key, job, sampling, streams, ids[span.start : span.stop, -1:],
+                                      now + engine.max_time_s, engine.sibling_penalty(job, temperature)))  # fmt: skip
             tokens = self._choose(added, logits)
             self._merge(added, cache, mask, position[:, -1] + 1, tokens)
             self._finish_rows(added, tokens, offset=self.rows - int(tokens.shape[0]))
@@ -132,14 +128,11 @@ class Decoding:
         self._settle()
 
     def _choose(self, requests: Sequence[_Running], logits: Any) -> Any:
-        """The next token of every row of `requests` (whose rows are `logits`' rows, in order), each appended to
-        its request's tokens; the sibling penalty acts within each request."""
-        first = 0
-        for running in requests:
-            if running.penalty is not None:
-                rows = logits[first : first + running.rows]
-                logits[first : first + running.rows] = running.penalty(running.tokens, rows)
-            first += running.rows
+        """The next token of every row of `requests` (whose rows are `logits`' rows, in order); the sibling penalty
+        acts within each request."""
+        for running, span in zip(requests, _spans(requests), strict=True):
+            if running.penalty is not None:  # it lowers the logits of the request's rows in place
+                running.penalty(running.tokens, logits[span.start : span.stop])
         sampler = self._sampler if requests is self.requests and self._sampler is not None else None
         if sampler is None:
             sampler = RowSampler([s for r in requests for s in r.sampling], [g for r in requests for g in r.generators])
@@ -154,15 +147,13 @@ class Decoding:
 
         if self._stops is None:
             self._stops = torch.tensor(self.engine.stop_ids, dtype=torch.long, device=tokens.device)
-        first = 0
-        for running in requests:
-            own = tokens[first : first + running.rows]
+        for running, span in zip(requests, _spans(requests), strict=True):
+            own = tokens[span.start : span.stop]
             running.tokens = torch.cat([running.tokens, own[:, None]], dim=1)
             done = torch.isin(own, self._stops)
             if running.written >= running.job.max_tokens:
                 done = torch.ones_like(done)
-            self.unfinished[offset + first : offset + first + running.rows] &= ~done
-            first += running.rows
+            self.unfinished[offset + span.start : offset + span.stop] &= ~done
 
     def _merge(self, added: list[_Running], cache: Any, mask: Any, position: Any, tokens: Any) -> None:
         """Append the newcomers' rows (their cache, mask, next positions and first tokens) to the batch's, both
@@ -203,10 +194,8 @@ class Decoding:
 
         unfinished = self.unfinished.cpu()  # one transfer a step
         keep: list[int] = []
-        now, staying, first = time.monotonic(), [], 0
-        for running in self.requests:
-            span = range(first, first + running.rows)
-            first += running.rows
+        now, staying = time.monotonic(), []
+        for running, span in zip(self.requests, _spans(self.requests), strict=True):
             if running.job.cancelled is not None and running.job.cancelled():
                 self.dropped(running.key)
             elif not bool(unfinished[span.start : span.stop].any()) or now >= running.deadline:
@@ -214,7 +203,6 @@ class Decoding:
             else:
                 keep += span
                 staying.append(running)
-                continue
         if len(staying) == len(self.requests):
             return
         self.requests, self._sampler = staying, None
@@ -228,6 +216,11 @@ class Decoding:
         for layer in self.cache.layers:
             layer.keys, layer.values = layer.keys[index, :, start:], layer.values[index, :, start:]
         self.mask = self.mask[:, start:]
+
+
+def _spans(requests: Sequence[_Running]) -> list[range]:
+    """Each request's rows in the batch (or in a group of newcomers)."""
+    return row_spans(r.rows for r in requests)
 
 
 def _next_logits(model: Any, engine: Any, ids: Any, mask: Any, position: Any, cache: Any) -> Any:

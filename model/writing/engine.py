@@ -23,8 +23,8 @@ from model.writing.sampling import (
     RowLimits,
     RowSampler,
     RowSampling,
-    generators,
-    row_seed,
+    job_rows,
+    row_spans,
     scaled_temperature,
 )
 
@@ -312,11 +312,7 @@ class LocalEngine:
         the tokenizer shared by every thread, and a prompt rendered or a reply counted meanwhile on another thread
         resets it, so the batch would come back unpadded (`_padded` pads it here instead)."""
         flat = self.tokenizer([p for job in jobs for p in job.prompts])["input_ids"]
-        out, first = [], 0
-        for job in jobs:
-            out.append(flat[first : first + len(job.prompts)])
-            first += len(job.prompts)
-        return out
+        return [flat[span.start : span.stop] for span in row_spans(len(job.prompts) for job in jobs)]
 
     def _padded(self, rows: Sequence[Sequence[int]]) -> tuple[Any, Any]:
         """The rows left-padded to the longest (decoder-only batches are padded on the left): ids and mask."""
@@ -353,29 +349,22 @@ class LocalEngine:
         ids = full if compact is None else compact
         space = self._space if compact is not None else None
         processors = LogitsProcessorList()
+        spans = row_spans(len(job.prompts) for job in jobs)
         rows: list[RowSampling] = []
-        seeds: list[int | None] = []
-        lengths: list[int] = []
-        cancelled: list[Any] = []
-        for job in jobs:
-            first, n = len(rows), len(job.prompts)
+        streams: list[Any] = []
+        for job, span in zip(jobs, spans, strict=True):
             temperature = scaled_temperature(job.temperature, scale)
-            # each row samples with its own stream, so a candidate never depends on what shares its batch
-            rows += [RowSampling(temperature, job.top_p, self.top_k)] * n
-            seeds += [row_seed(job.seed, i) if job.seed is not None else None for i in range(n)]
-            lengths += [job.max_tokens] * n
-            cancelled += [job.cancelled] * n
-            penalty = self.sibling_penalty(job, temperature, start=ids.shape[1] - 1, rows=range(first, first + n),
-                                           space=space)  # fmt: skip
+            sampling, own = job_rows(job, temperature, self.top_k)
+            rows += sampling
+            streams += own
+            penalty = self.sibling_penalty(job, temperature, start=ids.shape[1] - 1, rows=span, space=space)
             if penalty is not None:
                 processors.append(penalty)
-        processors.append(RowSampler(rows, generators(seeds)))
+        processors.append(RowSampler(rows, streams))
+        lengths = [job.max_tokens for job in jobs for _ in job.prompts]
+        cancelled = [job.cancelled for job in jobs for _ in job.prompts]
         stops = self.stop_ids if space is None else space.kept_ids(self.stop_ids)
         pad = self.tokenizer.pad_token_id
-        spans, first = [], 0
-        for job in jobs:
-            spans.append(range(first, first + len(job.prompts)))
-            first += len(job.prompts)
 
         def texts_of(j: int, tokens: Any) -> list[str]:
             """Job j's texts from its rows' new tokens (in the generation's token space)."""
@@ -444,11 +433,11 @@ class LocalEngine:
                 raise AdapterError(f"model {adapter!r} was unloaded or replaced while a batch was being written")
             yield self._model, self._select(adapter)
 
-    def new_cache(self, layers: Sequence[tuple[Any, Any]] | None = None) -> Any:
-        """An empty KV cache, or one holding the given (keys, values) per layer."""
+    def new_cache(self) -> Any:
+        """An empty KV cache for a decoding's newcomers."""
         from transformers import DynamicCache
 
-        return DynamicCache() if layers is None else DynamicCache(ddp_cache_data=layers)
+        return DynamicCache()
 
 
 def _cut_at_stop(text: str, stop: list[str] | None) -> str:

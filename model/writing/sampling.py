@@ -11,7 +11,7 @@ noise of computing it beside other rows (padding to a longer prompt, another bat
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,6 +223,23 @@ class EarlyAnswers:
             if job not in self.answered and bool(finished[span.start : span.stop].all()):
                 self.answered.add(job)
                 self.answer(job, new[span.start : span.stop])
+
+
+def job_rows(job: Job, temperature: float, top_k: int) -> tuple[list[RowSampling], list[Any]]:
+    """How each of a job's rows samples (at `temperature`, the version's already), and its random stream: candidate
+    i of a seeded request draws from (seed, i), so it never depends on what shares its batch."""
+    n = len(job.prompts)
+    seeds = [row_seed(job.seed, i) if job.seed is not None else None for i in range(n)]
+    return [RowSampling(temperature, job.top_p, top_k)] * n, generators(seeds)
+
+
+def row_spans(counts: Iterable[int]) -> list[range]:
+    """The rows of consecutive groups of a batch, given how many rows each has: (3, 2) -> [0..3), [3..5)."""
+    spans, first = [], 0
+    for n in counts:
+        spans.append(range(first, first + n))
+        first += n
+    return spans
 
 
 def generators(seeds: Sequence[int | None]) -> list[Any]:
