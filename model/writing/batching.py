@@ -140,13 +140,13 @@ class BatchingEngine:
         behind a running batch have waited long enough: they go as soon as it ends, unless others are arriving."""
         return min(self._waiting[0].arrived + WAIT_CAP * self.window_s, self._waiting[-1].arrived + self.window_s)
 
-    def _take(self, adapter: str | None) -> list[Ticket]:
-        """The waiting calls for `adapter`, oldest first, up to `max_batch` rows (at least one call), off the queue.
-        Called with the condition held."""
+    def _take(self, adapter: str | None, rows: int = 0) -> list[Ticket]:
+        """The waiting calls for `adapter`, oldest first, that fit in `max_batch` rows beside the `rows` a running
+        batch holds (a new batch takes at least one call), off the queue; the oldest that does not fit stops the
+        taking, so that it goes first. Called with the condition held."""
         batch: list[Ticket] = []
-        rows = 0
         for ticket in [t for t in self._waiting if t.adapter == adapter]:
-            if batch and rows + len(ticket.job.prompts) > self.max_batch:
+            if (batch or rows) and rows + len(ticket.job.prompts) > self.max_batch:
                 break
             batch.append(ticket)
             rows += len(ticket.job.prompts)
@@ -171,13 +171,9 @@ class BatchingEngine:
         if self.continuous and self._decoded(running):
             return
 
-        def answer(i: int, texts: list[str]) -> None:  # a call whose rows are done need not wait for the others
-            if not running[i].cancelled and not running[i].future.done():
-                running[i].future.set_result(texts)
-
-        try:
+        try:  # a call whose rows are done is answered then, without waiting for the others
             texts = self.engine.complete_batch([t.job for t in running], model=self._name(running[0].adapter),
-                                               on_done=answer)  # fmt: skip
+                                               on_done=lambda i, texts: self._answer(running[i], texts))  # fmt: skip
         except Exception as exc:
             self._fail(running, exc)
             return
@@ -185,12 +181,7 @@ class BatchingEngine:
             with self._changed:
                 self._running = []
         for ticket, result in zip(running, texts, strict=True):
-            if ticket.future.done():
-                continue
-            if ticket.cancelled:
-                ticket.future.set_exception(CancelledError())
-            else:
-                ticket.future.set_result(result)
+            self._answer(ticket, result)  # those not answered yet (a withdrawn one hears CancelledError)
 
     def _decoded(self, running: list[Ticket]) -> bool:
         """Write `running` as a continuous batch: between steps, calls waiting for the same adapter join it, as
@@ -232,7 +223,7 @@ class BatchingEngine:
             self._leave(ticket)
 
     def _answer(self, ticket: Ticket, texts: list[str]) -> None:
-        """A continuous batch's answer to one of its calls (withdrawn after the batch last looked: CancelledError)."""
+        """A batch's answer to one of its calls, unless it has one; a call withdrawn meanwhile hears CancelledError."""
         if not ticket.future.done():
             if ticket.cancelled:
                 ticket.future.set_exception(CancelledError())
@@ -257,14 +248,7 @@ class BatchingEngine:
                 return []
             if any(t.adapter != adapter for t in self._waiting):
                 return []
-            joining: list[Ticket] = []
-            for ticket in self._waiting:
-                if rows + len(ticket.job.prompts) > self.max_batch:
-                    break  # the oldest that does not fit goes first once the batch drains
-                joining.append(ticket)
-                rows += len(ticket.job.prompts)
-            self._waiting = self._waiting[len(joining) :]
-            joining = [t for t in joining if t.future.set_running_or_notify_cancel()]
+            joining = [t for t in self._take(adapter, rows) if t.future.set_running_or_notify_cancel()]
             self._running += joining
             return joining
 
