@@ -94,8 +94,8 @@ def build_bot(
         return retrain_and_report(settings, store, client, trigger=trigger, now=now)
 
     schedule = WeeklySchedule(store, cron_trigger(settings), lambda slot: weekly("schedule", slot))
-    deps = BotDeps(settings, store, writer, pool=GenerationPool(settings.generation_workers), reactions=ReactionMap(settings.reactions_file),
-                   schedule=schedule, weekly=weekly)  # fmt: skip
+    deps = BotDeps(settings, store, writer, pool=GenerationPool(settings.generation_workers),
+                   reactions=ReactionMap(settings.reactions_file), schedule=schedule, weekly=weekly)  # fmt: skip
     app = create_app(deps, client=client, http=http)
     runner: Runner = HttpRunner(app, host, port) if http else SocketRunner(app, settings.slack_app_token or "", client)
     return Bot(deps, client, runner, lock)
