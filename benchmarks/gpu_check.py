@@ -15,11 +15,12 @@ import os
 import statistics
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from benchmarks.concurrency import burst, closed_loop, p95
 
 N, TOKENS = 5, 60
 QWEN25_15B = {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12,
@@ -60,42 +61,28 @@ def build_adapter(base: Path, registry_root: Path) -> None:
 
 def measure(url: str, prompt: str, concurrency: int, requests: int, model: str = "base") -> dict[str, float]:
     """Latency percentiles and generated tokens per second for `requests` calls at `concurrency`."""
-    latencies: list[float] = []
-    tokens: list[int] = []
     body = {"model": model, "prompt": [prompt] * N, "max_tokens": TOKENS, "temperature": 0.8, "top_p": 0.95}
-
-    def one(i: int) -> None:
-        started = time.perf_counter()
-        reply = httpx.post(f"{url}/v1/completions", json={**body, "seed": i}, timeout=600)
-        reply.raise_for_status()
-        latencies.append(time.perf_counter() - started)
-        # a random model almost never samples its end token, so each candidate runs to max_tokens; counting them
-        # here also avoids re-tokenising text that the small tokenizer cannot spell for most of the vocabulary
-        tokens.append(N * TOKENS)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(requests)))
-    wall = time.perf_counter() - started
-    latencies.sort()
+    latencies, wall = closed_loop(lambda i: _post(url, {**body, "seed": i}), concurrency, requests)
+    # a random model almost never samples its end token, so each candidate runs to max_tokens; counting them so
+    # also avoids re-tokenising text that the small tokenizer cannot spell for most of the vocabulary
+    tokens = requests * N * TOKENS
     return {"concurrency": concurrency, "requests": requests, "p50_s": round(statistics.median(latencies), 3),
-            "p95_s": round(latencies[round(0.95 * (len(latencies) - 1))], 3),
-            "tokens_per_s": round(sum(tokens) / wall, 1), "requests_per_s": round(requests / wall, 2)}  # fmt: skip
+            "p95_s": round(p95(latencies), 3), "tokens_per_s": round(tokens / wall, 1),
+            "requests_per_s": round(requests / wall, 2)}  # fmt: skip
 
 
-def burst(url: str, prompt: str, size: int, tries: int = 3) -> float:
-    """Median over `tries` of the seconds until the last of `size` requests sent at the same moment is answered."""
+def sixteen_at_once(url: str, prompt: str) -> dict[str, float]:
+    """Issue 19's "done means": the last of sixteen requests sent at the same moment against one alone."""
     body = {"model": "base", "prompt": [prompt] * N, "max_tokens": TOKENS, "temperature": 0.8, "top_p": 0.95}
-    times = []
-    for t in range(tries):
-        started = time.perf_counter()
-        with ThreadPoolExecutor(size) as pool:
-            replies = list(pool.map(lambda i: httpx.post(f"{url}/v1/completions", json={**body, "seed": i},
-                                                         timeout=600), range(t * size, (t + 1) * size)))  # fmt: skip
-        times.append(time.perf_counter() - started)
-        for reply in replies:
-            reply.raise_for_status()
-    return statistics.median(times)
+    alone, together = (
+        burst(lambda i: _post(url, {**body, "seed": i}), size, tries) for size, tries in ((1, 5), (16, 3))
+    )
+    return {"one_alone_s": round(alone, 3), "sixteen_at_once_last_s": round(together, 3),
+            "ratio": round(together / alone, 2)}  # fmt: skip
+
+
+def _post(url: str, body: dict[str, Any]) -> None:
+    httpx.post(f"{url}/v1/completions", json=body, timeout=600).raise_for_status()
 
 
 def one_token(url: str, prompt: str, model: str) -> float:
@@ -155,10 +142,7 @@ def main() -> None:
         ) as url:
             measure(url, prompt, 1, 2)  # warm-up (CUDA kernels, allocator)
             report["latency"] = [measure(url, prompt, c, max(8, 2 * c)) for c in args.levels]
-            # issue 19's "done means": sixteen marketers at the same moment, against one alone
-            alone, together = burst(url, prompt, 1, tries=5), burst(url, prompt, 16)
-            report["burst_16"] = {"one_alone_s": round(alone, 3), "sixteen_at_once_last_s": round(together, 3),
-                                  "ratio": round(together / alone, 2)}  # fmt: skip
+            report["burst_16"] = sixteen_at_once(url, prompt)
             report["hot_swap"] = swap_seconds(url, prompt)
     print(json.dumps(report, indent=2))
     if os.environ.get("OUT"):

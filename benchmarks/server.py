@@ -23,11 +23,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from benchmarks.concurrency import burst, closed_loop, p95
 from bot.settings import Settings
 from bot.slack.pool import GenerationPool
 from model.serving.client import ModelClient
@@ -47,20 +46,8 @@ TARGETED = ("server", "engine on the bot's pool")
 
 def measure(call: Callable[[int], object], concurrency: int, requests: int) -> dict[str, float]:
     """Run `requests` calls with `concurrency` callers; requests per second and latency percentiles."""
-    latencies: list[float] = []
-
-    def one(i: int) -> None:
-        started = time.perf_counter()
-        call(i)
-        latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(requests)))
-    wall = time.perf_counter() - started
-    latencies.sort()
-    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    return {"rps": requests / wall, "p50": statistics.median(latencies), "p95": p95}
+    latencies, wall = closed_loop(call, concurrency, requests)
+    return {"rps": requests / wall, "p50": statistics.median(latencies), "p95": p95(latencies)}
 
 
 def through_pool(pool: GenerationPool, job: Callable[[], Any]) -> None:
@@ -82,17 +69,6 @@ def through_pool(pool: GenerationPool, job: Callable[[], Any]) -> None:
     done.wait()
     if failed:
         raise failed[0]
-
-
-def burst(call: Callable[[int], object], size: int, tries: int = 3) -> float:
-    """Median over `tries` of the time until the last of `size` calls sent at the same moment is answered."""
-    times = []
-    for t in range(tries):
-        started = time.perf_counter()
-        with ThreadPoolExecutor(size) as pool:
-            list(pool.map(call, range(t * size, (t + 1) * size)))
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def mean_batch(batcher: BatchingEngine) -> float:
