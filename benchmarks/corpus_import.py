@@ -40,7 +40,7 @@ def main() -> None:
         checks = language_checks()
         checks.detect_registers(["준비했습니다"])  # load Kiwi before timing
         started = time.perf_counter()
-        rows, report = prepare_import(path, checks=checks, source="bench", existing=store.existing_corpus_hashes)
+        rows, report = prepare_import(path, checks=checks, source="bench", existing=store.stored_corpus_rows)
         inserted = store.add_corpus_rows(rows)
         seconds = time.perf_counter() - started
     assert inserted == ROWS and not report.bad, (inserted, report.bad[:3])

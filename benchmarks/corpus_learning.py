@@ -86,7 +86,7 @@ def one_home(rows: list[dict[str, Any]], scored: bool, eval_briefs: list[dict[st
     settings = Settings.from_env({"COPYBOT_HOME": str(home), "COPYBOT_RERANK": "off"})
     store = Store.open(settings.db_path)
     new, report = prepare_import(_write(root / f"{home.name}.csv", rows, scored), checks=language_checks(),
-                                 source="archive", existing=store.existing_corpus_hashes)  # fmt: skip
+                                 source="archive", existing=store.stored_corpus_rows)  # fmt: skip
     store.add_corpus_rows(new)
     base = _shares(settings, store, eval_briefs)
     started = time.perf_counter()

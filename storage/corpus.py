@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.corpus_files import read_rows
+from storage.headers import Columns, ColumnUse, Vocabulary, column_uses, header_key, match_columns, names_a_field
 
 MAX_COPY_CHARS = 500
 SPLIT_SHARES = (("train", 80), ("validation", 10), ("test", 10))  # percent; the hash decides
@@ -25,8 +26,8 @@ HEADER_ALIASES = {
     "text": ("카피", "문구", "광고문구", "copy", "text"),
     "product": ("제품", "상품", "제품명", "상품명", "product"),
     "category": ("카테고리", "분류", "category"),
-    "event": ("행사", "이벤트", "행사명", "event", "event_name"),
-    "age_group": ("연령", "타깃", "타겟", "연령대", "age", "age_group"),
+    "event": ("행사", "이벤트", "행사명", "캠페인", "event", "event_name", "campaign"),
+    "age_group": ("연령", "타깃", "타겟", "연령대", "age", "age_group", "target"),
     "channel": ("채널", "매체", "channel"),
     "score": ("성과", "반응", "점수", "score"),
     "date": ("날짜", "일자", "date"),
@@ -43,18 +44,28 @@ SCORE_MEASURES = {
     "open_rate": ("오픈율", "오픈률", "열람률", "열람율", "개봉률", "openrate"),
 }
 GENERIC_SCORE = "score"
-_UNIT = re.compile(r"[\(\[（][^)\]）]*[\)\]）]|%")
-
-
-def header_key(column: str) -> str:
-    """A header as aliases are matched: lower case, without a unit such as "(%)", spaces, '-' or '_'."""
-    return re.sub(r"[\s_\-]+", "", _UNIT.sub("", unicodedata.normalize("NFKC", column)).lower())
+# Measures first, in the order above, so that a CTR column wins over a conversion rate and both over 성과.
+VOCABULARY = Vocabulary(
+    aliases={**HEADER_ALIASES, "score": (*(a for m in SCORE_MEASURES.values() for a in m), *HEADER_ALIASES["score"])},
+    short_names={"copy": "text", "age": "age_group", "register": "register_label"},
+)
+# What a row without each field cannot do, for the import's and the retrain's explanations.
+NEEDED_FOR = {
+    "age_group": "training prompts and for ranking copies among their peers",
+    "event": "the brief of a training prompt and pairing copies of one brief",
+    "channel": "ranking scores (they are compared within a channel) and the channel's length limits",
+}
+FILLABLE = ("product", "category", "event", "age_group", "channel", "date", "register_label")
+SUGGEST_SHARE = 0.6  # of an unused column's sampled values that must read as an age group, channel or date
 
 
 def score_measure(column: str) -> str:
     """What a score column measures, from its name: ctr, conversion_rate, …, or "score" when the name is generic."""
     key = header_key(column)
-    return next((m for m, aliases in SCORE_MEASURES.items() if key in aliases), GENERIC_SCORE)
+    for measure, aliases in SCORE_MEASURES.items():
+        if key in aliases or any(key.endswith(a) for a in aliases if len(a) > 2):
+            return measure
+    return GENERIC_SCORE
 
 
 _PHONE = re.compile(r"(?<!\d)(?:0\d{1,2}|1\d{3})[-. ]?\d{3,4}[-. ]?\d{4}(?!\d)|(?<!\d)1\d{3}-\d{4}(?!\d)")
@@ -82,6 +93,8 @@ class ImportReport:
     path: str
     detected: str
     source: str
+    header_line: int = 0  # the line of the file the header was found on (0: JSONL has none)
+    columns: list[ColumnUse] = field(default_factory=list)
     rows_read: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)
     merged: list[tuple[int, int]] = field(default_factory=list)  # (line, line of the copy it merged into)
@@ -95,11 +108,60 @@ class ImportReport:
     score_column: str = ""  # the file's column read as the score, and what it measures
     score_measure: str = ""
     unused_score_columns: list[str] = field(default_factory=list)
+    missing: dict[str, int] = field(default_factory=dict)  # field -> valid rows of the file without it
+    unnamed_cells: int = 0  # rows with a value under a column that has no name
+    # rows already in the corpus that this file gives missing fields: (content hash, the values to fill in)
+    completions: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    completed: int = 0
 
     @property
     def new_rows(self) -> int:
         """Rows that are (or would be) added."""
         return sum(self.by_split.values())
+
+    @property
+    def valid_rows(self) -> int:
+        """Rows read that are copies (after near-duplicates merged), new or already present."""
+        return self.new_rows + self.already_present
+
+    def completed_fields(self) -> Counter[str]:
+        """How many present rows get each field filled in."""
+        return Counter(f for _, values in self.completions for f in values if f != "score_measure")
+
+    def unused_hint(self, fld: str) -> str:
+        """The `--map` hint of an unused column that looks like `fld`, or ""."""
+        return next((c.hint for c in self.columns if not c.field and c.suggest == fld and c.hint), "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as `--json` prints it and the store keeps it (without the values to fill in)."""
+        return {
+            "path": self.path,
+            "detected": self.detected,
+            "source": self.source,
+            "header_line": self.header_line,
+            "columns": [c.as_dict(VOCABULARY) for c in self.columns],
+            "rows_read": self.rows_read,
+            "bad": [{"line": n, "reason": r} for n, r in self.bad],
+            "merged": [{"line": n, "into": first} for n, first in self.merged],
+            "already_present": self.already_present,
+            "new": self.new_rows,
+            "by_split": dict(sorted(self.by_split.items())),
+            "inserted": self.inserted,
+            "completed": self.completed if not self.dry_run else len(self.completions),
+            "completed_fields": dict(self.completed_fields()),
+            "missing": {
+                f: {"rows": n, "needed_for": NEEDED_FOR[f], "hint": self.unused_hint(f)}
+                for f, n in self.missing.items()
+                if n
+            },
+            "unnamed_cells": self.unnamed_cells,
+            "masked_phones": self.masked_phones,
+            "masked_emails": self.masked_emails,
+            "register_disagreements": self.register_disagreements,
+            "score_column": self.score_column,
+            "score_measure": self.score_measure,
+            "dry_run": self.dry_run,
+        }
 
 
 def normalized_key(text: str) -> str:
@@ -156,37 +218,22 @@ def _parse_score(value: Any) -> float:
 
 
 def header_map(headers: list[str], overrides: Mapping[str, str]) -> dict[str, str]:
-    """file column -> corpus field, from explicit `--map column=field` pairs, then the known aliases; the score
-    is the column of the first measure in SCORE_MEASURES' order, else a generic score column."""
-    unknown = [f for f in overrides.values() if f not in FIELDS]
-    if unknown:
-        raise ValueError(f"--map names unknown field(s) {unknown}; fields are {', '.join(FIELDS)}")
-    mapping = {col: fld for col, fld in overrides.items() if col in headers}
-    taken = set(mapping.values())
-    if "score" not in taken:
-        found = {score_measure(c): c for c in reversed(headers) if c not in mapping and _is_score(c)}
-        for measure in (*SCORE_MEASURES, GENERIC_SCORE):
-            if measure in found:
-                mapping[found[measure]] = "score"
-                taken.add("score")
-                break
-    for column in headers:
-        if column in mapping:
-            continue
-        key = header_key(column)
-        for fld, aliases in HEADER_ALIASES.items():
-            if fld not in taken and fld != "score" and key in {header_key(a) for a in aliases}:
-                mapping[column] = fld
-                taken.add(fld)
-                break
-    if "text" not in mapping.values():
-        raise ValueError(f"no copy column among {headers}; name it 카피, 문구, copy or text, or use --map COLUMN=text")
-    return mapping
+    """file column -> corpus field, by `storage.headers`' rules after explicit `--map column=field` pairs; with
+    several score columns, the first measure in SCORE_MEASURES' order. Raises ValueError (a HeaderError) for a
+    header that could be two fields, and when no column is the copy."""
+    return _columns(headers, overrides).mapping
+
+
+def _columns(headers: list[str], overrides: Mapping[str, str]) -> Columns:
+    found = match_columns(headers, VOCABULARY, overrides)
+    if "text" not in found.mapping.values():
+        raise ValueError(f"no copy column among {headers}; name it 카피, 문구, copy or text, or use --map COLUMN=copy")
+    return found
 
 
 def _is_score(column: str) -> bool:
-    key = header_key(column)
-    return key in {header_key(a) for a in HEADER_ALIASES["score"]} or score_measure(column) != GENERIC_SCORE
+    naming = VOCABULARY.naming(column)
+    return (VOCABULARY.exact(column) or ("",))[0] == "score" or naming.head == "score"
 
 
 def score_columns(headers: list[str], mapping: dict[str, str]) -> tuple[str, list[str]]:
@@ -225,20 +272,30 @@ def prepare_import(
     checks: Checks,
     source: str,
     overrides: Mapping[str, str] | None = None,
-    existing: Callable[[list[str]], set[str]],
+    existing: Callable[[list[str]], Mapping[str, Mapping[str, Any]]],
 ) -> tuple[list[dict[str, Any]], ImportReport]:
-    """Read, clean and validate a file; return the new rows to insert and the report. Writes nothing."""
-    detected, columns, rows = read_rows(path)
-    report = ImportReport(path=str(path), detected=detected, source=source)
-    mapping = header_map(columns, overrides or {})
-    report.score_column, report.unused_score_columns = score_columns(columns, mapping)
+    """Read, clean and validate a file; return the new rows to insert and the report, whose `completions` are the
+    missing fields this file gives rows already in the corpus (`existing`: the stored rows of the given hashes).
+    Writes nothing."""
+    table = read_rows(path, lambda cells: names_a_field(cells, VOCABULARY))
+    report = ImportReport(path=str(path), detected=table.detected, source=source, header_line=table.header_line)
+    found = _columns(table.columns, overrides or {})
+    mapping = found.mapping
+    report.score_column, report.unused_score_columns = score_columns(table.columns, mapping)
     report.score_measure = score_measure(report.score_column) if report.score_column else ""
+    unused = [c for c in table.columns if c not in mapping]
+    samples: dict[str, list[str]] = {c: [] for c in unused}
     kept: dict[str, tuple[int, dict[str, Any]]] = {}
-    for line, row in rows:
+    for line, row in table.rows:
         report.rows_read += 1
         if "__error__" in row:
             report.bad.append((line, row["__error__"]))
             continue
+        report.unnamed_cells += bool(row.get("__unnamed__"))
+        for column in unused:
+            value = str(row.get(column) or "").strip()
+            if value and len(samples[column]) < 200:
+                samples[column].append(value)
         try:
             clean, phones, emails = _validate(row, mapping, checks)
         except ValueError as exc:
@@ -254,19 +311,60 @@ def prepare_import(
                 first["score"], first["score_measure"] = clean["score"], clean["score_measure"]
             continue
         kept[key] = (line, {**clean, "content_hash": key})
+    notes = {c: f"another score; the score comes from {report.score_column!r}" for c in report.unused_score_columns}
+    measures = {report.score_column: report.score_measure} if report.score_column else {}
+    report.columns = column_uses(
+        table.columns, found, VOCABULARY, samples, lambda v: _looks_like(v, checks), notes=notes, measures=measures
+    )
     new = _finish(kept, report, checks, existing, source)
+    report.missing = {f: sum(1 for _, r in kept.values() if not r[f]) for f in NEEDED_FOR}
     return new, report
+
+
+def _looks_like(values: list[str], checks: Checks) -> str:
+    """The field most of a column's values read as: age_group, channel or date; "" for none. Plain numbers are
+    never read as ages (a click count of 25 is no age)."""
+    if not values:
+        return ""
+
+    def age(value: str) -> str:
+        if value.isdigit():
+            raise ValueError(value)
+        return checks.normalize_age(value)
+
+    tests: tuple[tuple[str, Callable[[str], object]], ...] = (
+        ("age_group", age),
+        ("channel", checks.normalize_channel),
+        ("date", parse_date),
+    )
+    for fld, test in tests:
+        fits = 0
+        for value in values:
+            try:
+                test(value)
+                fits += 1
+            except ValueError:
+                continue
+        if fits >= SUGGEST_SHARE * len(values):
+            return fld
+    return ""
 
 
 def _finish(
     kept: dict[str, tuple[int, dict[str, Any]]],
     report: ImportReport,
     checks: Checks,
-    existing: Callable[[list[str]], set[str]],
+    existing: Callable[[list[str]], Mapping[str, Mapping[str, Any]]],
     source: str,
 ) -> list[dict[str, Any]]:
     present = existing(list(kept))
     report.already_present = len(present)
+    for key, stored in present.items():
+        fill = {f: kept[key][1][f] for f in FILLABLE if not stored.get(f) and kept[key][1][f]}
+        if stored.get("score") is None and kept[key][1]["score"] is not None:
+            fill.update(score=kept[key][1]["score"], score_measure=kept[key][1]["score_measure"])
+        if fill:
+            report.completions.append((key, fill))
     new = [row for key, (_, row) in kept.items() if key not in present]
     for row, register in zip(new, checks.detect_registers([r["text"] for r in new]), strict=True):
         row.update(register_detected=register, source=source, split=split_for(row["content_hash"]))

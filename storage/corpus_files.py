@@ -9,7 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,21 +27,61 @@ class CorpusFileError(StoreError):
     """The file cannot be read at all (format, encoding, or structure)."""
 
 
-def read_rows(path: str | Path) -> tuple[str, list[str], Rows]:
-    """(detected format or encoding, column names, rows) for a .csv, .tsv, .jsonl or .xlsx file."""
+@dataclass
+class Table:
+    """A file's rows under its header: the format, the line the header was found on, the column names in order,
+    and the rows as (line number, {column: value})."""
+
+    detected: str
+    header_line: int
+    columns: list[str]
+    rows: Rows
+
+
+HEADER_SEARCH = 20  # rows searched for the header below a title or blank rows
+
+
+def read_rows(path: str | Path, is_header: Callable[[list[str]], bool] = bool) -> Table:
+    """The rows of a .csv, .tsv, .jsonl or .xlsx file. In a CSV or XLSX file the header is the first of the first
+    rows that `is_header` accepts and that has two or more cells (a report's title row has one), else the first it
+    accepts, else the first row that is not blank: a title row or blank rows above it are skipped."""
     path = Path(path)
     if not path.is_file():
         raise CorpusFileError(f"{path} does not exist or is not a file")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
-        return _read_csv(path)
+        return _read_csv(path, is_header)
     if suffix in (".jsonl", ".ndjson"):
         rows = list(_read_jsonl(path))  # JSON objects may differ in keys: the columns are their union
         names = list(dict.fromkeys(k for _, row in rows for k in row if k != "__error__"))
-        return "jsonl", names, iter(rows)
+        return Table("jsonl", 0, names, iter(rows))
     if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
+        return _read_xlsx(path, is_header)
     raise CorpusFileError(f"{path.name}: unsupported file type {suffix!r}; use .csv, .jsonl or .xlsx")
+
+
+def _header_index(rows: list[list[str]], is_header: Callable[[list[str]], bool]) -> int | None:
+    """The index of the header among the first rows, by the rule in `read_rows`; None when every row is blank."""
+    filled = [(i, [c for c in row if c]) for i, row in enumerate(rows[:HEADER_SEARCH])]
+    filled = [(i, cells) for i, cells in filled if cells]
+    for accept in (lambda cells: len(cells) > 1 and is_header(cells), is_header, bool):
+        found = next((i for i, cells in filled if accept(cells)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _columns(cells: list[str], path: Path) -> list[str]:
+    """The header's names; two columns of one name are refused (which one would a field read?)."""
+    names = [c.strip() for c in cells]
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if name and name in seen:
+            raise CorpusFileError(
+                f"{path.name}: columns {seen[name]} and {number} are both named {name!r}; rename one and import again"
+            )
+        seen.setdefault(name, number)
+    return names
 
 
 def _decode(raw: bytes, path: Path) -> tuple[str, str]:
@@ -52,24 +93,59 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str]:
     raise CorpusFileError(f"{path.name} is neither UTF-8 nor CP949/EUC-KR; save it as 'CSV UTF-8' and try again")
 
 
-def _read_csv(path: Path) -> tuple[str, list[str], Rows]:
+def _read_csv(path: Path, is_header: Callable[[list[str]], bool]) -> Table:
     text, encoding = _decode(path.read_bytes(), path)
-    sample = text[:4096]
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",\t;")
+        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
-    if not reader.fieldnames:
+    reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
+    head: list[tuple[int, list[str]]] = []  # (line the row ends on, cells) of the rows searched for the header
+    try:
+        for cells in reader:
+            head.append((reader.line_num, cells))
+            if len(head) >= HEADER_SEARCH:
+                break
+    except csv.Error as exc:
+        raise CorpusFileError(f"{path.name}: line {reader.line_num + 1} cannot be read as CSV ({exc})") from exc
+    found = _header_index([cells for _, cells in head], is_header)
+    if found is None:
         raise CorpusFileError(f"{path.name} has no header row")
+    names = _columns(head[found][1], path)
+    header_line = head[found - 1][0] + 1 if found else 1
 
     def rows() -> Rows:
-        for row in reader:
-            if any((v or "").strip() for k, v in row.items() if k is not None):
-                yield reader.line_num, {k.strip(): v for k, v in row.items() if k is not None}
+        for line, cells in (*head[found + 1 :], *_rest(reader)):
+            if isinstance(cells, csv.Error):
+                yield line, {"__error__": f"cannot be read as CSV ({cells}); the rows after it were not read"}
+                return
+            if not any(c.strip() for c in cells):
+                continue
+            if any(v.strip() for v in cells[len(names) :]):
+                problem = f"{len(cells)} fields but the header has {len(names)}: put a value with a comma in quotes"
+                yield line, {"__error__": problem}
+                continue
+            row: dict[str, Any] = {n: v for n, v in zip(names, cells, strict=False) if n}
+            unnamed = sum(1 for n, v in zip(names, cells, strict=False) if not n and v.strip())
+            yield line, {**row, "__unnamed__": unnamed} if unnamed else row
 
-    names = [name.strip() for name in reader.fieldnames]
-    return f"csv ({'utf-8' if encoding == 'utf-8-sig' else encoding})", names, rows()
+    return Table(
+        f"csv ({'utf-8' if encoding == 'utf-8-sig' else encoding})", header_line, [n for n in names if n], rows()
+    )
+
+
+def _rest(reader: Any) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """The reader's remaining rows by the line each ends on; a row that cannot be read (a broken quote, a field
+    over the csv module's limit) ends them, as the error, since what follows it cannot be split into rows."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, exc
+            return
+        yield reader.line_num, cells
 
 
 def _read_jsonl(path: Path) -> Rows:
@@ -85,7 +161,7 @@ def _read_jsonl(path: Path) -> Rows:
             yield number, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
 
 
-def _read_xlsx(path: Path) -> tuple[str, list[str], Rows]:
+def _read_xlsx(path: Path, is_header: Callable[[list[str]], bool]) -> Table:
     from openpyxl import load_workbook
 
     try:
@@ -94,19 +170,32 @@ def _read_xlsx(path: Path) -> tuple[str, list[str], Rows]:
         raise CorpusFileError(f"{path.name} is not a readable Excel file ({exc})") from exc
     sheet = book.worksheets[0]
     lines = sheet.iter_rows()
-    header = next(lines, None)
-    if not header or all(c.value is None for c in header):
+    head = []
+    for cells in lines:
+        head.append(cells)
+        if len(head) >= HEADER_SEARCH:
+            break
+    found = _header_index([[_text(c) for c in cells] for cells in head], is_header)
+    if found is None:
         raise CorpusFileError(f"{path.name}: the first sheet has no header row")
-    names = [str(h.value).strip() if h.value is not None else "" for h in header]
+    names = _columns([_text(c) for c in head[found]], path)
 
     def rows() -> Rows:
-        for number, cells in enumerate(lines, start=2):
+        number = found + 1
+        for cells in (*head[found + 1 :], *lines):
+            number += 1
             row = {n: _cell(c) for n, c in zip(names, cells, strict=False) if n}
+            unnamed = [c for n, c in zip(names, cells, strict=False) if not n and _cell(c) not in (None, "")]
             if any(v not in (None, "") for v in row.values()):
-                yield number, row
+                yield number, {**row, **({"__unnamed__": len(unnamed)} if unnamed else {})}
         book.close()
 
-    return "xlsx", [n for n in names if n], rows()
+    return Table("xlsx", found + 1, [n for n in names if n], rows())
+
+
+def _text(cell: Any) -> str:
+    value = getattr(cell, "value", None)
+    return "" if value is None else str(value).strip()
 
 
 def _cell(cell: Any) -> Any:

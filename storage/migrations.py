@@ -22,6 +22,7 @@ def build_migrations() -> Migrations:
         m008_corpus_score_measure,
         m009_create_outcomes,
         m010_candidate_message,
+        m011_create_corpus_imports,
     ):
         migrations()(fn)
     return migrations
@@ -289,3 +290,15 @@ def m010_candidate_message(db: Database) -> None:
     """The whole message of a candidate on a channel with the legal frame ("(광고)", the sender, the copy, the opt-out
     line): what a marketer pastes into the sending tool; "" elsewhere and for earlier candidates."""
     db.table("candidates").add_column("message", str, not_null_default="")
+
+
+def m011_create_corpus_imports(db: Database) -> None:
+    """Each corpus file imported: its source name, path, the line its header was on, and its report as JSON (every
+    column and what it became, the rows missing each field), so that a retrain that cannot learn can name the
+    column that was not used."""
+    db.table("corpus_imports").create(
+        {"id": int, "source": str, "path": str, "imported_at": str, "header_line": int, "report": str},
+        pk="id",
+        not_null={"source", "imported_at", "report"},
+    )
+    db.table("corpus_imports").create_index(["source"])

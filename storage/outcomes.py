@@ -55,6 +55,9 @@ def combined(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"sends": sends, "clicks": clicks, "conversions": total("conversions"), "ctr": ctr, "counted": counted}
 
 
+COUNTS = ("sends", "clicks", "ctr", "conversions")  # what a results row may give or lack
+
+
 class OutcomeRecords(StoreBase):
     """The store's records of campaign results: part of `Store`."""
 
@@ -74,26 +77,46 @@ class OutcomeRecords(StoreBase):
 
     def record_outcomes(self, rows: Iterable[dict[str, Any]], *, source: str) -> tuple[int, int]:
         """Write validated outcome rows in one transaction (all or none); a row for a candidate and date already
-        recorded replaces it. Returns (new, updated)."""
-        new = updated = 0
+        recorded replaces its values, except those the new row lacks, which are kept (a re-import never loses a
+        count). Returns (new, updated); `completed_outcomes` tells how many updates only filled in what was
+        missing."""
+        new, updated, _ = self.import_outcomes(rows, source=source)
+        return new, updated
+
+    def import_outcomes(self, rows: Iterable[dict[str, Any]], *, source: str) -> tuple[int, int, int]:
+        """`record_outcomes`, also counting the rows completed: an update that only fills in values the recorded
+        row lacked, or a dated row of the same file that dates the undated row it had written (the file imported
+        again with its date column read). Returns (new, updated, completed); completed rows count as updated."""
+        new = updated = completed = 0
         now = self.now()
         with self._atomic() as db:
             for row in rows:
                 request = db.execute("select request_id from candidates where id = ?", [row["candidate_id"]]).fetchone()
                 if request is None:  # deleted since the file was checked: the transaction rolls back
                     raise ValueError(f"candidate {row['candidate_id']} no longer exists")
-                values = {**{k: row.get(k) for k in ("candidate_id", "text", "sends", "clicks", "ctr", "conversions",
-                                                      "date", "line")},
-                          "request_id": request[0], "source": source, "imported_at": now}  # fmt: skip
-                found = db.execute("select id from outcomes where candidate_id = ? and date = ?",
-                                   [row["candidate_id"], row["date"]]).fetchone()  # fmt: skip
-                if found is None:
+                values = {
+                    k: row.get(k)
+                    for k in ("candidate_id", "text", "sends", "clicks", "ctr", "conversions", "date", "line")
+                }
+                values.update(request_id=request[0], source=source, imported_at=now)
+                where = "candidate_id = ? and (date = ? or (date = '' and source = ?))"
+                found = list(
+                    db.table("outcomes").rows_where(
+                        where, [row["candidate_id"], row["date"], source], order_by="date desc", limit=1
+                    )
+                )
+                if not found:
                     db.table("outcomes").insert(values)
                     new += 1
-                else:
-                    db.table("outcomes").update(found[0], values)
-                    updated += 1
-        return new, updated
+                    continue
+                old = found[0]
+                merged = {k: (old[k] if v is None and k in COUNTS else v) for k, v in values.items()}
+                filled = [k for k in (*COUNTS, "date") if old[k] in (None, "") and merged[k] not in (None, "")]
+                changed = [k for k in (*COUNTS, "text") if old[k] not in (None, "") and merged[k] != old[k]]
+                db.table("outcomes").update(old["id"], merged)
+                updated += 1
+                completed += bool(filled) and not changed
+        return new, updated, completed
 
     def outcomes(self) -> list[Row]:
         """Every outcome row, oldest import first."""
@@ -117,16 +140,29 @@ class OutcomeRecords(StoreBase):
         they stand behind the CTR shown."""
         where, args = "", []
         if start or end:
-            where = ("where o.candidate_id in (select candidate_id from outcomes where imported_at >= ? and "
-                     "imported_at < ?)")  # fmt: skip
+            where = (
+                "where o.candidate_id in (select candidate_id from outcomes where imported_at >= ? and imported_at < ?)"
+            )
             args = [start or "0000", end or "9999"]
-        columns = ("candidate_id", "text", "sends", "clicks", "ctr", "conversions", "date", "product", "age_group",
-                   "channel")  # fmt: skip
+        columns = (
+            "candidate_id",
+            "text",
+            "sends",
+            "clicks",
+            "ctr",
+            "conversions",
+            "date",
+            "product",
+            "age_group",
+            "channel",
+        )
         with self._lock:
             found = self.db.execute(
                 "select o.candidate_id, o.text, o.sends, o.clicks, o.ctr, o.conversions, o.date, r.product, "
                 f"r.age_group, r.channel from outcomes o join requests r on r.id = o.request_id {where} "
-                "order by o.id", args).fetchall()  # fmt: skip
+                "order by o.id",
+                args,
+            ).fetchall()
         rows_of: dict[int, list[Row]] = {}
         for values in found:
             row = dict(zip(columns, values, strict=True))
@@ -141,9 +177,21 @@ class OutcomeRecords(StoreBase):
             if not counted:
                 result["clicks"] = None  # a click count that is not behind the CTR shown would contradict it
             last = rows[-1]
-            out.append((rank, {"candidate_id": cid, "text": last["text"], **result, "ctr": round(result["ctr"], 6),
-                               "date": max(r["date"] for r in rows), "product": last["product"],
-                               "age_group": last["age_group"], "channel": last["channel"]}))  # fmt: skip
+            out.append(
+                (
+                    rank,
+                    {
+                        "candidate_id": cid,
+                        "text": last["text"],
+                        **result,
+                        "ctr": round(result["ctr"], 6),
+                        "date": max(r["date"] for r in rows),
+                        "product": last["product"],
+                        "age_group": last["age_group"],
+                        "channel": last["channel"],
+                    },
+                )
+            )
         out.sort(key=lambda pair: (-pair[0][0], -pair[0][1], pair[1]["candidate_id"]))
         return [row for _, row in out[:limit]]
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage.corpus import SCORE_MEASURES, header_key, parse_date
+from storage.corpus import SCORE_MEASURES, parse_date
 from storage.corpus_files import read_rows
+from storage.headers import Columns, ColumnUse, Vocabulary, column_uses, match_columns, names_a_field
 
 # Aliases in order of preference: a specific name ("후보 ID") wins over a generic one ("ID", which an ad platform's
 # export may use for its own rows); two columns with the same name are a question for --map, not a guess.
@@ -30,6 +31,8 @@ RESULT_ALIASES = {
     "date": ("날짜", "일자", "발송일", "date"),
 }
 RESULT_FIELDS = tuple(RESULT_ALIASES)
+# "id" alone names our candidate ID only as a whole header: as a word it is any system's ID (광고 ID, 캠페인 ID).
+VOCABULARY = Vocabulary(aliases=RESULT_ALIASES, whole_only=frozenset({"id"}), short_names={"copy": "text"})
 # A CTR written without a % sign is a percentage when the column says so ("CTR(%)") or when any value in it is
 # above 1 (no click-through rate is above 100 %); otherwise a fraction (0.032 for 3.2 %).
 CTR_TOLERANCE = (0.0005, 0.05)  # a given CTR may differ from clicks/sends by 0.05 points plus 5 % (rounding)
@@ -51,6 +54,9 @@ class ResultsReport:
     path: str
     detected: str
     columns: dict[str, str] = field(default_factory=dict)  # file column -> field
+    header_line: int = 0  # the line of the file the header was found on (0: JSONL has none)
+    column_uses: list[ColumnUse] = field(default_factory=list)  # every column, used or not
+    completed: int = 0  # rows already recorded that this file completes (a date or a count they lacked)
     ctr_as_percent: bool = False
     warnings: list[str] = field(default_factory=list)
     rows_read: int = 0
@@ -60,10 +66,22 @@ class ResultsReport:
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "detected": self.detected, "columns": self.columns,
-                "ctr_as_percent": self.ctr_as_percent, "warnings": self.warnings, "rows_read": self.rows_read,
-                "bad": [{"line": n, "reason": r} for n, r in self.bad], "new": self.new, "updated": self.updated,
-                "dry_run": self.dry_run, "imported": not self.bad and not self.dry_run}  # fmt: skip
+        return {
+            "path": self.path,
+            "detected": self.detected,
+            "columns": self.columns,
+            "header_line": self.header_line,
+            "column_report": [c.as_dict(VOCABULARY) for c in self.column_uses],
+            "completed": self.completed,
+            "ctr_as_percent": self.ctr_as_percent,
+            "warnings": self.warnings,
+            "rows_read": self.rows_read,
+            "bad": [{"line": n, "reason": r} for n, r in self.bad],
+            "new": self.new,
+            "updated": self.updated,
+            "dry_run": self.dry_run,
+            "imported": not self.bad and not self.dry_run,
+        }
 
 
 def same_text(text: str) -> str:
@@ -72,32 +90,36 @@ def same_text(text: str) -> str:
 
 
 def result_columns(headers: list[str], overrides: Mapping[str, str]) -> dict[str, str]:
-    """file column -> result field, from `--map COLUMN=FIELD` pairs, then the known names."""
-    unknown = [f for f in overrides.values() if f not in RESULT_FIELDS]
-    if unknown:
-        raise ValueError(f"--map names unknown field(s) {unknown}; fields are {', '.join(RESULT_FIELDS)}")
-    absent = [c for c in overrides if c not in headers]
-    if absent:
-        raise ValueError(f"--map names column(s) {absent} that the file does not have; its columns are {headers}")
-    mapping = dict(overrides)
-    for fld, aliases in RESULT_ALIASES.items():
-        if fld in mapping.values():
-            continue
-        for alias in aliases:
-            found = [c for c in headers if c not in mapping and header_key(c) == header_key(alias)]
-            if len(found) > 1:
-                raise ValueError(f"columns {found} could each be the {fld}; name one with --map COLUMN={fld}")
-            if found:
-                mapping[found[0]] = fld
-                break
-    fields = set(mapping.values())
+    """file column -> result field, from `--map COLUMN=FIELD` pairs, then the names `storage.headers` reads."""
+    return _columns(headers, overrides).mapping
+
+
+def _columns(headers: list[str], overrides: Mapping[str, str]) -> Columns:
+    found = match_columns(headers, VOCABULARY, overrides)
+    fields = set(found.mapping.values())
     if not fields & {"candidate_id", "text"}:
-        raise ValueError(f"no column names the copy among {headers}: add a candidate ID column (후보 ID) or the "
-                         "exact copy (카피), or use --map COLUMN=candidate_id")  # fmt: skip
+        raise ValueError(
+            f"no column names the copy among {headers}: add a candidate ID column (후보 ID) or the "
+            "exact copy (카피), or use --map COLUMN=candidate_id"
+        )
     if not fields & {"clicks", "ctr", "conversions"}:
-        raise ValueError(f"no result column among {headers}: add clicks and sends (클릭수, 발송수), a CTR (클릭률) "
-                         "or conversions (전환수), or use --map COLUMN=FIELD")  # fmt: skip
-    return mapping
+        raise ValueError(
+            f"no result column among {headers}: add clicks and sends (클릭수, 발송수), a CTR (클릭률) "
+            "or conversions (전환수), or use --map COLUMN=FIELD"
+        )
+    return found
+
+
+def _looks_like(values: list[str]) -> str:
+    """ "date" when most of an unused column's values are dates, else ""."""
+    fits = 0
+    for value in values:
+        try:
+            parse_date(value)
+            fits += 1
+        except ValueError:
+            continue
+    return "date" if values and fits >= 0.6 * len(values) else ""
 
 
 def _count(value: Any, name: str) -> int | None:
@@ -155,8 +177,10 @@ def _candidate(values: Mapping[str, Any], targets: Targets) -> tuple[int, str]:
             return cid, targets.text_of[cid]
         sent = next((t for c, t in targets.by_text.get(text, []) if c == cid), None)
         if sent is None:  # a typo in the ID would put the results on another copy
-            raise ValueError(f"the copy is not candidate {cid}'s (nor an edit of it); fix the ID or the copy, "
-                             "or leave the copy empty")  # fmt: skip
+            raise ValueError(
+                f"the copy is not candidate {cid}'s (nor an edit of it); fix the ID or the copy, "
+                "or leave the copy empty"
+            )
         return cid, sent
     text = same_text(values.get("text") or "")
     if not text:
@@ -166,8 +190,9 @@ def _candidate(values: Mapping[str, Any], targets: Targets) -> tuple[int, str]:
     if not ids:
         raise ValueError("no candidate or edit has exactly this copy; give its candidate ID instead")
     if len(ids) > 1:
-        raise ValueError(f"{len(ids)} candidates have exactly this copy (IDs {', '.join(map(str, ids))}); "
-                         "give the candidate ID")  # fmt: skip
+        raise ValueError(
+            f"{len(ids)} candidates have exactly this copy (IDs {', '.join(map(str, ids))}); give the candidate ID"
+        )
     return ids[0], found[0][1]
 
 
@@ -189,26 +214,38 @@ def _result(values: Mapping[str, Any], ctr_percent: bool) -> dict[str, Any]:
     if ctr is None and conversions is None:
         raise ValueError("no result on this row: give clicks and sends, a CTR, or conversions")
     when = values.get("date")
-    return {"sends": sends, "clicks": clicks, "ctr": ctr, "conversions": conversions,
-            "date": parse_date(when) if when not in (None, "") else ""}  # fmt: skip
+    return {
+        "sends": sends,
+        "clicks": clicks,
+        "ctr": ctr,
+        "conversions": conversions,
+        "date": parse_date(when) if when not in (None, "") else "",
+    }
 
 
 def prepare_results(
     path: str | Path,
     targets: Targets,
     overrides: Mapping[str, str] | None = None,
-    recorded: Mapping[int, set[str]] | None = None,
+    recorded: Mapping[int, Mapping[str, str]] | None = None,
+    source: str = "",
 ) -> tuple[list[dict[str, Any]], ResultsReport]:
     """Read and validate a results file; return the outcome rows (candidate_id, text, counts, ctr as a fraction,
     date, line) and the report. A candidate named twice for one date is a bad row (which one is right?), and so is
     a row with a date for a candidate whose results were recorded without one, or the other way round
-    (`recorded`: each candidate's recorded send dates, "" for none): it would be counted twice."""
+    (`recorded`: each candidate's recorded send dates, "" for none, with the file each came from): it would be
+    counted twice. The exception is the same file (`source`) imported again with its date column read this time:
+    its dated row completes the undated one."""
     recorded = recorded or {}
-    detected, headers, rows = read_rows(path)
-    report = ResultsReport(path=str(path), detected=detected)
-    mapping = result_columns(headers, overrides or {})
+    table = read_rows(path, lambda cells: names_a_field(cells, VOCABULARY))
+    report = ResultsReport(path=str(path), detected=table.detected, header_line=table.header_line)
+    found = _columns(table.columns, overrides or {})
+    mapping = found.mapping
     report.columns = mapping
-    lines = list(rows)
+    lines = list(table.rows)
+    unused = [c for c in table.columns if c not in mapping]
+    samples = {c: [str(r[c]).strip() for _, r in lines[:200] if str(r.get(c) or "").strip()] for c in unused}
+    report.column_uses = column_uses(table.columns, found, VOCABULARY, samples, _looks_like)
     ctr_column = next((c for c, f in mapping.items() if f == "ctr"), "")
     report.ctr_as_percent = bool(ctr_column) and _ctr_is_percent(ctr_column, [r.get(ctr_column) for _, r in lines])
     out: list[dict[str, Any]] = []
@@ -226,11 +263,17 @@ def prepare_results(
             report.bad.append((line, str(exc)))
             continue
         key = (cid, result["date"])
-        dates = recorded.get(cid, set())
-        if dates and (result["date"] == "") != ("" in dates):
+        dates = recorded.get(cid, {})
+        completes = bool(source) and result["date"] != "" and dates.get("") == source
+        if dates and (result["date"] == "") != ("" in dates) and not completes:
             had = "without a date" if "" in dates else f"dated {', '.join(sorted(dates))}"
-            report.bad.append((line, f"candidate {cid}'s results were recorded {had}; give this row the same kind of "
-                                     "date, or remove the earlier import (copybot results remove --source FILE)"))  # fmt: skip
+            report.bad.append(
+                (
+                    line,
+                    f"candidate {cid}'s results were recorded {had}; give this row the same kind of "
+                    "date, or remove the earlier import (copybot results remove --source FILE)",
+                )
+            )
             continue
         if key in seen:
             when = f" on {result['date']}" if result["date"] else " without a date"
@@ -240,6 +283,8 @@ def prepare_results(
         out.append({"candidate_id": cid, "text": text, **result, "line": line})
     high = [r["ctr"] for r in out if r["ctr"] is not None and r["clicks"] is None and r["ctr"] > PLAUSIBLE_FRACTION]
     if ctr_column and not report.ctr_as_percent and high:
-        report.warnings.append(f"CTR read as a fraction, so {max(high):.0%} is the highest: if the column holds "
-                               f"percentages, name it '{ctr_column}(%)' or write the values with %")  # fmt: skip
+        report.warnings.append(
+            f"CTR read as a fraction, so {max(high):.0%} is the highest: if the column holds "
+            f"percentages, name it '{ctr_column}(%)' or write the values with %"
+        )
     return out, report

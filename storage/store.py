@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from storage.base import Clock, Row, insert_row, utc_now
+from storage.corpus_records import CorpusRecords
 from storage.errors import StoreError
 from storage.migrations import build_migrations
 from storage.reports import ReportQueries
@@ -27,9 +27,9 @@ from storage.trials import TrialRecords
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 
-class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
+class Store(CorpusRecords, TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
     """Typed access to the copybot database; methods are named for what they record or return.
-    Model versions, training runs and tuning trials live in `TrainingRecords`, live champion/challenger trials in
+    The corpus and its imports live in `CorpusRecords`, model versions, training runs and tuning trials live in `TrainingRecords`, live champion/challenger trials in
     `TrialRecords`, the weekly report's aggregates in `ReportQueries` (over campaign results' `OutcomeRecords`),
     scheduled runs in `ScheduleRecords`."""
 
@@ -291,61 +291,6 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
         with self._lock:
             return list(self.db.table("edits").rows_where("candidate_id = ?", [candidate_id], order_by="id"))
 
-    # --- corpus -------------------------------------------------------------------------------
-
-    def existing_corpus_hashes(self, hashes: list[str]) -> set[str]:
-        """The subset of `hashes` already in the corpus."""
-        found: set[str] = set()
-        with self._lock:
-            for i in range(0, len(hashes), 500):  # stay under SQLite's bound-parameter limit
-                chunk = hashes[i : i + 500]
-                marks = ", ".join("?" for _ in chunk)
-                rows = self.db.execute(f"select content_hash from corpus where content_hash in ({marks})", chunk)
-                found.update(r[0] for r in rows.fetchall())
-        return found
-
-    def add_corpus_rows(self, rows: list[dict[str, Any]]) -> int:
-        """Insert prepared corpus rows in one transaction, skipping hashes already present; return the count."""
-        now = self.now()
-        with self._atomic() as db:
-            before = db.table("corpus").count
-            db.table("corpus").insert_all(({**r, "created_at": now} for r in rows), ignore=True, batch_size=500)
-            return db.table("corpus").count - before
-
-    def corpus_rows(self, split: str | None = None) -> list[Row]:
-        """Corpus rows, of one split or all, in insertion order."""
-        where, args = ("split = ?", [split]) if split else (None, [])
-        with self._lock:
-            return list(self.db.table("corpus").rows_where(where, args, order_by="id"))
-
-    def corpus_size(self, split: str | None = None) -> int:
-        """How many corpus rows there are (of one split, or all)."""
-        where, args = ("where split = ?", [split]) if split else ("", [])
-        with self._lock:
-            return int(self.db.execute(f"select count(*) from corpus {where}", args).fetchone()[0])
-
-    def corpus_stats(self) -> dict[str, Any]:
-        """Counts per category, event, age group, register, channel, split and source; length percentiles;
-        the share of rows with a score."""
-        rows = self.corpus_rows()
-        by: dict[str, dict[str, int]] = {}
-        for column, name in (("category", "category"), ("event", "event"), ("age_group", "age_group"),
-                             ("register_detected", "register"), ("channel", "channel"), ("split", "split"),
-                             ("source", "source")):  # fmt: skip
-            counts: dict[str, int] = {}
-            for row in rows:
-                key = row[column] or "(none)"
-                counts[key] = counts.get(key, 0) + 1
-            by[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        lengths = sorted(len(r["text"]) for r in rows)
-        return {
-            "rows": len(rows),
-            **by,
-            "length": {f"p{p}": _percentile(lengths, p) for p in (10, 50, 90)} | {"max": lengths[-1] if lengths else 0},
-            "scored_share": round(sum(r["score"] is not None for r in rows) / len(rows), 4) if rows else 0.0,
-            "scored_by_measure": dict(Counter(r["score_measure"] for r in rows if r["score"] is not None)),
-        }
-
     # --- overview -----------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
@@ -393,12 +338,6 @@ class Store(TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
                   "tuning_trials", "trials", "outcomes")  # fmt: skip
         with self._lock:
             return {t: self.db.table(t).count for t in tables}
-
-
-def _percentile(ordered: list[int], p: int) -> int:
-    if not ordered:
-        return 0
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def _decode_flags(row: Row) -> Row:

@@ -68,7 +68,7 @@ def test_the_corpus_importer_reports_every_row_or_refuses_the_file(rows: list[tu
             path.write_text("\n".join(json.dumps(dict(zip(header, r, strict=True)), ensure_ascii=False) for r in rows),
                             "utf-8")  # fmt: skip
         try:
-            new, report = prepare_import(path, checks=language_checks(), source="test", existing=lambda _: set())
+            new, report = prepare_import(path, checks=language_checks(), source="test", existing=lambda _: {})
         except (CorpusFileError, ValueError) as exc:
             assert str(exc)  # a whole-file problem, said in words
             return

@@ -94,9 +94,9 @@ def test_percent_formatted_excel_cells_are_read_as_shown(tmp_path: Path) -> None
 
 def test_a_row_that_would_count_a_copy_twice_is_refused(tmp_path: Path) -> None:
     path = _csv(tmp_path, ["후보 ID,클릭률,발송일", "1,3%,", "2,3%,2026-11-02"])
-    _, report = prepare_results(path, TARGETS, recorded={1: {"2026-11-02"}, 2: {""}})
+    _, report = prepare_results(path, TARGETS, recorded={1: {"2026-11-02": "a.csv"}, 2: {"": "a.csv"}})
     assert [n for n, _ in report.bad] == [2, 3]
     assert "recorded dated 2026-11-02" in report.bad[0][1] and "copybot results remove --source" in report.bad[0][1]
     assert "recorded without a date" in report.bad[1][1]
-    same, ok = prepare_results(path, TARGETS, recorded={1: {""}, 2: {"2026-11-01"}})
+    same, ok = prepare_results(path, TARGETS, recorded={1: {"": "a.csv"}, 2: {"2026-11-01": "a.csv"}})
     assert ok.bad == [] and len(same) == 2

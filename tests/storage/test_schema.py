@@ -53,6 +53,7 @@ EXPECTED_COLUMNS = {
         "id", "candidate_id", "request_id", "text", "sends", "clicks", "ctr", "conversions", "date", "source", "line",
         "imported_at",
     ],
+    "corpus_imports": ["id", "source", "path", "imported_at", "header_line", "report"],
 }  # fmt: skip
 
 EXPECTED_UNIQUE_INDEXES = {
