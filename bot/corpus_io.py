@@ -18,7 +18,7 @@ from model.training.dataset import example_context
 from model.writing.brief import Brief, normalize_age, normalize_channel
 from model.writing.prompt import chat_messages, plain_prompt
 from model.writing.tone import detect_registers
-from storage.corpus import Checks
+from storage.corpus import VOCABULARY, Checks
 
 FORMATS = ("sft", "dpo", "kto")
 
@@ -36,6 +36,31 @@ def starter_corpus_path() -> Path:
 
 
 STARTER_MAPPING = {"event_name": "event", "register": "register_label"}  # its "event" column holds codes
+
+
+def gap_source_line(where: dict[str, Any], fld: str) -> str:
+    """One source's share of a corpus gap (`Store.corpus_gaps`), and what would fill it: the column its import did
+    not use, or a column to add."""
+    name = VOCABULARY.short(fld)
+    if where["hint"]:
+        return (
+            f"{where['rows']} from {where['path']}: its column {where['column']!r} was not used; import it again "
+            f"with {where['hint']}"
+        )
+    return (
+        f"{where['rows']} from {where['path']}, which has no {name} column (its columns: "
+        f"{', '.join(where['columns'])}); add one, or import it again with --map COLUMN={name}"
+    )
+
+
+def corpus_hints(gaps: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """field -> what would fill it, for the retrain's explanation: the source lacking it most, as above."""
+    out = {}
+    for fld, gap in gaps.items():
+        sources = sorted(gap["sources"], key=lambda w: -w["rows"])
+        if sources:
+            out[fld] = gap_source_line(sources[0], fld)
+    return out
 
 
 def _prompt(row: dict[str, Any], template: str) -> Any:

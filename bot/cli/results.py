@@ -37,10 +37,10 @@ def results_import(file: Path, maps: tuple[str, ...], dry_run: bool, as_json: bo
     settings = _settings()
     try:
         store = Store.open(settings.db_path)
-        recorded: dict[int, set[str]] = {}
+        recorded: dict[int, dict[str, str]] = {}
         for row in store.outcomes():
-            recorded.setdefault(int(row["candidate_id"]), set()).add(row["date"])
-        rows, report = prepare_results(file, store.result_targets(), parse_maps(maps), recorded)
+            recorded.setdefault(int(row["candidate_id"]), {})[row["date"]] = row["source"]
+        rows, report = prepare_results(file, store.result_targets(), parse_maps(maps), recorded, source=file.name)
     except ValueError as exc:
         _fail(str(exc), EXIT_USAGE)
     except StoreError as exc:
@@ -48,11 +48,14 @@ def results_import(file: Path, maps: tuple[str, ...], dry_run: bool, as_json: bo
     report.dry_run = dry_run
     if not report.bad and not dry_run:
         try:
-            report.new, report.updated = store.record_outcomes(rows, source=file.name)
+            report.new, report.updated, report.completed = store.import_outcomes(rows, source=file.name)
         except (StoreError, ValueError) as exc:
             _fail(f"nothing was imported: {exc}")
     elif not report.bad:
-        report.updated = sum(r["date"] in recorded.get(r["candidate_id"], set()) for r in rows)
+        report.updated = sum(
+            r["date"] in recorded.get(r["candidate_id"], {}) or recorded.get(r["candidate_id"], {}).get("") == file.name
+            for r in rows
+        )
         report.new = len(rows) - report.updated
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
@@ -63,11 +66,14 @@ def results_import(file: Path, maps: tuple[str, ...], dry_run: bool, as_json: bo
 
 
 def _print_report(report: object) -> None:
-    from storage.results_file import ResultsReport
+    from storage.results_file import VOCABULARY, ResultsReport
 
     assert isinstance(report, ResultsReport)
-    columns = ", ".join(f"{c} -> {f}" for c, f in report.columns.items())
-    click.echo(f"{report.path} ({report.detected}): {report.rows_read} rows read; columns: {columns}")
+    where = f"header on line {report.header_line}; " if report.header_line else ""
+    click.echo(f"{report.path} ({report.detected}): {where}{report.rows_read} rows read")
+    click.echo("columns:")
+    for use in report.column_uses:
+        click.echo(f"  {use.line(VOCABULARY)}")
     if "ctr" in report.columns.values():
         click.echo(f"CTR read as {'percent (3.2 = 3.2 %)' if report.ctr_as_percent else 'a fraction (0.032 = 3.2 %)'}")
     for warning in report.warnings:
@@ -79,7 +85,8 @@ def _print_report(report: object) -> None:
     elif report.dry_run:
         click.echo(f"dry run: {report.new} new and {report.updated} replaced result row(s) would be written")
     else:
-        click.echo(f"imported {report.new} new result row(s), replaced {report.updated}")
+        completed = f" ({report.completed} of them completed: a date or count they lacked)" if report.completed else ""
+        click.echo(f"imported {report.new} new result row(s), replaced {report.updated}{completed}")
 
 
 @results.command("remove")

@@ -20,6 +20,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.corpus_io import corpus_hints
 from bot.generation import base_model_path, model_client, reward_path
 from bot.learning.train_config import load_train_config
 from bot.learning.training_input import ensure_corpus, rated_requests
@@ -158,7 +159,9 @@ class Retrainer:
         frame the body's budget, as the writer sets it."""
         ensure_corpus(self.store)
         if self.from_corpus:
-            data = build_corpus_dataset(self.store.corpus_rows(), force=force)
+            rows = self.store.corpus_rows()
+            hints = corpus_hints(self.store.corpus_gaps(rows))
+            data = build_corpus_dataset(rows, force=force, hints=hints)
         else:
             data = build_dataset(rated_requests(self.store), self.store.corpus_rows("train"),
                                  self.store.corpus_rows("validation"), self.dataset_config, force=force)  # fmt: skip

@@ -41,5 +41,5 @@ def ensure_corpus(store: Store) -> None:
     if store.counts()["corpus"]:
         return
     rows, _ = prepare_import(starter_corpus_path(), checks=language_checks(), source="starter",
-                             overrides=STARTER_MAPPING, existing=store.existing_corpus_hashes)  # fmt: skip
+                             overrides=STARTER_MAPPING, existing=store.stored_corpus_rows)  # fmt: skip
     store.add_corpus_rows(rows)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -36,16 +37,75 @@ def heldout_brief(row: dict[str, Any], share: float = HELDOUT_SHARE) -> bool:
     return int(digest[:8], 16) % 1000 < share * 1000
 
 
+# Fields a scored copy needs before it can be ranked and paired, with how a message names them.
+NEEDED = (("age_group", "an age group", "연령대"), ("channel", "a channel", "채널"))
+
+
+def shortfall(
+    rows: list[dict[str, Any]],
+    counts: tuple[int, int, int],
+    rules: ScoreRules | None = None,
+    hints: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """Why the corpus gives fewer than MIN_PAIRS training pairs (`counts`: copies ranked, pairs, training pairs), in
+    terms of the user's own rows: no scores, scored copies without the age group or channel that ranking needs
+    (with the unused column that has it, from `hints`), groups too small to rank, or too few copies of one brief
+    far enough apart. (English, Korean)."""
+    rules, hints = rules or ScoreRules(), hints or {}
+    ranked, pairs, train_pairs = counts
+    scored = [r for r in rows if r.get("score") is not None]
+    head = f"{train_pairs} training pairs (need {MIN_PAIRS}): "
+    korean_head = f"성과로 배울 수 있는 카피 쌍이 {train_pairs}개예요 (필요 {MIN_PAIRS}개). "
+    force = "or use --force"
+    if not scored:
+        fix = hints.get("score") or "import a file with a score column (CTR, 성과, …), or --map COLUMN=score"
+        return (
+            f"{head}{len(rows)} copies in the corpus, but none has a score: {fix}; {force}",
+            f"{korean_head}카피 {len(rows)}개 중 성과 점수가 있는 카피가 없어요. 점수 열(CTR, 성과 등)을 함께 가져와 주세요.",
+        )
+    for fld, name, korean in NEEDED:
+        having = sum(1 for r in scored if r.get(fld))
+        if having < len(scored) / 2:
+            some = "none has" if having == 0 else f"only {having} have"
+            fix = hints.get(fld) or f"import them again with a {fld.replace('_', ' ')} column (--map COLUMN={fld})"
+            return (
+                f"{head}{len(scored)} scored copies, but {some} {name}: {fix}; {force}",
+                f"{korean_head}성과가 있는 카피 {len(scored)}개 중 {korean} 정보가 있는 카피는 {having}개예요. "
+                f"{korean} 열을 연결해 다시 가져와 주세요.",
+            )
+    if ranked < MIN_PAIRS:
+        return (
+            f"{head}{len(scored)} scored copies, but only {ranked} can be ranked: a copy is ranked among "
+            f"{rules.min_group} or more scored copies of its channel and measure; import more scored copies, {force}",
+            f"{korean_head}순위를 매길 수 있는 카피가 {ranked}개뿐이에요. 같은 채널의 성과 카피를 더 가져와 주세요.",
+        )
+    held = f" ({pairs - train_pairs} of them held out or outside the train split)" if pairs > train_pairs else ""
+    return (
+        f"{head}{len(scored)} scored copies, {ranked} of them ranked, make {pairs} pairs{held}: a pair is two copies "
+        f"of one brief (product, event, age group, channel) at least {rules.min_gap:.0%} of their group apart; "
+        f"import more scored copies per brief, {force}",
+        f"{korean_head}같은 브리프(상품, 행사, 연령대, 채널)의 성과 카피를 더 가져와 주세요.",
+    )
+
+
 def _pair(better: dict[str, Any], worse: dict[str, Any]) -> dict[str, Any]:
-    return {**example_context(better, better["text"], better.get("register_detected")), "chosen": better["text"],
-            "rejected": worse["text"]}  # fmt: skip
+    return {
+        **example_context(better, better["text"], better.get("register_detected")),
+        "chosen": better["text"],
+        "rejected": worse["text"],
+    }
 
 
 def build_corpus_dataset(
-    rows: list[dict[str, Any]], rules: ScoreRules | None = None, *, force: bool = False
+    rows: list[dict[str, Any]],
+    rules: ScoreRules | None = None,
+    *,
+    force: bool = False,
+    hints: Mapping[str, str] | None = None,
 ) -> RetrainDataset:
     """The from-corpus dataset from every corpus row (all splits); raises NotEnoughFeedback when the corpus has too
-    few comparable scored copies to learn from, unless `force`."""
+    few comparable scored copies to learn from, unless `force`, saying why (`shortfall`; `hints`: field -> what
+    would fill it, from the import records)."""
     rules = rules or ScoreRules()
     usable = [r for r in rows if r.get("age_group")]
     standing = standings(usable, rules)
@@ -55,12 +115,9 @@ def build_corpus_dataset(
     train_pairs = [(b, w) for b, w in pairs if not heldout_brief(b) and b["split"] == w["split"] == "train"]
     held_pairs = [(b, w) for b, w in pairs if heldout_brief(b)]
     if not force and len(train_pairs) < MIN_PAIRS:
-        scored = sum(s is not None for s in ranked.values())
-        raise NotEnoughFeedback(
-            f"the corpus has {scored} scored copies that can be ranked and {len(train_pairs)} training pairs "
-            f"(need {MIN_PAIRS}): import more scored copies, several per brief (CTR, 성과, …), or use --force",
-            user_message=f"성과가 있는 카피가 부족해요 (비교 가능한 쌍 {len(train_pairs)}개, 필요 {MIN_PAIRS}개).",
-        )
+        found = (sum(x is not None for x in standing), len(pairs), len(train_pairs))
+        english, korean = shortfall(rows, found, rules, hints)
+        raise NotEnoughFeedback(english, user_message=korean)
     sft = [corpus_example(r) for r in train for _ in range(sft_weight(ranked[id(r)]))]
     held_briefs = {brief_key(b): b for b, _ in held_pairs}
     data = RetrainDataset(
@@ -76,11 +133,22 @@ def build_corpus_dataset(
         replay=[corpus_example(r) for r in train][:256],
     )
     weights = Counter(sft_weight(ranked[id(r)]) for r in train)
-    counts = {"sft": len(data.sft), "sft_corpus": len(train), "sft_weighted": dict(sorted(weights.items())),
-              "corpus_ranked": sum(s is not None for s in ranked.values()), "pairs": len(data.pairs),
-              "heldout_pairs": len(data.heldout_pairs), "heldout_pair_requests": len(held_briefs),
-              "heldout_sft": len(data.heldout_sft), "heldout_corpus": len(data.heldout_corpus)}  # fmt: skip
+    counts = {
+        "sft": len(data.sft),
+        "sft_corpus": len(train),
+        "sft_weighted": dict(sorted(weights.items())),
+        "corpus_ranked": sum(s is not None for s in ranked.values()),
+        "pairs": len(data.pairs),
+        "heldout_pairs": len(data.heldout_pairs),
+        "heldout_pair_requests": len(held_briefs),
+        "heldout_sft": len(data.heldout_sft),
+        "heldout_corpus": len(data.heldout_corpus),
+    }
     blob = json.dumps([data.sft, data.pairs], ensure_ascii=False, sort_keys=True).encode("utf-8")
-    data.summary = {"hash": hashlib.sha256(blob).hexdigest()[:16], "source": "corpus", "counts": counts,
-                    "rules": asdict(rules)}  # fmt: skip
+    data.summary = {
+        "hash": hashlib.sha256(blob).hexdigest()[:16],
+        "source": "corpus",
+        "counts": counts,
+        "rules": asdict(rules),
+    }
     return data

@@ -32,7 +32,8 @@ def test_the_dry_run_shows_the_corpus_dataset_and_an_unscored_corpus_is_refused(
     refused = run("retrain", "--from-corpus", "--json", env_home=home)
     outcome = json.loads(refused.stdout)
     assert outcome["status"] == "skipped" and "0 training pairs (need 10)" in outcome["message"]
-    assert "import more scored copies" in outcome["message"]
+    assert "30 copies in the corpus, but none has a score" in outcome["message"]  # not "import more"
+    assert "plain.csv, which has no score column (its columns: 카피, 제품, 연령)" in outcome["message"]
 
     assert run("corpus", "import", str(_scored_archive(tmp_path / "scored.csv")), env_home=home).returncode == 0
     dry = json.loads(run("retrain", "--from-corpus", "--dry-run", "--json", env_home=home).stdout)

@@ -53,6 +53,29 @@ def test_too_few_comparable_copies_is_refused_with_what_to_import() -> None:
     unscored = [{**r, "score": None, "score_measure": ""} for r in _rows(40)]
     with pytest.raises(NotEnoughFeedback, match=f"0 training pairs \\(need {MIN_PAIRS}\\)") as refused:
         build_corpus_dataset(unscored)
-    assert "several per brief" in str(refused.value) and "비교 가능한 쌍" in refused.value.user_message
+    assert "160 copies in the corpus, but none has a score" in str(refused.value)
+    assert "성과 점수가 있는 카피가 없어요" in refused.value.user_message
     forced = build_corpus_dataset(unscored, force=True)
     assert forced.pairs == [] and len(forced.sft) == 2 * len([r for r in unscored if not heldout_brief(r)])
+
+
+@pytest.mark.parametrize(
+    ("rows", "cause"),
+    [
+        # the age group an export's column held but the import did not read: the hint names it
+        ([{**r, "age_group": ""} for r in _rows(40)], "160 scored copies, but none has an age group: HINT age_group"),
+        ([{**r, "channel": ""} for r in _rows(40)], "160 scored copies, but none has a channel: HINT channel"),
+        # one copy per brief, 7 in all: no group of 8 to rank them in
+        (_rows(7, per_brief=1), "7 scored copies, but only 0 can be ranked: a copy is ranked among 8 or more"),
+        # ranked, but every brief has one scored copy: nothing to pair
+        (
+            _rows(40, per_brief=1),
+            "40 scored copies, 40 of them ranked, make 0 pairs: a pair is two copies of one brief",
+        ),
+    ],
+)
+def test_too_few_pairs_are_explained_by_their_cause(rows: list[dict], cause: str) -> None:
+    hints = {f: f"HINT {f}" for f in ("score", "age_group", "channel")}
+    with pytest.raises(NotEnoughFeedback) as refused:
+        build_corpus_dataset(rows, hints=hints)
+    assert cause in str(refused.value) and "import more scored copies, several" not in str(refused.value)
