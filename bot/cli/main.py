@@ -124,25 +124,59 @@ def serve(http: bool, port: int, host: str) -> None:
 @click.option("--no-jobs", is_flag=True, help="Serve only; refuse fine-tuning jobs (e.g. on a serving replica).")
 @click.option("--trusted-network", is_flag=True,
               help="Serve on a non-loopback address without COPYBOT_MODEL_API_KEY (only trusted machines reach it).")  # fmt: skip
-def model_server(host: str, port: int, no_jobs: bool, trusted_network: bool) -> None:
+@click.option(
+    "--max-prompt-tokens",
+    envvar="COPYBOT_MAX_PROMPT_TOKENS",
+    show_envvar=True,
+    show_default="8192",  # model/serving/server.py's MAX_PROMPT_TOKENS, not imported here: it would load FastAPI
+    type=click.IntRange(min=1),
+    help="Most tokens in one prompt (a chat request's rendered messages); a longer one gets 400.",
+)
+@click.option(
+    "--max-request-tokens",
+    envvar="COPYBOT_MAX_REQUEST_TOKENS",
+    show_envvar=True,
+    show_default="147456",  # MAX_REQUEST_TOKENS, likewise
+    type=click.IntRange(min=1),
+    help="Most work in one request, prompts x n x (prompt tokens + max_tokens); more gets 400.",
+)
+@click.option(
+    "--shutdown-grace",
+    envvar="COPYBOT_SHUTDOWN_GRACE_S",
+    show_envvar=True,
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seconds SIGTERM waits for requests in flight (the model's work on them stops at once) before cancelling them.",
+)
+def model_server(
+    host: str,
+    port: int,
+    no_jobs: bool,
+    trusted_network: bool,
+    max_prompt_tokens: int | None,
+    max_request_tokens: int | None,
+    shutdown_grace: int,
+) -> None:
     """Serve the model over an OpenAI-compatible HTTP API (the GPU host), with fine-tuning jobs that train in child
     processes; COPYBOT_MODEL_API_KEY requires a bearer key on every call but /health. An address other machines
-    can reach needs the key, or --trusted-network.
+    can reach needs the key, or --trusted-network. Prompts and requests are bounded (--max-prompt-tokens,
+    --max-request-tokens), and SIGTERM stops the model's work at once.
 
     Example: COPYBOT_MODEL_API_KEY=secret copybot model-server --host 0.0.0.0 --port 8000
     """
     import logging
 
-    import uvicorn
-
-    from bot.cli.model_server import build_model_server, exposure_problem, open_routes
+    from bot.cli.model_server import build_model_server, exposure_problem, open_routes, serve
 
     settings = _settings()
     problem = exposure_problem(host, settings.model_api_key or "", trusted_network=trusted_network)
     if problem:  # before loading anything: the answer comes in a second, not after the model loads
         _fail(problem, EXIT_USAGE)
     try:
-        app = build_model_server(settings, with_jobs=not no_jobs)
+        app = build_model_server(
+            settings, with_jobs=not no_jobs, max_prompt_tokens=max_prompt_tokens, max_request_tokens=max_request_tokens
+        )
     except (StoreError, ModelSideError, OSError) as exc:
         _fail(str(exc))
     routes = open_routes(app, settings.model_api_key or "")
@@ -151,7 +185,7 @@ def model_server(host: str, port: int, no_jobs: bool, trusted_network: bool) -> 
         "model server on %s:%s; open to anyone who reaches it: %s%s", host, port, ", ".join(routes),
         "" if settings.model_api_key else " (no COPYBOT_MODEL_API_KEY)",
     )  # fmt: skip
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    serve(app, host, port, grace_s=shutdown_grace)
 
 
 @cli.command()

@@ -40,10 +40,18 @@ def open_routes(app: Any, api_key: str) -> list[str]:
     return ["/health"] if api_key else paths
 
 
-def build_model_server(settings: Settings, *, max_waiting: int = 64, with_jobs: bool = True) -> Any:
+def build_model_server(
+    settings: Settings,
+    *,
+    max_waiting: int = 64,
+    with_jobs: bool = True,
+    max_prompt_tokens: int | None = None,
+    max_request_tokens: int | None = None,
+) -> Any:
     """The FastAPI app: the base model (the starter by default), every registered adapter by its version name,
     and the promoted adapter already loaded so its first request needs no swap; with `with_jobs`, fine-tuning jobs
-    that train in child processes and save into the same adapter registry."""
+    that train in child processes and save into the same adapter registry. The limits on a prompt's tokens and a
+    request's work are the server's own (model/serving/server.py) unless given."""
     from model.serving.fine_tuning import FineTuningJobs, JobHost
     from model.serving.server import ServerConfig, create_server
     from model.writing.engine import LocalEngine
@@ -62,4 +70,25 @@ def build_model_server(settings: Settings, *, max_waiting: int = 64, with_jobs: 
     config = ServerConfig(base_name=settings.base_model, api_key=settings.model_api_key or "", adapters=adapters,
                           adapters_root=settings.adapters_dir, max_waiting=max_waiting,
                           batch_window_ms=settings.batch_window_ms, max_batch=settings.max_batch)  # fmt: skip
+    if max_prompt_tokens is not None:
+        config.max_prompt_tokens = max_prompt_tokens
+    if max_request_tokens is not None:
+        config.max_request_tokens = max_request_tokens
     return create_server(engine, config, jobs)
+
+
+def serve(app: Any, host: str, port: int, *, grace_s: int) -> None:
+    """Serve `app` with uvicorn until SIGTERM or Ctrl-C. Told to stop, uvicorn stops taking connections and waits
+    for the requests in flight, while the model would go on writing them for as long as their batch runs (minutes
+    for a long one); here the signal also stops the model's work (`stop_writing`), so those requests answer 503 at
+    once. Whatever still runs after `grace_s` seconds is cancelled, and the process exits."""
+    import uvicorn
+
+    from model.serving.server import stop_writing
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            stop_writing(app)  # sets a flag: safe in a signal handler
+            super().handle_exit(sig, frame)
+
+    Server(uvicorn.Config(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=grace_s)).run()

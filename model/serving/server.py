@@ -3,10 +3,11 @@
 `GET /health`, `GET /v1/models`, `POST /v1/completions` and `POST /v1/chat/completions` (`model` names the base
 model or an adapter; `stream: true` answers in server-sent events), and vLLM's
 `POST /v1/load_lora_adapter` / `POST /v1/unload_lora_adapter`, which only load from the adapter registry. Errors are
-OpenAI-shaped JSON: 400 for bad parameters, 401 for a bad or missing key, 404 for an unknown model, 503 with
-`Retry-After` when the bounded queue is full. Requests for the same model that wait together are written in one
-batch (model/writing/batching.py); a semaphore bounds how many may wait, and a client that hangs up leaves its
-batch.
+OpenAI-shaped JSON: 400 for bad parameters (a prompt over `max_prompt_tokens` or a request over
+`max_request_tokens` among them), 401 for a bad or missing key, 404 for an unknown model, 503 with `Retry-After`
+when the bounded queue is full or the server is stopping. Requests for the same model that wait together are
+written in one batch (model/writing/batching.py); a semaphore bounds how many may wait, a client that hangs up
+leaves its batch, and `stop_writing` (called when the server is told to stop) takes every request out of it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,22 @@ from model.serving.fine_tuning_api import jobs_router
 from model.writing.batching import MAX_BATCH, WINDOW_MS, BatchingEngine, Ticket
 
 MAX_N = 16
+MAX_ROWS = 64  # prompts x n in one request
+MAX_TOKENS_LIMIT = 256
+# The bot's longest prompt is an instruct model's chat prompt with ten brand-voice examples (COPYBOT_VOICE_EXAMPLES'
+# most) of 500 characters each (storage/corpus.py's MAX_COPY_CHARS) and every brief field at its longest: about 5,900
+# characters, 4,765 tokens with Qwen3's tokenizer and about 6,000 with one that spends a token per character. Its
+# usual prompts are a few hundred tokens; the limit must never refuse the longest, and 8192 does not.
+MAX_PROMPT_TOKENS = 8192
+# A request's work is every row's prompt and answer: the sum over prompts x n of (prompt tokens + max_tokens). The
+# default lets all 64 rows carry a quarter of the prompt limit and the longest answer, or a few rows the longest
+# prompts; the bot's largest request, 20 candidates (rerank writes 2 x n, n at most 10) of its longest prompt, is
+# about 20 x (6,000 + 160) = 123k.
+MAX_REQUEST_TOKENS = MAX_ROWS * (MAX_PROMPT_TOKENS // 4 + MAX_TOKENS_LIMIT)
+# Text averages far fewer characters a token (English about 4, Korean about 1.3); only runs of spaces or dashes pack
+# more (Qwen3's longest token is 128 spaces). A prompt with more characters than this many per allowed token is
+# refused before the tokenizer reads it, so that a megabyte of prompt costs nothing.
+CHARS_PER_TOKEN = 16
 
 
 class APIError(Exception):
@@ -102,7 +119,9 @@ class ServerConfig:
 
     base_name: str
     api_key: str = ""
-    max_tokens_limit: int = 256
+    max_tokens_limit: int = MAX_TOKENS_LIMIT
+    max_prompt_tokens: int = MAX_PROMPT_TOKENS  # tokens in one prompt (a chat request: its rendered messages)
+    max_request_tokens: int = MAX_REQUEST_TOKENS  # a request's work: prompts x n x (prompt tokens + max_tokens)
     max_waiting: int = 64  # requests allowed to wait for the model before new ones get 503
     batch_window_ms: float = WINDOW_MS  # how long an idle model waits for more requests (model/writing/batching.py)
     max_batch: int = MAX_BATCH  # rows (prompts x n) written in one batch
@@ -116,11 +135,71 @@ def _check(body: Sampling, prompts: list[str], config: ServerConfig) -> None:
     if not 1 <= body.max_tokens <= config.max_tokens_limit:
         raise APIError(400, f"max_tokens must be between 1 and {config.max_tokens_limit}; got {body.max_tokens}",
                        param="max_tokens")  # fmt: skip
-    if not prompts or len(prompts) * body.n > 64:
-        raise APIError(400, "give 1 to 64 prompts x n in one request", param="prompt")
+    if not prompts or len(prompts) * body.n > MAX_ROWS:
+        raise APIError(400, f"give 1 to {MAX_ROWS} prompts x n in one request", param="prompt")
     if body.model != config.base_name and body.model not in config.adapters:
         raise APIError(404, f"The model `{body.model}` does not exist.", kind="NotFoundError", param="model",
                        code="model_not_found")  # fmt: skip
+
+
+_SMALLER = "send fewer prompts, a lower n or a lower max_tokens"  # what a request over max_request_tokens can do
+
+
+def _check_size(body: Sampling, prompts: list[str], config: ServerConfig, param: str) -> None:
+    """Refuse, by their length in characters alone, prompts that cannot be within the token limits (CHARS_PER_TOKEN):
+    cheap, so that a megabyte of prompt is refused at once and never tokenized."""
+    most = config.max_prompt_tokens * CHARS_PER_TOKEN
+    for i, prompt in enumerate(prompts):
+        if len(prompt) > most:
+            message = (
+                f"{_subject(param, i, len(prompts))} is {len(prompt):,} characters long; this server reads at most "
+                f"{most:,} (max_prompt_tokens={config.max_prompt_tokens} tokens of at most {CHARS_PER_TOKEN} "
+                "characters)"
+            )
+            raise APIError(400, message, param=param, code="context_length_exceeded")
+    chars, most = body.n * sum(len(p) for p in prompts), config.max_request_tokens * CHARS_PER_TOKEN
+    if chars > most:
+        message = (
+            f"this request carries {chars:,} characters of prompt (prompts x n); this server reads at most {most:,} "
+            f"(max_request_tokens={config.max_request_tokens} tokens of at most {CHARS_PER_TOKEN} characters): "
+            f"{_SMALLER}"
+        )
+        raise APIError(400, message, param=param)
+
+
+def _prompt_tokens(tokenizer: Any, body: Sampling, prompts: list[str], config: ServerConfig, param: str) -> int:
+    """The prompts' tokens, each prompt counted once (as `usage` counts them); a prompt over `max_prompt_tokens`, or
+    a request whose work (prompts x n x (prompt tokens + max_tokens)) is over `max_request_tokens`, is refused. The
+    tokenizer's work: called off the event loop."""
+    counts = []
+    for i, prompt in enumerate(prompts):
+        counts.append(_count(tokenizer, prompt))
+        if counts[-1] > config.max_prompt_tokens:
+            message = (
+                f"{_subject(param, i, len(prompts))} is {counts[-1]:,} tokens long; this server takes at most "
+                f"max_prompt_tokens={config.max_prompt_tokens}"
+            )
+            raise APIError(400, message, param=param, code="context_length_exceeded")
+    work = body.n * (sum(counts) + len(prompts) * body.max_tokens)
+    if work > config.max_request_tokens:
+        message = (
+            f"this request asks for {work:,} tokens of work (prompts x n x (prompt tokens + max_tokens)); this server "
+            f"takes at most max_request_tokens={config.max_request_tokens}: {_SMALLER}"
+        )
+        raise APIError(400, message, param=param)
+    return sum(counts)
+
+
+def _subject(param: str, index: int, count: int) -> str:
+    """What an error about one prompt calls it."""
+    if param == "messages":
+        return "the prompt rendered from the messages"
+    return "the prompt" if count == 1 else f"prompt {index}"
+
+
+def _shutting_down() -> APIError:
+    busy = {"Retry-After": "5"}
+    return APIError(503, "The model server is shutting down; retry shortly.", kind="service_unavailable", headers=busy)
 
 
 def _chat_prompt(body: ChatCompletionRequest, tokenizer: Any, config: ServerConfig) -> str:
@@ -135,14 +214,25 @@ def _chat_prompt(body: ChatCompletionRequest, tokenizer: Any, config: ServerConf
         raise APIError(400, f"the chat template refused the messages: {exc}", param="messages") from exc
 
 
-async def _result(ticket: Ticket, request: Request) -> list[str]:
+async def _result(ticket: Ticket, request: Request, stopping: Callable[[], bool]) -> list[str]:
     """The ticket's texts; if the client hangs up first, the ticket is withdrawn (the other requests in its batch
-    go on) and the request ends with 499, which nobody reads."""
+    go on) and the request ends with 499, which nobody reads. Once the server is stopping, or its batcher closed,
+    the ticket is withdrawn too and the request answers 503."""
     waiting = asyncio.wrap_future(ticket.future)
     while True:
-        done, _ = await asyncio.wait({waiting}, timeout=0.25)
+        try:
+            done, _ = await asyncio.wait({waiting}, timeout=0.25)
+        except asyncio.CancelledError:  # uvicorn's graceful shutdown timed out: the request's rows leave the batch
+            ticket.cancel()
+            raise
         if done:
-            return waiting.result()
+            try:
+                return waiting.result()
+            except asyncio.CancelledError:  # the ticket's own: the batcher was closed under it
+                raise _shutting_down() from None
+        if stopping():
+            ticket.cancel()
+            raise _shutting_down()
         if await request.is_disconnected():
             ticket.cancel()
             raise APIError(499, "the client closed the request", kind="client_closed_request")
@@ -196,12 +286,13 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        if owned:
-            batcher.close()
+        if owned:  # the worker stops at its next step; shutdown does not wait out a long one (a daemon thread)
+            batcher.close(timeout=1)
         if jobs is not None:
             jobs.close()  # a running training process is stopped and its job marked failed, saying why
 
     app = FastAPI(title="copybot model server", lifespan=lifespan)
+    app.state.stopping = False  # set by stop_writing
     if jobs is not None:
         app.include_router(jobs_router(jobs, APIError))
     else:
@@ -280,20 +371,28 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
             if missing(model):
                 engine.add_adapter(config.adapters[model], model)
 
+    def stopping() -> bool:
+        return bool(app.state.stopping)
+
     async def generate(body: Sampling, prompts: list[str], request: Request) -> list[str]:
         """n texts per prompt, prompt by prompt, written in a batch beside other requests for the same model; 503
-        when too many requests wait already. A client that hangs up withdraws its request from the batch."""
+        when too many requests wait already, or once the server is stopping. A client that hangs up withdraws its
+        request from the batch."""
+        if stopping():
+            raise _shutting_down()
         if not slots.acquire(blocking=False):
             raise APIError(503, "The server is busy; retry shortly.", kind="server_overloaded",
                            headers={"Retry-After": "2"})  # fmt: skip
         try:
             if missing(body.model):
                 await asyncio.to_thread(load, body.model)  # reading a checkpoint takes a while: off the event loop
+            if stopping():  # it stopped meanwhile
+                raise _shutting_down()
             stop = [body.stop] if isinstance(body.stop, str) else body.stop
             ticket = batcher.submit([p for p in prompts for _ in range(body.n)], model=body.model,
                                     max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p,
                                     seed=body.seed, stop=stop)  # fmt: skip
-            return await _result(ticket, request)
+            return await _result(ticket, request, stopping)
         except AdapterError as exc:  # dropped from memory by other adapters' requests between load and batch
             raise APIError(503, f"{exc}; retry", kind="server_overloaded", headers={"Retry-After": "1"}) from exc
         finally:
@@ -303,33 +402,45 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
     async def completions(body: CompletionRequest, request: Request) -> dict[str, Any] | StreamingResponse:
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         _check(body, prompts, config)
+        _check_size(body, prompts, config, "prompt")
+        # counting tokens is the tokenizer's work: off the event loop, which serves the others
+        used = await asyncio.to_thread(_prompt_tokens, engine.tokenizer, body, prompts, config, "prompt")
         texts = await generate(body, prompts, request)
-        # counting every choice's tokens is the tokenizer's work: off the event loop, which serves the others
-        reply = await asyncio.to_thread(_response, engine.tokenizer, body, prompts, texts)
+        reply = await asyncio.to_thread(_response, engine.tokenizer, body, used, texts)
         return _stream(completion_chunks(reply)) if body.stream else reply
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> dict[str, Any] | StreamingResponse:
         if body.max_completion_tokens is not None:
             body.max_tokens = body.max_completion_tokens
+        _check_size(body, ["".join(m.content for m in body.messages)], config, "messages")  # before the template
         prompt = await asyncio.to_thread(_chat_prompt, body, engine.tokenizer, config)  # the template, as above
         _check(body, [prompt], config)
+        used = await asyncio.to_thread(_prompt_tokens, engine.tokenizer, body, [prompt], config, "messages")
         texts = await generate(body, [prompt], request)
-        reply = chat_response(await asyncio.to_thread(_response, engine.tokenizer, body, [prompt], texts))
+        reply = chat_response(await asyncio.to_thread(_response, engine.tokenizer, body, used, texts))
         return _stream(chat_chunks(reply)) if body.stream else reply
 
     return app
+
+
+def stop_writing(app: FastAPI) -> None:
+    """Stop the model's work for the server made by `create_server`, as it is told to stop: uvicorn waits for the
+    requests in flight before it shuts the app down, and the model would go on writing them for as long as their
+    batch runs. After this, every request being written or waiting is withdrawn from the batch within a quarter
+    of a second (its rows stop at the batch's next step) and answers 503, as do new ones. It only sets a flag, so a
+    signal handler may call it."""
+    app.state.stopping = True
 
 
 def _count(tokenizer: Any, text: str) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def _response(tokenizer: Any, body: Sampling, prompts: list[str], texts: list[str]) -> dict[str, Any]:
+def _response(tokenizer: Any, body: Sampling, prompt_tokens: int, texts: list[str]) -> dict[str, Any]:
     used = [_count(tokenizer, t) for t in texts]
     choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": "length" if n >= body.max_tokens else "stop"}
                for i, (t, n) in enumerate(zip(texts, used, strict=True))]  # fmt: skip
-    prompt_tokens = sum(_count(tokenizer, p) for p in prompts)
     return {
         "id": f"cmpl-{uuid.uuid4().hex}",
         "object": "text_completion",
