@@ -68,12 +68,16 @@ def score_measure(column: str) -> str:
     return GENERIC_SCORE
 
 
+# Every pattern below runs in time linear in its input (a 5 MB cell is refused in seconds, not hours): each either
+# starts only where a token starts (a look-behind of one character) or has bounded repeats, so no position is
+# scanned again from many starting points. The e-mail pattern once took quadratic time on a long run of letters.
 _PHONE = re.compile(r"(?<!\d)(?:0\d{1,2}|1\d{3})[-. ]?\d{3,4}[-. ]?\d{4}(?!\d)|(?<!\d)1\d{3}-\d{4}(?!\d)")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _TAG = re.compile(r"<[^<>]{1,200}>")
-_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\[\]\n]{0,300})\]\([^()\s]{0,500}\)")
 _MD_MARKS = re.compile(r"(\*\*|__|~~|`+)")
-_MD_LINE = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|>\s+)", re.MULTILINE)
+_MD_LINE = re.compile(r"^[ \t]{0,8}(?:#{1,6}[ \t]+|[-*+][ \t]+|>[ \t]+)", re.MULTILINE)
+MAX_RAW_CHARS = 20 * MAX_COPY_CHARS  # longer raw text is refused before any cleaning: markup never adds this much
 _DATE = re.compile(r"^(\d{4})[-./]?(\d{1,2})[-./]?(\d{1,2})\.?$")
 
 
@@ -245,6 +249,8 @@ def score_columns(headers: list[str], mapping: dict[str, str]) -> tuple[str, lis
 def _validate(row: dict[str, Any], mapping: dict[str, str], checks: Checks) -> tuple[dict[str, Any], int, int]:
     values = {fld: row.get(col) for col, fld in mapping.items()}
     raw = str(values.get("text") or "")
+    if len(raw) > MAX_RAW_CHARS:
+        raise ValueError(f"copy too long ({len(raw):,} characters, at most {MAX_COPY_CHARS})")
     text, phones, emails = clean_text(raw)
     if not text:
         raise ValueError("empty copy")

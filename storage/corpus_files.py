@@ -100,22 +100,24 @@ def _read_csv(path: Path, is_header: Callable[[list[str]], bool]) -> Table:
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect=dialect)
-    head: list[tuple[int, list[str]]] = []  # (line the row ends on, cells) of the rows searched for the header
-    try:
-        for cells in reader:
-            head.append((reader.line_num, cells))
-            if len(head) >= HEADER_SEARCH:
-                break
-    except csv.Error as exc:
-        raise CorpusFileError(f"{path.name}: line {reader.line_num + 1} cannot be read as CSV ({exc})") from exc
-    found = _header_index([cells for _, cells in head], is_header)
+    # (line the row ends on, cells) of the rows searched for the header; a row that cannot be read ends them, and
+    # is reported as a bad row if the header came before it
+    head: list[tuple[int, list[str] | csv.Error]] = []
+    for line, cells in _rest(reader):
+        head.append((line, cells))
+        if len(head) >= HEADER_SEARCH or isinstance(cells, csv.Error):
+            break
+    readable = [cells for _, cells in head if not isinstance(cells, csv.Error)]
+    found = _header_index(readable, is_header)
     if found is None:
-        raise CorpusFileError(f"{path.name} has no header row")
-    names = _columns(head[found][1], path)
+        broken = next((f"; line {n} cannot be read as CSV ({c})" for n, c in head if isinstance(c, csv.Error)), "")
+        raise CorpusFileError(f"{path.name} has no header row{broken}")
+    names = _columns(readable[found], path)
     header_line = head[found - 1][0] + 1 if found else 1
 
     def rows() -> Rows:
-        for line, cells in (*head[found + 1 :], *_rest(reader)):
+        ended = isinstance(head[-1][1], csv.Error)
+        for line, cells in (*head[found + 1 :], *([] if ended else _rest(reader))):
             if isinstance(cells, csv.Error):
                 yield line, {"__error__": f"cannot be read as CSV ({cells}); the rows after it were not read"}
                 return

@@ -124,6 +124,8 @@ def detect_registers(texts: list[str]) -> list[str]:
     """`detect_register` for many texts at once; Kiwi analyses the batch in parallel (imports, evaluation)."""
     korean = [i for i, t in enumerate(texts) if t and _has_hangul(t)]
     out = ["unknown"] * len(texts)
+    if not korean:  # nothing to analyse: the analyser is not even loaded (seconds, the first time)
+        return out
     with _kiwi_lock:
         analysed = list(_kiwi().split_into_sents([texts[i] for i in korean], return_tokens=True))
     for i, sentences in zip(korean, analysed, strict=True):

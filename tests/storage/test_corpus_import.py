@@ -4,6 +4,7 @@ masking and the stable split."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,31 @@ def test_unreadable_files_and_headers_are_clear(store: Store, tmp_path: Path) ->
     mapped = _write_csv(tmp_path / "mapped.csv", ["헤드라인,연령", "여름 세일 시작해요,20대"], "utf-8")
     rows, _ = _import(store, mapped, overrides={"헤드라인": "text"})
     assert rows[0]["text"] == "여름 세일 시작해요"
+
+
+def test_a_5_mb_line_or_cell_is_refused_in_seconds_by_its_line(store: Store, tmp_path: Path) -> None:
+    """Cleaning runs in linear time and only after the length check (issue 40): a 5 MB JSONL line once ran for
+    minutes in the e-mail mask, and a 1.7M-character CSV field ended in a csv.Error traceback."""
+    huge = "a" * 5_000_000
+    jsonl = tmp_path / "huge.jsonl"
+    jsonl.write_text(json.dumps({"카피": huge, "연령": "20대"}) + "\n", encoding="utf-8")
+    started = time.monotonic()
+    rows, report = _import(store, jsonl)
+    assert time.monotonic() - started < 5  # the Korean analyser is not even loaded: no row is left to read
+    assert rows == [] and report.bad == [(1, "copy too long (5,000,000 characters, at most 500)")]
+
+    csv_file = _write_csv(
+        tmp_path / "huge.csv", ["카피,연령", "좋은 카피예요,20대", f'"{"가" * 1_700_000}",20대'], "utf-8"
+    )
+    rows, report = _import(store, csv_file)
+    assert [r["text"] for r in rows] == ["좋은 카피예요"]
+    [(line, reason)] = report.bad
+    assert line == 3 and reason.startswith("cannot be read as CSV (field larger than field limit")
+
+
+@pytest.mark.parametrize("size", [5_000, 50_000, 500_000])
+def test_cleaning_takes_linear_time_on_what_once_backtracked(size: int) -> None:
+    for text in ("a" * size, "a." * size, "[" * size, "\n" * size + "# 제목", "<" * size, "0" * size):
+        started = time.monotonic()
+        clean_text(text)
+        assert time.monotonic() - started < 2  # quadratic took 0.99 s at 20k and hours at 5 MB
