@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,17 @@ def data_counts(report: WeeklyReport) -> dict[str, Any]:
     return counts
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # with [ and ] escaped, no link or image can form
+
+
+def md(text: Any) -> str:
+    """Text from people (copies, edits, products) as literal Markdown: its marks escaped, HTML shown as text, on one
+    line, so that an edit such as `![](http://…/pixel.png)`, `<img onerror=…>` or a `|` inside a table cell renders
+    as typed and loads nothing."""
+    plain = " ".join("".join(c for c in str(text) if c.isprintable() or c.isspace()).split())
+    return _MD_SPECIAL.sub(r"\\\1", plain).replace("<", "&lt;").replace(">", "&gt;")
+
+
 def performance_ko(row: dict[str, Any]) -> str:
     """'CTR 3.20% (320/10,000) · 전환 12건' for a best-performer row."""
     counts = f" ({row['clicks']:,}/{row['sends']:,})" if row.get("sends") and row.get("clicks") is not None else ""
@@ -137,20 +149,21 @@ def to_markdown(report: WeeklyReport, out_dir: Path) -> str:
         if groups:
             lines += [f"## {name}별 우승 비율", "", f"| {name} | 요청 | 우승 | 비율 |", "|---|---|---|---|"]
             lines += [
-                f"| {g} | {v['requests']} | {v['won']} | {value(v['rate'], 'share')} |" for g, v in groups.items()
+                f"| {md(g)} | {v['requests']} | {v['won']} | {value(v['rate'], 'share')} |" for g, v in groups.items()
             ]
             lines.append("")
     lines += ["## 이번 주 우승작", ""]
-    lines += [f"{i}. {c['text']} — {c['product']} · {c['age_group']} · {c['channel']} (🏆 {c['win']}, 👍 {c['up']})"
+    lines += [f"{i}. {md(c['text'])} — {md(c['product'])} · {md(c['age_group'])} · {md(c['channel'])} "
+              f"(🏆 {c['win']}, 👍 {c['up']})"
               for i, c in enumerate(t["top_copies"], start=1)] or ["우승작이 아직 없어요."]  # fmt: skip
     lines += ["", "## 실제 성과가 좋았던 카피", ""]
-    lines += [f"{i}. {c['text']} — {performance_ko(c)} ({c['product']} · {c['age_group']} · {c['channel']}, "
+    lines += [f"{i}. {md(c['text'])} — {performance_ko(c)} ({md(c['product'])} · {md(c['age_group'])} · {md(c['channel'])}, "
               f"후보 ID {c['candidate_id']})" for i, c in enumerate(t.get("best_performers") or [], start=1)] or [
         "이번 주에 들어온 캠페인 결과가 없어요. 보낸 카피의 결과는 `copybot results import`로 가져와요."]  # fmt: skip
     lines += ["", f"## 사람이 고친 카피 ({t['edit_count']}건)", ""]
-    lines += [f"- {e['original']} → **{e['edited']}** ({e['product']} · {e['age_group']})" for e in t["edits"]] or [
-        "고친 카피가 없어요."
-    ]
+    lines += [
+        f"- {md(e['original'])} → **{md(e['edited'])}** ({md(e['product'])} · {md(e['age_group'])})" for e in t["edits"]
+    ] or ["고친 카피가 없어요."]
     if report.charts:
         lines += ["", "## 차트", ""]
         for chart in report.charts.values():

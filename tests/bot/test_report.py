@@ -223,3 +223,20 @@ def test_the_best_real_performers_are_those_whose_results_arrived_that_week(seed
     assert "1. 정성을 담았습니다. — CTR 8.00% (400/5,000) · 전환 31건 (상품" in text
     blocks = json.dumps(report_blocks(report), ensure_ascii=False)
     assert "실제 성과가 좋았던 카피" in blocks and "CTR 10.00% (1/10)" in blocks
+
+
+def test_text_from_people_is_literal_in_the_reports_markdown(seeded: Store, tmp_path: Path) -> None:
+    """An edit is typed by anyone in the channel: it must not load an image, inject HTML or break a table."""
+    [candidate] = [c for c in seeded.db.table("candidates").rows_where("text = ?", ["지금 만나 보세요"])]
+    edit = seeded.record_edit(
+        candidate_id=candidate["id"],
+        user_id="U5",
+        edited_text="![](http://evil.example/pixel.png) <img src=x onerror=alert(1)> a|b **굵게**",
+    )
+    [[when]] = seeded.db.execute("select min(created_at) from edits").fetchall()  # in the seeded week
+    seeded.db.execute("update edits set created_at = ? where id = ?", [when, edit])
+    seeded.db.conn.commit()  # fmt: skip
+    text = write_report(build_report(seeded, W48), tmp_path / "out").read_text("utf-8")
+    line = next(li for li in text.splitlines() if "evil.example" in li)
+    assert "![](" not in line and "<img" not in line and "a|b" not in line and "**굵게**" not in line
+    assert r"!\[\](http://evil.example/pixel.png) &lt;img src=x onerror=alert(1)&gt; a\|b \*\*굵게\*\*" in line
