@@ -44,7 +44,10 @@ class Bot:
     lock: ProcessLock | None = None  # one `copybot serve` per database (released at shutdown, or by the OS)
 
     def recover(self) -> None:
-        """Requests left pending or running by a crash or kill are marked failed, and their messages say so."""
+        """Writes held while the database was locked, which the last run spilled, are applied (each once);
+        requests left pending or running by a crash or kill are marked failed, and their messages say so."""
+        if self.deps.held is not None:
+            self.deps.held.replay()
         leftovers = [int(r["id"]) for r in self.deps.store.requests_with_status("pending", "running")]
         if leftovers:
             log.warning("marking %d request(s) interrupted by the last shutdown as failed", len(leftovers))
@@ -53,8 +56,14 @@ class Bot:
     def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> list[int]:
         """Stop taking work, let running generations finish for `grace_s`, fail the rest, close the transport."""
         log.info("shutting down: no new requests; waiting up to %.0fs for generations in flight", grace_s)
+        self.deps.intake.shutdown(wait=True)  # commands already acknowledged are stored and queued (or failed)
         unfinished = self.deps.pool.shutdown(timeout=grace_s)
         fail_unfinished(self.deps, self.client, unfinished, SHUT_DOWN)
+        if self.deps.held is not None and self.deps.held.close():
+            log.warning("writes the database was too busy for are in %s; the next start applies them",
+                        self.deps.settings.spill_path)  # fmt: skip
+        if self.deps.notices is not None:
+            self.deps.notices.close()
         close = getattr(self.deps.writer.backend, "close", None)
         if close is not None:  # the batching engine: a batch still being written stops at its next step
             close()

@@ -23,6 +23,7 @@ _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _OPTOUT = re.compile(r"^\d{2,4}[- ]?\d{3,4}[- ]?\d{4}$")
 MAX_SENDER = 30
+HOLD_SECONDS = 300.0  # 5 minutes: a database locked longer than that is an operator's matter
 GENERATION_WORKERS = 16  # copy requests written at once; the batching engine writes them side by side
 
 
@@ -130,6 +131,14 @@ class Settings:
     generation_workers: int = GENERATION_WORKERS
     batch_window_ms: float = WINDOW_MS
     max_batch: int = MAX_BATCH
+    # how long a reaction, edit or /copy that a locked database refused is held and tried again before it goes to
+    # the spill file (bot/held.py)
+    hold_seconds: float = HOLD_SECONDS
+
+    @property
+    def spill_path(self) -> Path:
+        """Where held writes go when the database stays locked, and where the next start replays them from."""
+        return self.home / "held-writes.jsonl"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -172,6 +181,7 @@ class Settings:
                 "COPYBOT_BATCH_WINDOW_MS", get("COPYBOT_BATCH_WINDOW_MS"), WINDOW_MS, 0, 1000, float
             ),
             max_batch=_bounded("COPYBOT_MAX_BATCH", get("COPYBOT_MAX_BATCH"), MAX_BATCH, 1, 4096),
+            hold_seconds=_bounded("COPYBOT_HOLD_SECONDS", get("COPYBOT_HOLD_SECONDS"), HOLD_SECONDS, 1, 86400, float),
         )
         settings.validate()
         return settings

@@ -1,6 +1,6 @@
 """copybot's SQLite store."""
 
-from storage.errors import StoreError
+from storage.errors import StoreBusy, StoreError
 from storage.store import Store
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["Store", "StoreBusy", "StoreError"]

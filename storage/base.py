@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from storage.errors import StoreError
+from storage.errors import StoreBusy
 
 Row = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -39,6 +39,7 @@ class StoreBase:
         self.db = db
         self._clock = clock
         self._lock = threading.RLock()
+        self._depth = 0  # write transactions open on this connection (only the thread holding the lock nests)
 
     def now(self) -> str:
         """The store clock's current time as an ISO string (UTC)."""
@@ -47,20 +48,31 @@ class StoreBase:
     @contextmanager
     def _atomic(self) -> Iterator[Database]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front: a deferred transaction that
-        reads first cannot wait for another process's lock and fails with 'database is locked' instead."""
+        reads first cannot wait for another process's lock and fails with 'database is locked' instead. Called
+        inside another, it joins that one (so several writes can be made one, as `apply_once` does)."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.db
+                finally:
+                    self._depth -= 1
+                return
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                raise StoreError(
+                raise StoreBusy(
                     "the database is locked: another process has held its write lock for longer than the busy "
                     "timeout; look for a stuck copybot process using the same COPYBOT_DB and try again"
                 ) from exc
+            self._depth = 1
             try:
                 yield self.db
             except BaseException:
                 self.db.rollback()
                 raise
+            finally:
+                self._depth = 0
             self.db.execute("COMMIT")

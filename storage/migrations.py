@@ -23,6 +23,7 @@ def build_migrations() -> Migrations:
         m009_create_outcomes,
         m010_candidate_message,
         m011_create_corpus_imports,
+        m012_create_held_writes,
     ):
         migrations()(fn)
     return migrations
@@ -302,3 +303,11 @@ def m011_create_corpus_imports(db: Database) -> None:
         not_null={"source", "imported_at", "report"},
     )
     db.table("corpus_imports").create_index(["source"])
+
+
+def m012_create_held_writes(db: Database) -> None:
+    """The ids of writes the bot held while the database was locked and applied later (or replayed from its spill
+    file at the next start), so that each is applied exactly once."""
+    db.table("held_writes").create(
+        {"id": str, "kind": str, "applied_at": str}, pk="id", not_null={"kind", "applied_at"}
+    )

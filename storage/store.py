@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from storage.base import Clock, Row, insert_row, utc_now
 from storage.corpus_records import CorpusRecords
 from storage.errors import StoreError
+from storage.held_writes import HeldWriteRecords
 from storage.migrations import build_migrations
 from storage.reports import ReportQueries
 from storage.schedule import ScheduleRecords
@@ -27,7 +28,7 @@ from storage.trials import TrialRecords
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 
-class Store(CorpusRecords, TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
+class Store(CorpusRecords, HeldWriteRecords, TrainingRecords, TrialRecords, ReportQueries, ScheduleRecords):
     """Typed access to the copybot database; methods are named for what they record or return.
     The corpus and its imports live in `CorpusRecords`, model versions, training runs and tuning trials live in `TrainingRecords`, live champion/challenger trials in
     `TrialRecords`, the weekly report's aggregates in `ReportQueries` (over campaign results' `OutcomeRecords`),
