@@ -15,7 +15,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot.settings import Settings
 from bot.slack import listeners
-from bot.slack.copy_requests import BotDeps
+from bot.slack.copy_requests import BotDeps, notify_unstarted
+from bot.slack.notices import Notices
+from bot.slack.replays import ReplayGuard
 
 log = logging.getLogger(__name__)
 
@@ -46,5 +48,12 @@ def create_app(deps: BotDeps, *, client: WebClient, http: bool, listener_executo
         process_before_response=False,
         logger=logging.getLogger("copybot.bolt"),
     )
+    if deps.notices is None:
+        deps.notices = Notices(client)
+    if deps.held is not None and deps.held.on_unstarted is None:
+        deps.held.on_unstarted = lambda payload: notify_unstarted(deps, dict(payload))
+    guard = ReplayGuard()
+    app.use(guard.middleware)  # after Bolt's signature check: a forged request never reaches it
+    app.copybot_replays = guard  # type: ignore[attr-defined]
     app.copybot_listeners = listeners.register(app, deps)  # type: ignore[attr-defined]
     return app

@@ -73,6 +73,11 @@ def partial_status(posted: int, total: int) -> str:
     return f"⚠️ 후보 {total}개 중 {posted}개만 올렸어요 (Slack 오류). 잠시 후 `/copy`로 다시 요청해 주세요."
 
 
+def status_notice(status: str) -> str:
+    """A request's status line sent to its user when the request message itself could not be updated."""
+    return f"`/copy` 요청 결과: {status}"
+
+
 def failed_status(reason: str) -> str:
     """What went wrong, in Korean, and how to retry."""
     return f"⚠️ {escape(reason)} 같은 `/copy` 명령으로 다시 요청해 주세요."

@@ -25,6 +25,9 @@ _KEY_RE = re.compile(
     r"(?:^|(?<=[\s,/|]))(" + "|".join(re.escape(k) for keys in KEYS.values() for k in keys) + r")\s*[:=：]",
     re.IGNORECASE,
 )
+# Any "word:" in key-value text, known or not: an unknown key is refused rather than read into the field before it
+# ("제품: 셔츠, 혜택: 20% 할인" must not make "셔츠, 혜택: 20% 할인" the product). Not a time (10:00) nor a URL.
+_ANY_KEY_RE = re.compile(r"(?:^|(?<=[\s,/|]))([가-힣A-Za-z][가-힣A-Za-z0-9_]{0,11})\s*[:=：](?!//)")
 _SPLIT_RE = re.compile(r"\s*[/|,\n，]\s*")
 _COUNT_RE = re.compile(r"^(\d{1,2})\s*개$")
 
@@ -66,6 +69,11 @@ def parse_command(text: str | None) -> ParsedCommand:
 
 
 def _key_values(text: str) -> dict[str, str]:
+    known = {k.lower() for keys in KEYS.values() for k in keys}
+    unknown = [m.group(1) for m in _ANY_KEY_RE.finditer(text) if m.group(1).lower() not in known]
+    if unknown:
+        names = ", ".join(keys[0] for keys in KEYS.values())
+        raise CommandParseError(f"'{unknown[0]}' 항목은 알 수 없어요. 쓸 수 있는 항목: {names}")
     matches = list(_KEY_RE.finditer(text))
     if matches[0].start() > 0 and text[: matches[0].start()].strip(" ,/|\n"):
         raise CommandParseError("키-값 형식은 모든 항목에 이름을 붙여 주세요. 예: `제품: 린넨 셔츠, 연령: 20대`")
@@ -93,9 +101,12 @@ def _classify(part: str) -> str | None:
 
 
 def _positional(text: str) -> dict[str, str]:
-    parts = [p for p in _SPLIT_RE.split(text) if p]
-    if not parts:  # only separators, such as "/" or ", ,"
-        raise CommandParseError("제품을 찾지 못했어요. 맨 앞에 제품을 적어 주세요.")
+    split = _SPLIT_RE.split(text)
+    parts = [p for p in split if p]
+    if not parts or not split[0].strip():  # only separators, or a blank first part: nothing else is the product
+        raise CommandParseError(
+            "제품을 찾지 못했어요. 맨 앞에 제품을 적어 주세요. 예: `/copy 린넨 셔츠 / 여름 세일 / 20대`"
+        )
     fields: dict[str, str] = {"product": parts[0]}
     for part in parts[1:]:
         kind = _classify(part)

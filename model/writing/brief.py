@@ -94,8 +94,13 @@ def normalize_channel(raw: str | None) -> str:
     )
 
 
-def _clean(text: str | None) -> str:
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFC", text or "")).strip()
+def clean_field(text: str | None) -> str:
+    """A typed field as it is stored and shown: NFC, single spaces, and none of the characters a person cannot see
+    but a machine reads: control characters (a NUL makes a report binary), zero-width characters, and bidi
+    overrides (which make text read in another order than it is stored). A field of only those is empty."""
+    text = unicodedata.normalize("NFC", text or "")
+    text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text if unicodedata.category(c) != "Cf")
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def _check_length(field_name: str, korean: str, value: str, limit: int) -> None:
@@ -142,7 +147,7 @@ class Brief:
         notes: str | None = "",
     ) -> Brief:
         """Validate raw fields; raise `BriefError` naming the first bad field."""
-        product_clean = _clean(product)
+        product_clean = clean_field(product)
         if not product_clean:
             raise BriefError(
                 "product",
@@ -150,11 +155,11 @@ class Brief:
                 user_message="제품을 적어 주세요. 예: `/copy 린넨 셔츠 / 여름 세일 / 20대`",
             )
         _check_length("product", "제품", product_clean, MAX_PRODUCT)
-        event_clean = _clean(event)
+        event_clean = clean_field(event)
         _check_length("event", "행사", event_clean, MAX_EVENT)
-        notes_clean = _clean(notes)
+        notes_clean = clean_field(notes)
         _check_length("notes", "메모", notes_clean, MAX_NOTES)
-        if not _clean(age):
+        if not clean_field(age):
             raise BriefError(
                 "age_group",
                 f"age group is empty; use one of {', '.join(age_groups())}",

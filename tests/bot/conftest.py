@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -23,6 +24,8 @@ from storage import Store
 from tests.fakes import signing
 from tests.fakes.backends import ScriptedBackend
 from tests.fakes.slack_api import FakeSlack
+
+TRIGGERS = itertools.count(1)
 
 
 @pytest.fixture
@@ -62,14 +65,20 @@ class Harness:
         return self.deps.store
 
     def command(self, text: str, **kw: Any) -> BoltResponse:
+        """A signed `/copy`; each gets its own trigger_id, as Slack gives each command (the bot acts once per id)."""
+        kw.setdefault("trigger", f"T.cmd.{next(TRIGGERS)}")
         body = signing.command_body(text, response_url=self.fake.response_url(), **kw)
         response = self.app.dispatch(
             BoltRequest(body=body, headers=signing.headers(body, "application/x-www-form-urlencoded"))
         )
-        self.listeners.drain()  # the listener goes on after its ack (posting the placeholder); let it finish
+        self.listeners.drain()  # the listener goes on after its ack; let it finish
+        assert isinstance(self.deps.intake, TrackingExecutor)
+        self.deps.intake.drain()  # and the intake, which stores the request and posts its placeholder
         return response
 
     def interact(self, payload: dict[str, Any]) -> BoltResponse:
+        """A signed interaction, with a trigger_id of its own as Slack gives each click and submission."""
+        payload = {**payload, "trigger_id": f"{payload.get('trigger_id', 'T')}.{next(TRIGGERS)}"}
         body = signing.interaction_body(payload)
         return self.app.dispatch(
             BoltRequest(body=body, headers=signing.headers(body, "application/x-www-form-urlencoded"))
@@ -89,7 +98,9 @@ class Harness:
         return json.loads(response.body) if response.body else {}
 
 
-def build_harness(tmp_path: Path, fake: FakeSlack, backend: Backend, **env: str) -> Harness:
+def build_harness(
+    tmp_path: Path, fake: FakeSlack, backend: Backend, *, busy_timeout_s: float = 30.0, **env: str
+) -> Harness:
     settings = Settings.from_env(
         {
             "COPYBOT_HOME": str(tmp_path / "home"),
@@ -101,9 +112,10 @@ def build_harness(tmp_path: Path, fake: FakeSlack, backend: Backend, **env: str)
     )
     deps = BotDeps(
         settings,
-        Store.open(settings.db_path),
+        Store.open(settings.db_path, busy_timeout_s=busy_timeout_s),
         CopyWriter(backend, frame=AdFrame(settings.ad_sender, settings.ad_optout)),  # as make_writer builds it
         pool=GenerationPool(workers=2, queue=4),
+        intake=TrackingExecutor(),
         reactions=ReactionMap(settings.reactions_file),
     )
     executor = TrackingExecutor()
@@ -115,12 +127,19 @@ def build_harness(tmp_path: Path, fake: FakeSlack, backend: Backend, **env: str)
 def make_harness(tmp_path: Path, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
-    def make(backend: Backend | None = None, **env: str) -> Harness:
-        harness = build_harness(tmp_path / f"h{len(made)}", fake_slack, backend or ScriptedBackend(), **env)
+    def make(backend: Backend | None = None, *, busy_timeout_s: float = 30.0, **env: str) -> Harness:
+        harness = build_harness(
+            tmp_path / f"h{len(made)}", fake_slack, backend or ScriptedBackend(), busy_timeout_s=busy_timeout_s, **env
+        )
         made.append(harness)
         return harness
 
     yield make
     for h in made:
+        h.deps.intake.shutdown(wait=True)
         h.deps.pool.shutdown(timeout=10)
+        if h.deps.notices is not None:
+            h.deps.notices.close()
+        if h.deps.held is not None:
+            h.deps.held.close()
         h.store.close()

@@ -140,8 +140,20 @@ def test_socket_mode_delivers_a_command_and_a_reaction_and_acks_them(make_harnes
         ack = socket.wait_ack("env-1")
         assert ack["payload"]["response_type"] == "ephemeral" and "사용법" in ack["payload"]["text"]
 
-        socket.send({"envelope_id": "env-2", "type": "slash_commands", "accepts_response_payload": True,
-                     "payload": {**command, "text": "셔츠 / 세일 / 30대 / 1개", "command": "/copy"}})  # fmt: skip
+        # a command of its own, with its own trigger_id (the bot acts once per trigger_id)
+        socket.send(
+            {
+                "envelope_id": "env-2",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {
+                    **command,
+                    "text": "셔츠 / 세일 / 30대 / 1개",
+                    "command": "/copy",
+                    "trigger_id": "T.sock.2",
+                },
+            }
+        )
         socket.wait_ack("env-2")
         h.fake.wait_for("chat.update", 1)
         [candidate] = h.store.candidates_for(h.store.requests_with_status("done")[0]["id"])

@@ -99,8 +99,9 @@ def test_a_channel_the_bot_cannot_post_in_fails_clearly(make_harness: Callable[.
     h = make_harness()
     h.fake.fail_next("chat.postMessage", "channel_not_found")
     h.ack_json(h.command("셔츠 / 세일 / 20대"))
-    [ephemeral] = h.fake.wait_for("chat.postEphemeral", 1)
-    assert "/invite @copybot" in ephemeral["text"]
+    # told through the command's response_url, which reaches the user even where the bot cannot post
+    [told] = h.fake.wait_for("response_url", 1)
+    assert "/invite @copybot" in told["text"] and told["response_type"] == "ephemeral"
     [request] = h.store.requests_with_status("failed")
     assert "channel_not_found" in request["error"]
 

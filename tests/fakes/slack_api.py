@@ -31,6 +31,8 @@ class FakeSlack:
     calls: list[Call] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)  # file id -> the bytes uploaded to its URL
     socket_url: str = "ws://127.0.0.1:9/"
+    unreachable: bool = False  # an outage: every connection is dropped unanswered (the client sees a network error)
+    dropped: int = 0  # requests dropped while unreachable
     _failures: dict[str, list[str | None]] = field(default_factory=dict)
     _ts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -41,6 +43,12 @@ class FakeSlack:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if fake.unreachable:  # no status line at all: to the client, Slack is not there
+                    with fake._lock:
+                        fake.dropped += 1
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: the bytes, to the issued URL
                     fake._upload(self, data)
                 else:
@@ -67,7 +75,7 @@ class FakeSlack:
 
     def fail_next(self, method: str, kind: str, times: int = 1, *, after: int = 0) -> None:
         """Let `after` calls of `method` through, then fail the next `times`: 'ratelimited' (429), '500', or a
-        Slack error name."""
+        Slack error name. For an outage of every method, set `unreachable`."""
         with self._lock:
             self._failures.setdefault(method, []).extend([None] * after + [kind] * times)
 

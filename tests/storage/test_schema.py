@@ -54,6 +54,7 @@ EXPECTED_COLUMNS = {
         "imported_at",
     ],
     "corpus_imports": ["id", "source", "path", "imported_at", "header_line", "report"],
+    "held_writes": ["id", "kind", "applied_at"],
 }  # fmt: skip
 
 EXPECTED_UNIQUE_INDEXES = {
