@@ -24,6 +24,9 @@ BENCHMARKS = [
      "ack under 3 s; last of 5 candidates within 10 s (median)"),
     ("generate", "5 candidates in one batched call against 5 sequential calls", "batched at least 3x faster"),
     ("slack_load", "ack latency with 20 concurrent `/copy`; reaction ingestion", "ack p99 under 100 ms; 500+ events/s"),
+    ("reliability", "the fault suite: a Slack outage, a database locked past its busy timeout, replayed requests, "
+     "hostile Slack input and import files, a 1 MB prompt", "0 items lost, 0 wedged slots, no 5xx or traceback; "
+     "the 1 MB prompt refused in under 1 s; a 5 MB import line in under 5 s"),
     ("corpus_import", "importing 10,000 copies (cleaning, registers, de-duplication, split, SQLite)", "at most 15 s"),
     ("db_growth", "SQLite file growth per 10,000 requests, written as the bot writes them", "at most 50 MB"),
     ("report", "the weekly report with charts from 20,000 requests and 100,000 feedback events", "under 5 s"),
