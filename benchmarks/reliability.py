@@ -369,7 +369,7 @@ def importers(root: Path) -> Case:
             '카피,연령\n좋은 카피예요,20대\n"' + "가" * 1_700_000 + '",20대\n',
             "line 3",
         ),
-        "duplicate header names": ("twice.csv", "카피,연령,카피\na,20대,b\n", "both named"),
+        "duplicate header names": ("twice.csv", "카피,연령,카피\na,20대,b\n", "--map '카피=copy'"),
         "one column, an unquoted comma": ("one.csv", "카피\n여름엔 린넨이죠\n시원하게, 가볍게\n", "line 3"),
         "ambiguous header": ("both.csv", "카피,연령,상품 카피\na 카피,20대,b\n", "--map"),
     }

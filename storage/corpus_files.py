@@ -71,16 +71,15 @@ def _header_index(rows: list[list[str]], is_header: Callable[[list[str]], bool])
     return None
 
 
-def _columns(cells: list[str], path: Path) -> list[str]:
-    """The header's names; two columns of one name are refused (which one would a field read?)."""
-    names = [c.strip() for c in cells]
-    seen: dict[str, int] = {}
-    for number, name in enumerate(names, start=1):
-        if name and name in seen:
-            raise CorpusFileError(
-                f"{path.name}: columns {seen[name]} and {number} are both named {name!r}; rename one and import again"
-            )
-        seen.setdefault(name, number)
+def _columns(cells: list[str]) -> list[str]:
+    """The header's names. A name that appears again is kept as "name #N" (N its column number), so that no column
+    hides another: the import's header rules then refuse the pair if both could be one field, with the `--map` that
+    settles it (storage/headers.py)."""
+    names, seen = [], set()
+    for number, cell in enumerate(cells, start=1):
+        name = cell.strip()
+        names.append(f"{name} #{number}" if name and name in seen else name)
+        seen.add(name)
     return names
 
 
@@ -112,7 +111,7 @@ def _read_csv(path: Path, is_header: Callable[[list[str]], bool]) -> Table:
     if found is None:
         broken = next((f"; line {n} cannot be read as CSV ({c})" for n, c in head if isinstance(c, csv.Error)), "")
         raise CorpusFileError(f"{path.name} has no header row{broken}")
-    names = _columns(readable[found], path)
+    names = _columns(readable[found])
     header_line = head[found - 1][0] + 1 if found else 1
 
     def rows() -> Rows:
@@ -180,7 +179,7 @@ def _read_xlsx(path: Path, is_header: Callable[[list[str]], bool]) -> Table:
     found = _header_index([[_text(c) for c in cells] for cells in head], is_header)
     if found is None:
         raise CorpusFileError(f"{path.name}: the first sheet has no header row")
-    names = _columns([_text(c) for c in head[found]], path)
+    names = _columns([_text(c) for c in head[found]])
 
     def rows() -> Rows:
         number = found + 1

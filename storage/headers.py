@@ -60,9 +60,14 @@ QUALIFIERS = frozenset(
 NOT_USED = "none"  # `--map COLUMN=none`: the column is deliberately not used
 
 
+_REPEAT = re.compile(r"\s#\d+$")  # "카피 #3": a name the file repeats, marked with its column (corpus_files.py)
+
+
 def header_key(column: str) -> str:
-    """A header as aliases are matched whole: lower case, without a unit such as "(%)", spaces, '-' or '_'."""
-    return re.sub(r"[\s_\-]+", "", _UNIT.sub("", unicodedata.normalize("NFKC", column)).lower())
+    """A header as aliases are matched whole: lower case, without a unit such as "(%)", spaces, '-' or '_', or the
+    column number a repeated name carries."""
+    column = _REPEAT.sub("", unicodedata.normalize("NFKC", column))
+    return re.sub(r"[\s_\-]+", "", _UNIT.sub("", column).lower())
 
 
 @dataclass(frozen=True)

@@ -209,9 +209,14 @@ def test_a_re_import_never_overwrites_a_value_and_fills_only_what_is_empty(home:
 
 
 def test_duplicate_header_names_and_misaligned_rows_are_refused_by_line(home: Path, tmp_path: Path) -> None:
-    twice = _csv(tmp_path / "twice.csv", ["카피", "연령", "카피"], [["a 카피예요", "20대", "b 카피예요"]])
+    # an export whose first 카피 column is empty: once the last silently won and the first read as "empty copy"
+    twice = _csv(tmp_path / "twice.csv", ["카피", "연령", "카피"], [["", "20대", "b 카피예요"]])
     refused = copybot("corpus", "import", str(twice))
-    assert refused.exit_code == 1 and "columns 1 and 3 are both named '카피'" in refused.stderr
+    assert refused.exit_code == 2 and "columns ['카피', '카피 #3'] could each be the copy" in refused.stderr
+    assert "--map '카피=copy'" in refused.stderr
+    settled = copybot("corpus", "import", str(twice), "--map", "카피 #3=copy")
+    assert settled.exit_code == 0 and "카피 -> not used: the copy comes from '카피 #3'" in settled.stdout
+    assert [r["text"] for r in Store.open(home / "copybot.db").corpus_rows()] == ["b 카피예요"]
     one = tmp_path / "one.csv"
     one.write_text("카피\n여름엔 린넨이죠\n시원하게, 가볍게 입어요\n", encoding="utf-8")
     bad = copybot("corpus", "import", str(one))
