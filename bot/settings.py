@@ -267,3 +267,9 @@ class Settings:
     def uses_starter(self) -> bool:
         """True when the base model is the project's own starter model."""
         return self.base_model == STARTER_MODEL
+
+    @property
+    def base_kind(self) -> str:
+        """Which training recipe the base takes (model/training/recipes.py): the starter is trained from scratch,
+        every other base is a pretrained model."""
+        return "scratch" if self.uses_starter else "pretrained"

@@ -22,9 +22,15 @@ def _trial_line(trial: dict[str, Any]) -> str:
 @click.command()
 @click.option("--trials", default=6, show_default=True, help="Grid points to try (in a seeded random order).")
 @click.option("--budget-minutes", default=30.0, show_default=True, help="Start no new trial after this long.")
-@click.option("--lr", "lrs", default="5e-4,1e-3,2e-3,4e-3", show_default=True, help="Learning rates to try.")
-@click.option("--rank", "ranks", default="8,16,32", show_default=True, help="LoRA ranks to try.")
-@click.option("--epochs", "epochs", default="1,2,3", show_default=True, help="Epoch counts to try.")
+@click.option(
+    "--lr",
+    "lrs",
+    default=None,
+    help="Learning rates to try (default: 5e-4,1e-3,2e-3,4e-3 for the starter, 5e-5,1e-4,2e-4,4e-4 for a "
+    "pretrained base).",
+)
+@click.option("--rank", "ranks", default=None, help="LoRA ranks to try (default: 8,16,32 starter; 4,8,16 pretrained).")
+@click.option("--epochs", "epochs", default=None, help="Epoch counts to try (default: 1,2,3).")
 @click.option("--seed", default=13, show_default=True, help="Order of the trials.")
 @click.option(
     "--apply", is_flag=True, help="Make the best settings the retrain defaults (COPYBOT_HOME/train_config.json)."
@@ -32,25 +38,42 @@ def _trial_line(trial: dict[str, Any]) -> str:
 @click.option("--force", is_flag=True, help="Search even below the feedback minimums.")
 @click.option("--json", "as_json", is_flag=True, help="Print the study as JSON.")
 def tune(
-    trials: int, budget_minutes: float, lrs: str, ranks: str, epochs: str, seed: int, apply: bool, force: bool,
+    trials: int,
+    budget_minutes: float,
+    lrs: str | None,
+    ranks: str | None,
+    epochs: str | None,
+    seed: int,
+    apply: bool,
+    force: bool,
     as_json: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Search learning rate, LoRA rank and epochs on validation loss; record every trial.
 
     Example: copybot tune --trials 8 --budget-minutes 20 --apply
     """
     from bot.learning.retrain import RetrainBusy
-    from bot.learning.tune import TuneError, parse_grid_values, run_tune
+    from bot.learning.tune import TuneError, default_grid, parse_grid_values, run_tune
     from model.training.dataset import NotEnoughFeedback
     from storage import Store
 
     settings = load_settings()
     try:
-        grid = {"learning_rate": parse_grid_values("learning_rate", lrs), "lora_r": parse_grid_values("lora_r", ranks),
-                "epochs": parse_grid_values("epochs", epochs)}  # fmt: skip
-        result = run_tune(settings, Store.open(settings.db_path), grid=grid, trials=trials,
-                          budget_s=budget_minutes * 60, seed=seed, force=force, apply=apply,
-                          on_trial=None if as_json else lambda t: click.echo(_trial_line(t)))  # fmt: skip
+        grid: dict[str, tuple[Any, ...]] = dict(default_grid(settings.base_kind))
+        for name, raw in (("learning_rate", lrs), ("lora_r", ranks), ("epochs", epochs)):
+            if raw is not None:
+                grid[name] = parse_grid_values(name, raw)
+        result = run_tune(
+            settings,
+            Store.open(settings.db_path),
+            grid=grid,
+            trials=trials,
+            budget_s=budget_minutes * 60,
+            seed=seed,
+            force=force,
+            apply=apply,
+            on_trial=None if as_json else lambda t: click.echo(_trial_line(t)),
+        )
     except (TuneError, ValueError) as exc:
         fail(str(exc), EXIT_USAGE)
     except (RetrainBusy, NotEnoughFeedback) as exc:
@@ -82,11 +105,15 @@ def _check_resumable(saved: Any, rater: str | None, given: dict[str, Any], base_
     for name, value in given.items():
         if name != "rounds" and _explicit(name, value, saved.config[name]) != saved.config[name]:
             flag = "--" + name.replace("_", "-")
-            fail(f"this simulation was started with {flag} {saved.config[name]}; leave out {flag} to resume it",
-                 EXIT_USAGE)  # fmt: skip
+            fail(
+                f"this simulation was started with {flag} {saved.config[name]}; leave out {flag} to resume it",
+                EXIT_USAGE,
+            )
     if saved.base_model != base_model:
-        fail(f"this simulation runs on {saved.base_model}; resume it with COPYBOT_BASE_MODEL={saved.base_model}",
-             EXIT_USAGE)  # fmt: skip
+        fail(
+            f"this simulation runs on {saved.base_model}; resume it with COPYBOT_BASE_MODEL={saved.base_model}",
+            EXIT_USAGE,
+        )
 
 
 def scratch_home(home: Path, rater: str) -> Path:
@@ -105,11 +132,20 @@ def scratch_home(home: Path, rater: str) -> Path:
 @click.option("--eval-briefs", default=24, show_default=True, help="Fixed briefs the liked share is measured on.")
 @click.option("--eval-seeds", default=3, show_default=True, help="Fixed seeds per evaluation brief.")
 @click.option("--seed", default=7, show_default=True, help="Seed for briefs and generation.")
-@click.option("--home", "sim_home", type=click.Path(path_type=Path), default=None,
-              help="Scratch folder for the simulation's store and adapters [COPYBOT_HOME/simulations/<time>-<rater>-…].")  # fmt: skip
-@click.option("--resume", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Go on with the simulation in this folder from its last measured round, up to --rounds rounds "
-                   "(its rater and sizes are the ones it was started with).")  # fmt: skip
+@click.option(
+    "--home",
+    "sim_home",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Scratch folder for the simulation's store and adapters [COPYBOT_HOME/simulations/<time>-<rater>-…].",
+)
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Go on with the simulation in this folder from its last measured round, up to --rounds rounds "
+    "(its rater and sizes are the ones it was started with).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"rounds": [{"round": 0, "liked_share": …}, …]}.')
 def simulate(
     rounds: int,
@@ -142,8 +178,13 @@ def simulate(
     from model.locks import LockHeld
 
     settings = load_settings()
-    given = {"rounds": rounds, "requests_per_round": requests_per_round, "eval_briefs": eval_briefs,
-             "eval_seeds": eval_seeds, "seed": seed}  # fmt: skip
+    given = {
+        "rounds": rounds,
+        "requests_per_round": requests_per_round,
+        "eval_briefs": eval_briefs,
+        "eval_seeds": eval_seeds,
+        "seed": seed,
+    }
     saved = None
     if resume is not None:
         if sim_home is not None:
@@ -163,16 +204,21 @@ def simulate(
         fail(str(exc), EXIT_USAGE)
     home = resume or sim_home or scratch_home(settings.home, rater)
     if saved is None and home.exists() and any(home.iterdir()):
-        fail(f"{home} is not empty; give --home a new folder so earlier results are kept, "
-             f"or go on with the simulation in it with --resume {home}", EXIT_USAGE)  # fmt: skip
+        fail(
+            f"{home} is not empty; give --home a new folder so earlier results are kept, "
+            f"or go on with the simulation in it with --resume {home}",
+            EXIT_USAGE,
+        )
 
     def show(result: RoundResult) -> None:
         if as_json:
             return
         retrain = result.retrain or {}
         what = f"  retrain: {retrain['status']} {retrain.get('version', '')}".rstrip() if retrain else ""
-        click.echo(f"round {result.round}: liked share {result.liked_share:.1%}  distinct-2 {result.distinct_2:.3f}"
-                   f"  model {result.model_version}{what}  ({result.seconds:.0f} s)")  # fmt: skip
+        click.echo(
+            f"round {result.round}: liked share {result.liked_share:.1%}  distinct-2 {result.distinct_2:.3f}"
+            f"  model {result.model_version}{what}  ({result.seconds:.0f} s)"
+        )
         for trial in result.decided:
             click.echo(f"    trial {trial['id']}: {trial['outcome']} {trial['challenger']}: {trial['reason']}")
         for reason in retrain.get("reasons", []):
@@ -184,8 +230,9 @@ def simulate(
     if not as_json:
         click.echo(f"simulation in {home}" + (f", from round {saved.next_round}" if saved else ""))
     try:
-        results = run_simulation(simulation_settings(settings, home), rate, config, rater_spec=rater, resume=saved,
-                                 on_round=show)  # fmt: skip
+        results = run_simulation(
+            simulation_settings(settings, home), rate, config, rater_spec=rater, resume=saved, on_round=show
+        )
     except SimulationError as exc:
         fail(str(exc), EXIT_USAGE)
     except LockHeld as exc:

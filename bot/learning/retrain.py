@@ -132,7 +132,7 @@ class Retrainer:
     trials: Trials = field(init=False)
 
     def __post_init__(self, train_config: TrainConfig | None) -> None:
-        self.config = train_config or load_train_config(self.settings.home)
+        self.config = train_config or load_train_config(self.settings.home, self.settings.base_kind)
         self.trials = Trials(self.store, self.settings.trial_rule)
 
     def effective_gate(self) -> GateConfig:
@@ -367,6 +367,8 @@ class Retrainer:
 def outcome_text(outcome: RetrainOutcome) -> str:
     """The outcome as the command line shows it: what happened, each gate reason, the dataset."""
     lines = [outcome.message, *(f"  {reason}" for reason in outcome.reasons)]
+    if (outcome.losses or {}).get("stopped"):
+        lines.append(f"  training stopped early: {outcome.losses['stopped']}")
     if outcome.dataset:
         lines.append(f"  dataset {outcome.dataset['hash']}: {outcome.dataset['counts']}")
     return "\n".join(lines)

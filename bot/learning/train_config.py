@@ -3,14 +3,15 @@ has written one. Its own module because both the retrain and the tuner read it (
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from model.training.config_schema import config_from
+from model.training.recipes import SCRATCH, recipe
 from model.training.train import TrainConfig
 
 DEFAULTS_FILE = "train_config.json"
@@ -25,23 +26,39 @@ def train_defaults_path(home: Path) -> Path:
     return home / DEFAULTS_FILE
 
 
-def load_train_config(home: Path) -> TrainConfig:
-    """TrainConfig's defaults, overridden by COPYBOT_HOME/train_config.json when `copybot tune --apply` wrote one."""
+def load_train_config(home: Path, kind: str = SCRATCH) -> TrainConfig:
+    """The recipe for this kind of base model (model/training/recipes.py), with each setting that
+    COPYBOT_HOME/train_config.json names (written by `copybot tune --apply`, or by hand) in its place."""
+    overrides = _file_overrides(home)
+    checked = config_from(TrainConfig, overrides, "train_config.json")  # types and names, as JSON reads them
+    try:
+        return replace(recipe(kind), **{name: getattr(checked, name) for name in overrides})
+    except (ValueError, TypeError) as exc:  # a value the recipe's other settings make impossible
+        raise TrainConfigError(
+            f"{train_defaults_path(home)} is not a valid training config ({exc}); fix it or "
+            "delete it to use the defaults"
+        ) from exc
+
+
+def _file_overrides(home: Path) -> dict[str, Any]:
+    """The settings the defaults file names, as written (not filled with defaults)."""
     path = train_defaults_path(home)
     if not path.exists():
-        return TrainConfig()
+        return {}
     try:
-        return config_from(TrainConfig, json.loads(path.read_text("utf-8")), "train_config.json")
+        raw = json.loads(path.read_text("utf-8"))
+        config_from(TrainConfig, raw, "train_config.json")  # names and types checked here, values below
     except (ValueError, TypeError) as exc:  # ConfigError is a ValueError, as is a JSON syntax error
         raise TrainConfigError(
             f"{path} is not a valid training config ({exc}); fix it or delete it to use the defaults"
         ) from exc
+    return dict(raw)
 
 
 def save_train_defaults(home: Path, params: Mapping[str, Any]) -> Path:
-    """Merge `params` into the defaults file, atomically (a reader never sees half a file)."""
-    current = dataclasses.asdict(load_train_config(home))
-    merged = {**current, **params}
+    """Merge `params` into the defaults file, atomically (a reader never sees half a file). Only the settings
+    named there are kept, so that every other setting follows the base model's recipe."""
+    merged = {**_file_overrides(home), **params}
     config_from(TrainConfig, merged, "train_config.json")  # validate before writing
     path = train_defaults_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)

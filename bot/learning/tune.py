@@ -22,11 +22,18 @@ from bot.settings import Settings
 from model.training.train import TrainConfig
 from storage import Store
 
-DEFAULT_GRID: dict[str, tuple[Any, ...]] = {
-    "learning_rate": (5e-4, 1e-3, 2e-3, 4e-3),
-    "lora_r": (8, 16, 32),
-    "epochs": (1, 2, 3),
+# The grid around each base kind's recipe (model/training/recipes.py): the starter's rates for a model learning from
+# scratch, and for a pretrained base the rates LoRA on such models is trained at, a tenth of those and below.
+GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "scratch": {"learning_rate": (5e-4, 1e-3, 2e-3, 4e-3), "lora_r": (8, 16, 32), "epochs": (1, 2, 3)},
+    "pretrained": {"learning_rate": (5e-5, 1e-4, 2e-4, 4e-4), "lora_r": (4, 8, 16), "epochs": (1, 2, 3)},
 }
+DEFAULT_GRID = GRIDS["scratch"]
+
+
+def default_grid(kind: str) -> dict[str, tuple[Any, ...]]:
+    """The grid `copybot tune` searches when no values are given, for a base of this kind."""
+    return GRIDS[kind]
 
 
 class TuneError(ValueError):
@@ -129,8 +136,11 @@ def run_tune(
     with retrain_lock(settings.home):
         store.fail_unfinished_training_runs(error=INTERRUPTED)
         data = retrainer.dataset(force=force)
-        heldout, scored_on = (data.heldout_sft, "held-out feedback") if data.heldout_sft else \
-            (data.heldout_corpus, "corpus validation split")  # fmt: skip
+        heldout, scored_on = (
+            (data.heldout_sft, "held-out feedback")
+            if data.heldout_sft
+            else (data.heldout_corpus, "corpus validation split")
+        )
         if not heldout:
             raise TuneError("nothing is held out to score trials on; import a corpus with a validation split")
         parent, _ = retrainer.active_adapter()
@@ -149,12 +159,17 @@ def run_tune(
                 model, _ = train_adapter(base, data, config=config, parent_adapter=parent)
                 scored = validation_loss(model, tokenizer, heldout)
                 loss = scored if math.isfinite(scored) else None
-                store.finish_tuning_trial(trial_id, status="succeeded" if loss is not None else "failed",
-                                          val_loss=loss, seconds=round(time.perf_counter() - started, 1),
-                                          error="" if loss is not None else "loss is not finite")  # fmt: skip
+                store.finish_tuning_trial(
+                    trial_id,
+                    status="succeeded" if loss is not None else "failed",
+                    val_loss=loss,
+                    seconds=round(time.perf_counter() - started, 1),
+                    error="" if loss is not None else "loss is not finite",
+                )
             except Exception as exc:  # one bad trial (e.g. out of memory) must not end the study
-                store.finish_tuning_trial(trial_id, status="failed", error=repr(exc),
-                                          seconds=round(time.perf_counter() - started, 1))  # fmt: skip
+                store.finish_tuning_trial(
+                    trial_id, status="failed", error=repr(exc), seconds=round(time.perf_counter() - started, 1)
+                )
             if on_trial:
                 on_trial(store.tuning_trials(study)[-1])
             return loss

@@ -67,6 +67,14 @@ def retrain_sentence(report: WeeklyReport) -> str:
     return f"새 모델 {version}은(는) 검증을 통과하지 못해, {parent}을(를) 계속 써요."
 
 
+def stopped_sentence(report: WeeklyReport) -> str | None:
+    """Why the week's training stopped early (the forgetting budget), when it did."""
+    stopped = (((report.run or {}).get("metrics") or {}).get("losses") or {}).get("stopped")
+    if not stopped:
+        return None
+    return f"학습은 기존 카피를 잊기 시작해 일찍 멈췄고, 그 전의 가장 좋은 상태를 남겼어요. ({stopped})"
+
+
 def reward_sentence(report: WeeklyReport) -> str | None:
     """What the run did with the reranker's reward model (its AUROC on held-out reactions), or None."""
     reward = ((report.run or {}).get("metrics") or {}).get("reward") or {}
@@ -129,6 +137,8 @@ def to_markdown(report: WeeklyReport, out_dir: Path) -> str:
             f"| {label} | {value(t[key], kind)} | {value(last[key], kind)} | {change(t[key], last[key], kind)} |"
         )
     lines += ["", "## 재학습 결과", "", retrain_sentence(report), ""]
+    if stopped_sentence(report):
+        lines += [str(stopped_sentence(report)), ""]
     if reward_sentence(report):
         lines += [str(reward_sentence(report)), ""]
     rows = metric_rows(report)

@@ -95,7 +95,10 @@ def train_challenger(
     start, start_version = (spec.start, spec.start_version) if spec.start else (spec.parent, spec.parent_version)
     on_event(f"training from {start_version or 'the base model'} on {counts or len(data.sft)} examples")
     model, result = train_adapter(spec.base_path, data, config=spec.config, parent_adapter=start)
-    on_event(f"trained in {result.seconds:.0f} s (SFT then {result.preference})")
+    on_event(
+        f"trained in {result.seconds:.0f} s (SFT then {result.preference})"
+        + (f"; {result.stopped}" if result.stopped else "")
+    )
     spans = corpus_spans(corpus_texts)
     briefs = data.heldout_briefs[: spec.eval_briefs] or [DEFAULT_BRIEF]
     # one load of the base weights, adapters swapped on it; a trimmed output layer keeps every token scored
@@ -107,8 +110,14 @@ def train_challenger(
     def score(adapter: Path | None, label: str) -> tuple[Metrics, list[tuple[float, float]]]:
         on_event(f"scoring {label}")
         engine.use_adapter(adapter, "eval")
-        return evaluate_engine(engine, heldout_sft=scored.heldout_sft, heldout_pairs=scored.heldout_pairs,
-                               heldout_corpus=scored.heldout_corpus, briefs=briefs, spans=spans)  # fmt: skip
+        return evaluate_engine(
+            engine,
+            heldout_sft=scored.heldout_sft,
+            heldout_pairs=scored.heldout_pairs,
+            heldout_corpus=scored.heldout_corpus,
+            briefs=briefs,
+            spans=spans,
+        )
 
     with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
         model.save_pretrained(scratch)
@@ -117,8 +126,14 @@ def train_challenger(
         new, new_margins = score(Path(scratch), "the new adapter")
         new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
         new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event)
-        decision = gate(old, new, spec.gate_config, base=base, pairs=len(data.heldout_pairs),
-                        requests=data.summary.get("counts", {}).get("heldout_pair_requests"))  # fmt: skip
+        decision = gate(
+            old,
+            new,
+            spec.gate_config,
+            base=base,
+            pairs=len(data.heldout_pairs),
+            requests=data.summary.get("counts", {}).get("heldout_pair_requests"),
+        )
         reward, reward_info = _reward(engine, data, spec, on_event)
         on_event(f"the gate says {'promote' if decision.promote else 'keep the active model'}; saving")
         version = registry.next_version()
@@ -133,9 +148,15 @@ def train_challenger(
             "decoding": {"temperature_scale": new.temperature_scale},  # every engine serving it applies this
             "reward": reward_info,
             "timings": {"train_seconds": result.seconds},
-            "losses": {"train": result.train_losses, "eval": result.eval_losses,
-                       "preference": result.preference_losses, "preference_stage": result.preference},
-        }  # fmt: skip
+            "losses": {
+                "train": result.train_losses,
+                "eval": result.eval_losses,
+                "preference": result.preference_losses,
+                "preference_stage": result.preference,
+                "stopped": result.stopped,
+                "corpus_checks": result.corpus_checks,
+            },
+        }
 
         def write(staging: Path) -> None:
             _copy_files(Path(scratch), staging)
@@ -144,8 +165,9 @@ def train_challenger(
 
         saved = registry.save(version, write, info)
     on_event(f"saved {version}")
-    return ChallengerResult(version, saved.path, decision.promote, decision.reasons, old.as_dict(), new.as_dict(),
-                           base.as_dict(), info)  # fmt: skip
+    return ChallengerResult(
+        version, saved.path, decision.promote, decision.reasons, old.as_dict(), new.as_dict(), base.as_dict(), info
+    )
 
 
 def _reward(
@@ -157,10 +179,11 @@ def _reward(
         return None, {"chosen": "none", "why": "reranking is off"}
     engine.use_adapter(None, "eval")  # features come from the bare base model either way
     current = RewardModel.load(spec.current_reward) if spec.current_reward else None
-    reward, info = fit_reward(engine.features, data.kto, data.heldout_kto, base_model=spec.base_model,
-                              current=current)  # fmt: skip
-    on_event(f"reward model: AUROC {info['auroc_new']} on {info['heldout']} held-out reactions "
-             f"(the one in force: {info['auroc_current']}); reranking with: {info['chosen']}")  # fmt: skip
+    reward, info = fit_reward(engine.features, data.kto, data.heldout_kto, base_model=spec.base_model, current=current)
+    on_event(
+        f"reward model: AUROC {info['auroc_new']} on {info['heldout']} held-out reactions "
+        f"(the one in force: {info['auroc_current']}); reranking with: {info['chosen']}"
+    )
     return reward, info
 
 

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PREFERENCE_MODES = ("auto", "dpo", "kto", "none")
 SFT_BATCHES = ("auto", "random", "by_length")
+FORGETTING_EXAMPLES = 128  # corpus validation copies each forgetting check scores (a check costs one forward each)
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,27 @@ class TrainConfig:
     )
     sft_batches: str = field(
         default="auto",
-        metadata={"help": "SFT batches: random, by_length (examples of similar length together: about a fifth less "
-                  "padding), or auto (by_length for a large-vocabulary base, random for the starter)"},
-    )  # fmt: skip
+        metadata={
+            "help": "SFT batches: random, by_length (examples of similar length together: about a fifth less "
+            "padding), or auto (by_length for a large-vocabulary base, random for the starter)"
+        },
+    )
+    forgetting_budget: float = field(
+        default=0.0,
+        metadata={
+            "help": "stop a stage once the corpus validation loss is this far above where training started, keeping "
+            "the last check within it (model/training/forgetting.py; 0.08 in a pretrained base's recipe, under the "
+            "gate's 0.1; 0 off)"
+        },
+    )
+    forgetting_checks: int = field(default=8, metadata={"help": "corpus-loss checks per training stage"})
     anchor_weight: float = field(
         default=1.0,
-        metadata={"help": "weight of KL(base || adapter) on SFT tokens: learn the taste, keep the base model's spread"
-                  " (model/training/anchor.py; 0 turns it off)"},
-    )  # fmt: skip
+        metadata={
+            "help": "weight of KL(base || adapter) on SFT tokens: learn the taste, keep the base model's spread"
+            " (model/training/anchor.py; 0 turns it off)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.preference not in PREFERENCE_MODES:
@@ -98,6 +112,8 @@ class TrainResult:
     preference_losses: list[tuple[float, float]]
     seconds: float
     sft_sampling: str = "random"  # transformers' train_sampling_strategy of the SFT stage
+    stopped: str = ""  # why training stopped early (the forgetting budget), "" when every stage ran to its end
+    corpus_checks: list[tuple[str, int, float]] = field(default_factory=list)  # (stage, step, corpus loss)
 
 
 def _device_args() -> dict[str, Any]:
@@ -185,7 +201,19 @@ def _curve(history: list[dict[str, Any]], key: str) -> list[tuple[float, float]]
     return [(round(e.get("epoch", 0.0), 3), round(e[key], 4)) for e in history if key in e]
 
 
-def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, scratch: str, progress: bool) -> Any:
+def _budget(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, state: Any, stage: str) -> Any:
+    """The stage's forgetting budget (model/training/forgetting.py), or None when it is off or nothing measures it."""
+    if config.forgetting_budget <= 0 or not data.heldout_corpus:
+        return None
+    from model.training.forgetting import ForgettingBudget
+
+    examples = data.heldout_corpus[:FORGETTING_EXAMPLES]
+    return ForgettingBudget(model, tokenizer, examples, state, stage=stage, checks=config.forgetting_checks)
+
+
+def _sft(
+    model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, scratch: str, progress: bool, budget: Any
+) -> Any:
     from datasets import Dataset
     from transformers import EarlyStoppingCallback
     from trl import SFTConfig
@@ -207,6 +235,7 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
         metric_for_best_model="eval_loss",
         greater_is_better=False,
     )
+    guard = _budget(model, tokenizer, data, config, budget, "SFT")
     trainer = anchored_sft_trainer(
         config.anchor_weight,
         model=model,
@@ -214,9 +243,11 @@ def _sft(model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, 
         train_dataset=Dataset.from_list(data.sft),
         eval_dataset=Dataset.from_list(data.eval_sft) if has_eval else None,
         processing_class=tokenizer,
-        callbacks=[EarlyStoppingCallback(config.early_stopping_patience)] if stops else [],
+        callbacks=[EarlyStoppingCallback(config.early_stopping_patience)] * stops + [guard] * (guard is not None),
     )
     run_trainer(trainer, progress)
+    if guard is not None:
+        guard.restore()  # after the Trainer reloaded its best checkpoint by feedback loss, which may be later
     return trainer
 
 
@@ -242,7 +273,7 @@ def run_trainer(trainer: Any, progress: bool) -> None:
 
 
 def _preference(
-    model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, scratch: str, progress: bool
+    model: Any, tokenizer: Any, data: RetrainDataset, config: TrainConfig, scratch: str, progress: bool, budget: Any
 ) -> tuple[str, Any]:
     from datasets import Dataset
     from trl import DPOConfig, KTOConfig, KTOTrainer
@@ -254,21 +285,48 @@ def _preference(
         mode = "dpo" if data.pairs else "kto" if len({e["label"] for e in data.kto}) == 2 else "none"
     if mode == "none" or (mode == "dpo" and not data.pairs) or (mode == "kto" and not data.kto):
         return "none", None
-    common = {**_common_args(config, scratch, progress, _longest_prompt(tokenizer, data)), "learning_rate": config.preference_learning_rate,
-              "num_train_epochs": _epochs(config.preference_epochs, config.min_preference_steps,
-                                          len(data.pairs) if mode == "dpo" else len(data.kto), config), "beta": config.beta, "save_strategy": "no"}  # fmt: skip
+    common = {
+        **_common_args(config, scratch, progress, _longest_prompt(tokenizer, data)),
+        "learning_rate": config.preference_learning_rate,
+        "num_train_epochs": _epochs(
+            config.preference_epochs,
+            config.min_preference_steps,
+            len(data.pairs) if mode == "dpo" else len(data.kto),
+            config,
+        ),
+        "beta": config.beta,
+        "save_strategy": "no",
+    }
+    guard = _budget(model, tokenizer, data, config, budget, mode.upper())
+    callbacks = [guard] if guard is not None else []
     if mode == "dpo":
         if config.preference_sft_weight > 0:  # DPO plus the chosen copy's NLL, so that both copies cannot sink
             common |= {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, config.preference_sft_weight]}
-        trainer: Any = replay_anchored_dpo_trainer(config.preference_anchor_weight, data.replay, model=model,
-                                                   args=DPOConfig(**common), train_dataset=Dataset.from_list(data.pairs),
-                                                   processing_class=tokenizer)  # fmt: skip
+        trainer: Any = replay_anchored_dpo_trainer(
+            config.preference_anchor_weight,
+            data.replay,
+            model=model,
+            args=DPOConfig(**common),
+            train_dataset=Dataset.from_list(data.pairs),
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
     else:
-        kto_args = KTOConfig(**common, desirable_weight=data.kto_weights["desirable_weight"],
-                             undesirable_weight=data.kto_weights["undesirable_weight"])  # fmt: skip
-        trainer = KTOTrainer(model=model, args=kto_args,
-                             train_dataset=Dataset.from_list(data.kto), processing_class=tokenizer)  # fmt: skip
+        kto_args = KTOConfig(
+            **common,
+            desirable_weight=data.kto_weights["desirable_weight"],
+            undesirable_weight=data.kto_weights["undesirable_weight"],
+        )
+        trainer = KTOTrainer(
+            model=model,
+            args=kto_args,
+            train_dataset=Dataset.from_list(data.kto),
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
     run_trainer(trainer, progress)
+    if guard is not None:
+        guard.restore()
     return mode, trainer
 
 
@@ -291,9 +349,16 @@ def train_adapter(
         datasets.disable_progress_bars()
     started = time.perf_counter()
     model, tokenizer, data = _load_trainable(base_path, parent_adapter, config, data)
+    from model.training.forgetting import BudgetState
+
+    budget = BudgetState(config.forgetting_budget)
     with tempfile.TemporaryDirectory(prefix="copybot-train-") as scratch:
-        sft = _sft(model, tokenizer, data, config, scratch, progress)
-        mode, pref = _preference(sft.model, tokenizer, data, config, scratch, progress)
+        sft = _sft(model, tokenizer, data, config, scratch, progress, budget)
+        if budget.stopped:  # at the edge already: a preference stage could only push past it
+            mode, pref = "none", None
+            budget.stopped += "; the preference stage was skipped"
+        else:
+            mode, pref = _preference(sft.model, tokenizer, data, config, scratch, progress, budget)
     final = pref.model if pref is not None else sft.model
     history = sft.state.log_history
     result = TrainResult(
@@ -303,6 +368,14 @@ def train_adapter(
         preference_losses=_curve(pref.state.log_history, "loss") if pref is not None else [],
         seconds=round(time.perf_counter() - started, 1),
         sft_sampling=sft.args.train_sampling_strategy,
+        stopped=budget.stopped,
+        corpus_checks=budget.checks,
     )
-    log.info("trained in %.0fs (sft + %s; %s batches)", result.seconds, mode, result.sft_sampling)
+    log.info(
+        "trained in %.0fs (sft + %s; %s batches)%s",
+        result.seconds,
+        mode,
+        result.sft_sampling,
+        f"; {result.stopped}" if result.stopped else "",
+    )
     return final, result

@@ -35,13 +35,19 @@ def seeded(tmp_path: Path) -> Store:
     # the Monday-after retrain that learned from W48, with its loss curves
     store._clock = lambda: W48.end.astimezone(ZoneInfo("UTC"))  # type: ignore[method-assign]
     run_id = store.start_training_run(trigger="schedule", base_model="starter", parent_version="v0001")
-    store.finish_training_run(run_id, status="succeeded", result_version="v0002", gate_decision="promoted",
-                              gate_reasons=["ok: preference: the chosen copy gained on 80% of held-out pairs"],
-                              dataset_summary={"counts": {"sft_feedback": 12, "sft_replay": 12, "pairs": 9}},
-                              metrics={"old": {"val_loss": 2.5, "distinct_2": 0.8, "temperature_scale": 1.0},
-                                       "new": {"val_loss": 2.3, "distinct_2": 0.79, "temperature_scale": 1.125},
-                                       "losses": {"train": [[1.0, 2.9], [2.0, 2.4]],
-                                       "eval": [[1.0, 2.6], [2.0, 2.5]]}})  # fmt: skip
+    store.finish_training_run(
+        run_id,
+        status="succeeded",
+        result_version="v0002",
+        gate_decision="promoted",
+        gate_reasons=["ok: preference: the chosen copy gained on 80% of held-out pairs"],
+        dataset_summary={"counts": {"sft_feedback": 12, "sft_replay": 12, "pairs": 9}},
+        metrics={
+            "old": {"val_loss": 2.5, "distinct_2": 0.8, "temperature_scale": 1.0},
+            "new": {"val_loss": 2.3, "distinct_2": 0.79, "temperature_scale": 1.125},
+            "losses": {"train": [[1.0, 2.9], [2.0, 2.4]], "eval": [[1.0, 2.6], [2.0, 2.5]]},
+        },
+    )
     return store
 
 
@@ -61,14 +67,26 @@ def test_figures_against_a_seeded_store(seeded: Store) -> None:
     assert (last["requests"], last["candidates"], last["requesters"]) == (2, 3, 2)  # Sunday 23:59 KST is W47
     assert t["reaction_rate"] == 0.375  # 3 of 8: the 👍 that was taken back does not count
     assert t["win_rate"] == 0.5 and last["win_rate"] == 0.5
-    assert t["win_rate_by"]["age_group"] == {"20대": {"requests": 2, "won": 1, "rate": 0.5},
-                                             "50대": {"requests": 2, "won": 1, "rate": 0.5}}  # fmt: skip
+    assert t["win_rate_by"]["age_group"] == {
+        "20대": {"requests": 2, "won": 1, "rate": 0.5},
+        "50대": {"requests": 2, "won": 1, "rate": 0.5},
+    }
     assert t["win_rate_by"]["channel"]["push"] == {"requests": 1, "won": 0, "rate": 0.0}
     assert t["win_rate_by"]["event"]["추석"]["won"] == 1
     assert (t["register_match"], t["flagged"]) == (0.875, 0.125)
     assert [c["text"] for c in t["top_copies"]] == ["정성을 담았습니다.", "여름엔 린넨이죠!"]  # 2 🏆 before 1 🏆 + 1 👍
-    assert t["edits"] == [{"original": "오늘만 20% 할인해요", "edited": "오늘 하루, 20% 할인해요", "product": t["edits"][0]["product"],
-                           "age_group": "20대"}] and t["edit_count"] == 1  # fmt: skip
+    assert (
+        t["edits"]
+        == [
+            {
+                "original": "오늘만 20% 할인해요",
+                "edited": "오늘 하루, 20% 할인해요",
+                "product": t["edits"][0]["product"],
+                "age_group": "20대",
+            }
+        ]
+        and t["edit_count"] == 1
+    )
     assert report.delta("requests") == 2 and report.delta("reaction_rate") == pytest.approx(0.375 - 1 / 3, abs=1e-4)
     assert [w["requests"] for w in report.trend][-2:] == [2, 4] and len(report.trend) == 8
     assert report.run is not None and report.run["result_version"] == "v0002"
@@ -95,16 +113,26 @@ def test_charts_are_pngs_with_hangul_and_no_missing_glyph(seeded: Store, tmp_pat
 def test_markdown_report_and_the_cli(seeded: Store, tmp_path: Path, home: Path) -> None:
     path = write_report(build_report(seeded, W48), tmp_path / "out")
     text = path.read_text("utf-8")
-    for expected in ("# copybot 주간 리포트 2026-W48", "| 요청 | 4 | 2 | +2 |", "| 우승 비율 (우승작이 나온 요청) | 50% | 50% | +0%p |",
-                     "새 모델 v0002이(가) 검증을 통과해 적용됐어요.", "| 피드백 검증 손실 (낮을수록 좋음) | 2.500 | 2.300 | -0.200 |",
-                     "| 샘플링 온도 배율 (다양성 보정) | 1.000 | 1.125 | +0.125 |",
-                     "학습 데이터: sft_feedback 12", "## 연령대별 우승 비율", "1. 정성을 담았습니다.",
-                     "오늘만 20% 할인해요 → **오늘 하루, 20% 할인해요**", "](trend.png)", "](loss_curves.png)"):  # fmt: skip
+    for expected in (
+        "# copybot 주간 리포트 2026-W48",
+        "| 요청 | 4 | 2 | +2 |",
+        "| 우승 비율 (우승작이 나온 요청) | 50% | 50% | +0%p |",
+        "새 모델 v0002이(가) 검증을 통과해 적용됐어요.",
+        "| 피드백 검증 손실 (낮을수록 좋음) | 2.500 | 2.300 | -0.200 |",
+        "| 샘플링 온도 배율 (다양성 보정) | 1.000 | 1.125 | +0.125 |",
+        "학습 데이터: sft_feedback 12",
+        "## 연령대별 우승 비율",
+        "1. 정성을 담았습니다.",
+        "오늘만 20% 할인해요 → **오늘 하루, 20% 할인해요**",
+        "](trend.png)",
+        "](loss_curves.png)",
+    ):
         assert expected in text, expected
 
     db = seeded.db.conn.execute("pragma database_list").fetchone()[2]
-    out = run("report", "--week", "2026-W48", "--out", str(tmp_path / "cli"), env_home=home,
-              extra_env={"COPYBOT_DB": db})  # fmt: skip
+    out = run(
+        "report", "--week", "2026-W48", "--out", str(tmp_path / "cli"), env_home=home, extra_env={"COPYBOT_DB": db}
+    )
     assert out.returncode == 0, out.stderr
     assert "wrote" in out.stdout and (tmp_path / "cli" / "report.md").is_file()
     assert (tmp_path / "cli" / "win_rate_by_age.png").read_bytes().startswith(PNG)
@@ -117,9 +145,17 @@ def test_the_report_shows_the_trial_the_retrain_started_and_the_rewards_auroc(se
 
     run_id = seeded.start_training_run(trigger="schedule", base_model="starter", parent_version="v0002")
     seeded.add_model_version(version="v0003", base_model="starter", adapter_path="/a/v0003")
-    seeded.finish_training_run(run_id, status="succeeded", result_version="v0003", gate_decision="trial",
-                               metrics={"old": {}, "new": {}, "reward": {"auroc_new": 0.81, "auroc_current": 0.74,
-                                                                         "chosen": "new", "heldout": 40}})  # fmt: skip
+    seeded.finish_training_run(
+        run_id,
+        status="succeeded",
+        result_version="v0003",
+        gate_decision="trial",
+        metrics={
+            "old": {},
+            "new": {},
+            "reward": {"auroc_new": 0.81, "auroc_current": 0.74, "chosen": "new", "heldout": 40},
+        },
+    )
     seeded.start_trial(challenger="v0003", champion="v0002", rule=TrialRule().as_dict(), training_run_id=run_id)
     report = build_report(seeded, W48)
     text = write_report(report, tmp_path / "out").read_text("utf-8")
@@ -136,8 +172,9 @@ def test_the_report_shows_the_trial_the_retrain_started_and_the_rewards_auroc(se
     assert any(t.startswith("*새 모델 시험*\n새 모델 v0003") for t in sections)
     assert any("AUROC 0.81" in t for t in sections)
     # once the rule has decided, the week's report says how it ended
-    seeded.finish_trial(seeded.running_trial()["id"], promote=False, reason="no clear difference",
-                        tally={"rated": 30, "p_better": 0.61})  # fmt: skip
+    seeded.finish_trial(
+        seeded.running_trial()["id"], promote=False, reason="no clear difference", tally={"rated": 30, "p_better": 0.61}
+    )
     ended = build_report(seeded, W48.shifted(1))
     assert (
         ended.trial
@@ -145,8 +182,9 @@ def test_the_report_shows_the_trial_the_retrain_started_and_the_rewards_auroc(se
     )
     waited = seeded.start_training_run(trigger="schedule", base_model="starter")
     seeded.finish_training_run(waited, status="skipped", error="a live trial is still deciding (trial 1: …)")
-    assert "시험이 아직 진행 중이라 재학습은" in retrain_sentence(build_report(seeded, W48.shifted(1),
-                                                                   run=seeded.latest_training_run()))  # fmt: skip
+    assert "시험이 아직 진행 중이라 재학습은" in retrain_sentence(
+        build_report(seeded, W48.shifted(1), run=seeded.latest_training_run())
+    )
 
 
 def test_posting_uses_the_whole_files_upload_v2_sequence(seeded: Store, tmp_path: Path, fake_slack: FakeSlack) -> None:
@@ -172,8 +210,9 @@ def test_posting_uses_the_whole_files_upload_v2_sequence(seeded: Store, tmp_path
     )
 
 
-@pytest.mark.parametrize(("error", "words"), [("channel_not_found", "check COPYBOT_REPORT_CHANNEL"),
-                                              ("not_in_channel", "/invite @copybot")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("error", "words"), [("channel_not_found", "check COPYBOT_REPORT_CHANNEL"), ("not_in_channel", "/invite @copybot")]
+)
 def test_a_wrong_channel_is_logged_exactly_and_the_report_kept(
     seeded: Store, tmp_path: Path, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture, error: str, words: str
 ) -> None:
@@ -202,18 +241,50 @@ def test_the_best_real_performers_are_those_whose_results_arrived_that_week(seed
     ids = {c["text"]: c["id"] for r in seeded.rated_requests() for c in r["candidates"]}
     utc = ZoneInfo("UTC")
     seeded._clock = lambda: W48.start.astimezone(utc) - timedelta(days=2)  # type: ignore[method-assign]
-    seeded.record_outcomes([{"candidate_id": ids["지난주 카피 하나"], "text": "지난주 카피 하나", "sends": 100,
-                             "clicks": 9, "ctr": 0.09, "date": "2026-11-18"}], source="w47.csv")  # fmt: skip
+    seeded.record_outcomes(
+        [
+            {
+                "candidate_id": ids["지난주 카피 하나"],
+                "text": "지난주 카피 하나",
+                "sends": 100,
+                "clicks": 9,
+                "ctr": 0.09,
+                "date": "2026-11-18",
+            }
+        ],
+        source="w47.csv",
+    )
     seeded._clock = lambda: W48.start.astimezone(utc) + timedelta(days=3)  # type: ignore[method-assign]
-    seeded.record_outcomes([
-        # 1 of 10 is a higher CTR than 400 of 5,000, but a lucky click away from 0: ranked by the interval's
-        # lower end (1.8 % against 7.3 %); a CTR that came without counts comes after counted ones
-        {"candidate_id": ids["여름엔 린넨이죠!"], "text": "여름엔 린넨이죠!", "sends": 10, "clicks": 1, "ctr": 0.1,
-         "date": "2026-11-24"},
-        {"candidate_id": ids["정성을 담았습니다."], "text": "정성을 담았습니다.", "sends": 5000, "clicks": 400,
-         "ctr": 0.08, "conversions": 31, "date": "2026-11-25"},
-        {"candidate_id": ids["오늘만 20% 할인해요"], "text": "오늘 하루, 20% 할인해요", "ctr": 0.06, "date": "2026-11-25"},
-    ], source="w48.csv")  # fmt: skip
+    seeded.record_outcomes(
+        [
+            # 1 of 10 is a higher CTR than 400 of 5,000, but a lucky click away from 0: ranked by the interval's
+            # lower end (1.8 % against 7.3 %); a CTR that came without counts comes after counted ones
+            {
+                "candidate_id": ids["여름엔 린넨이죠!"],
+                "text": "여름엔 린넨이죠!",
+                "sends": 10,
+                "clicks": 1,
+                "ctr": 0.1,
+                "date": "2026-11-24",
+            },
+            {
+                "candidate_id": ids["정성을 담았습니다."],
+                "text": "정성을 담았습니다.",
+                "sends": 5000,
+                "clicks": 400,
+                "ctr": 0.08,
+                "conversions": 31,
+                "date": "2026-11-25",
+            },
+            {
+                "candidate_id": ids["오늘만 20% 할인해요"],
+                "text": "오늘 하루, 20% 할인해요",
+                "ctr": 0.06,
+                "date": "2026-11-25",
+            },
+        ],
+        source="w48.csv",
+    )
     report = build_report(seeded, W48)
     best = report.this["best_performers"]
     assert [b["text"] for b in best] == ["정성을 담았습니다.", "여름엔 린넨이죠!", "오늘 하루, 20% 할인해요"]
@@ -235,8 +306,26 @@ def test_text_from_people_is_literal_in_the_reports_markdown(seeded: Store, tmp_
     )
     [[when]] = seeded.db.execute("select min(created_at) from edits").fetchall()  # in the seeded week
     seeded.db.execute("update edits set created_at = ? where id = ?", [when, edit])
-    seeded.db.conn.commit()  # fmt: skip
+    seeded.db.conn.commit()
     text = write_report(build_report(seeded, W48), tmp_path / "out").read_text("utf-8")
     line = next(li for li in text.splitlines() if "evil.example" in li)
     assert "![](" not in line and "<img" not in line and "a|b" not in line and "**굵게**" not in line
     assert r"!\[\](http://evil.example/pixel.png) &lt;img src=x onerror=alert(1)&gt; a\|b \*\*굵게\*\*" in line
+
+
+def test_the_report_and_the_retrain_say_why_training_stopped_early(seeded: Store, tmp_path: Path) -> None:
+    from bot.learning.retrain import RetrainOutcome, outcome_text
+
+    why = "SFT stopped at step 40 of 120: corpus loss 2.512 rose past 2.400 + the forgetting budget 0.08; kept step 30"
+    run_id = seeded.start_training_run(trigger="schedule", base_model="gemma-3-270m", parent_version="v0002")
+    seeded.finish_training_run(
+        run_id,
+        status="succeeded",
+        result_version="v0003",
+        gate_decision="kept",
+        metrics={"old": {}, "new": {}, "losses": {"train": [[1.0, 2.9]], "stopped": why}},
+    )
+    text = write_report(build_report(seeded, W48, run=seeded.latest_training_run()), tmp_path / "out").read_text()
+    assert f"학습은 기존 카피를 잊기 시작해 일찍 멈췄고, 그 전의 가장 좋은 상태를 남겼어요. ({why})" in text
+    shown = outcome_text(RetrainOutcome("kept", "kept v0002", losses={"stopped": why}))
+    assert f"training stopped early: {why}" in shown

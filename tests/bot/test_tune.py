@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,20 @@ def test_a_broken_defaults_file_names_itself_and_the_fix(home: Path) -> None:
 def test_a_study_records_every_trial_and_applies_the_best(home_with_starter: Path) -> None:
     store = Store.open(home_with_starter / "copybot.db")
     seed_feedback(store)
-    result = run("tune", "--trials", "2", "--lr", "5e-4,4e-3", "--rank", "4", "--epochs", "1", "--apply", "--json",
-                 env_home=home_with_starter)  # fmt: skip
+    result = run(
+        "tune",
+        "--trials",
+        "2",
+        "--lr",
+        "5e-4,4e-3",
+        "--rank",
+        "4",
+        "--epochs",
+        "1",
+        "--apply",
+        "--json",
+        env_home=home_with_starter,
+    )
     assert result.returncode == 0, result.stderr
     study = json.loads(result.stdout)
     assert study["scored_on"] == "held-out feedback" and study["dataset"]["heldout_requests"] == 2
@@ -104,3 +117,28 @@ def test_tune_below_the_minimums_says_how_much_feedback_there_is(home_with_start
     assert result.returncode == 1 and "not enough feedback (have 0" in result.stderr
     bad = run("tune", "--lr", "fast", env_home=home_with_starter)
     assert bad.returncode == 2 and "learning_rate: 'fast' is not a comma-separated list" in bad.stderr
+
+
+def test_the_recipe_follows_the_base_and_the_defaults_file_overrides_it_setting_by_setting(home: Path) -> None:
+    from model.training.recipes import PRETRAINED_RECIPE
+
+    scratch, pretrained = load_train_config(home, "scratch"), load_train_config(home, "pretrained")
+    assert scratch == TrainConfig()
+    for name, value in PRETRAINED_RECIPE.items():  # every recipe setting differs from the starter's
+        assert getattr(pretrained, name) == value != getattr(scratch, name), name
+    save_train_defaults(home, {"learning_rate": 1e-4})
+    assert json.loads((home / "train_config.json").read_text()) == {"learning_rate": 1e-4}  # only what was set
+    tuned = load_train_config(home, "pretrained")
+    assert (tuned.learning_rate, tuned.lora_r, tuned.beta) == (1e-4, 8, 0.2)  # the rest is still the recipe
+    assert load_train_config(home, "scratch").lora_r == 16
+    settings = Settings.from_env({**os.environ, "COPYBOT_BASE_MODEL": "gemma-3-270m"})
+    assert settings.base_kind == "pretrained"
+    retrainer = Retrainer(settings, Store.open(settings.db_path))
+    assert (retrainer.config.learning_rate, retrainer.config.preference_learning_rate) == (1e-4, 5e-5)
+
+
+def test_tunes_default_grid_spans_the_rates_of_its_base() -> None:
+    from bot.learning.tune import default_grid
+
+    assert max(default_grid("pretrained")["learning_rate"]) < min(default_grid("scratch")["learning_rate"])
+    assert 2e-4 in default_grid("pretrained")["learning_rate"]  # the recipe's own rate is searched around
