@@ -173,13 +173,22 @@ def _gain(job: Job) -> float:
     return (shares[-1] - shares[0]) * 100
 
 
+def _model_gain(job: Job) -> str:
+    """The gain with reranking off on the same briefs and seeds (the model's own learning), or "–" for rounds
+    measured before that was recorded."""
+    shares = [r.get("model_liked_share") for r in _rounds(job)]
+    if shares[0] is None or shares[-1] is None:
+        return "–"
+    return f"{(shares[-1] - shares[0]) * 100:+.1f} pts"
+
+
 def table(jobs: list[Job], rounds: int) -> list[str]:
     """The Markdown table and the verdict lines."""
     by_name = {j.name: j for j in jobs}
     header = " | ".join(f"r{i}" for i in range(rounds + DRIFT_EXTRA_ROUNDS + 1))
     title = (
-        f"| rater | kind | {header} | gain | distinct-2 | on trial / promoted | built on a leader | reward AUROC | "
-        "without rerank | time |"
+        f"| rater | kind | {header} | gain | reranking off | distinct-2 | on trial / promoted | built on a leader | "
+        "reward AUROC | loop without rerank | time |"
     )
     lines = [title, "|---" * (title.count("|") - 1) + "|"]
     verdicts: list[str] = []
@@ -191,7 +200,7 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
         started, promoted = _trials(job)
         plain = by_name.get(f"{job.name} (no rerank)")
         without = f"{_gain(plain):+.1f} pts" if plain and plain.result else "–"
-        lines.append(f"| `{job.name}` | {job.kind} | {' | '.join(cells)} | {_gain(job):+.1f} pts | "
+        lines.append(f"| `{job.name}` | {job.kind} | {' | '.join(cells)} | {_gain(job):+.1f} pts | {_model_gain(job)} | "
                      f"{rs[0]['distinct_2']:.3f} → {rs[-1]['distinct_2']:.3f} | {started} / {promoted} | {_built_on_leaders(job)} | "
                      f"{_auroc(job)} | "
                      f"{without} | {job.seconds / 60:.0f} min |")  # fmt: skip

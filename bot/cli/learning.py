@@ -169,6 +169,7 @@ def simulate(
         RoundResult,
         SimulationConfig,
         SimulationError,
+        gain_text,
         load_rater,
         run_simulation,
         simulation_settings,
@@ -215,8 +216,9 @@ def simulate(
             return
         retrain = result.retrain or {}
         what = f"  retrain: {retrain['status']} {retrain.get('version', '')}".rstrip() if retrain else ""
+        alone = f" (reranking off {result.model_liked_share:.1%})" if result.model_liked_share is not None else ""
         click.echo(
-            f"round {result.round}: liked share {result.liked_share:.1%}  distinct-2 {result.distinct_2:.3f}"
+            f"round {result.round}: liked share {result.liked_share:.1%}{alone}  distinct-2 {result.distinct_2:.3f}"
             f"  model {result.model_version}{what}  ({result.seconds:.0f} s)"
         )
         for trial in result.decided:
@@ -240,7 +242,7 @@ def simulate(
     if as_json:
         click.echo(json.dumps({"home": str(home), "rounds": [r.__dict__ for r in results]}, ensure_ascii=False))
     else:
-        gain = results[-1].liked_share - results[0].liked_share
         click.echo(
-            f"liked share {results[0].liked_share:.1%} -> {results[-1].liked_share:.1%} ({gain * 100:+.1f} points)"
+            f"liked share {results[0].liked_share:.1%} -> {results[-1].liked_share:.1%} "
+            f"({gain_text(results[0], results[-1])})"
         )

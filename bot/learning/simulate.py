@@ -72,6 +72,15 @@ class RoundResult:
     by_version: dict[str, float] = field(default_factory=dict)  # each writing version's own liked share
     trial: dict[str, Any] | None = None  # the live trial running after this round, if any
     decided: list[dict[str, Any]] = field(default_factory=list)  # trials the round's reactions decided
+    # the same briefs and seeds written with reranking off: what the model itself learned (None when the bot does
+    # not rerank, so that the share as served is the model's)
+    model_liked_share: float | None = None
+    model_distinct_2: float | None = None
+
+    @property
+    def model_share(self) -> float:
+        """The model's own liked share: with reranking off, or as served when the bot does not rerank."""
+        return self.liked_share if self.model_liked_share is None else self.model_liked_share
 
 
 # The built-in raters' module before the learning subsystem had its folder: specs in scripts and saved
@@ -95,8 +104,10 @@ def load_rater(spec: str) -> Rater:
     if _takes_no_arguments(rater):  # a factory (or class) that makes a rater with state of its own
         rater = rater()
         if not callable(rater):
-            raise SimulationError(f"{spec} takes no arguments, so it was called to make a rater, but it returned "
-                                  f"{type(rater).__name__}, which is not callable")  # fmt: skip
+            raise SimulationError(
+                f"{spec} takes no arguments, so it was called to make a rater, but it returned "
+                f"{type(rater).__name__}, which is not callable"
+            )
     return rater
 
 
@@ -127,8 +138,12 @@ def brief_pool(corpus_rows: list[dict[str, Any]], rater: Rater) -> list[dict[str
     for row in corpus_rows:
         if not row.get("age_group") or not row.get("product"):
             continue
-        brief = {"product": row["product"], "event": row.get("event") or "", "age_group": row["age_group"],
-                 "channel": row.get("channel") or "sns"}  # fmt: skip
+        brief = {
+            "product": row["product"],
+            "event": row.get("event") or "",
+            "age_group": row["age_group"],
+            "channel": row.get("channel") or "sns",
+        }
         if all(brief.get(key) in allowed for key, allowed in wanted.items()):
             seen.setdefault(tuple(brief.values()), brief)
     if not seen:
@@ -137,8 +152,9 @@ def brief_pool(corpus_rows: list[dict[str, Any]], rater: Rater) -> list[dict[str
 
 
 def _brief(fields: dict[str, str]) -> Brief:
-    return Brief.create(product=fields["product"], event=fields["event"], age=fields["age_group"],
-                        channel=fields["channel"])  # fmt: skip
+    return Brief.create(
+        product=fields["product"], event=fields["event"], age=fields["age_group"], channel=fields["channel"]
+    )
 
 
 @dataclass(frozen=True)
@@ -152,10 +168,13 @@ class Measurement:
 
 
 def measure_served(
-    store: Store, writer: CopyWriter, rater: Rater, briefs: list[dict[str, str]], seeds: int = 1
+    store: Store, writer: CopyWriter, rater: Rater, briefs: list[dict[str, str]], seeds: int = 1, *, rerank: bool = True
 ) -> Measurement:
     """Write each brief with `seeds` fixed seeds exactly as a request would be written now, and let the rater
-    judge the candidates; nothing is stored."""
+    judge the candidates; nothing is stored. With `rerank` off, the same briefs and seeds are written without the
+    reward's choice: the first n of the pool the reranker would choose from, the model's own candidates."""
+    if not rerank:
+        writer = dataclasses.replace(writer, reranker=None)
     liked: dict[str, int] = {}
     shown: dict[str, int] = {}
     distincts = []
@@ -172,6 +191,19 @@ def measure_served(
     by_version = {v: round(liked[v] / shown[v], 4) for v in shown}
     share = round(sum(liked.values()) / max(1, sum(shown.values())), 4)
     return Measurement(share, round(distincts[len(distincts) // 2], 4), by_version)
+
+
+RERANK_ONLY_POINTS = 2.0  # a model-alone gain below this, beside a larger gain as served, is the reranker's alone
+
+
+def gain_text(first: RoundResult, last: RoundResult) -> str:
+    """'+12.5 points as served, +8.3 with reranking off' (labelled when the gain is the reranker's alone)."""
+    served = (last.liked_share - first.liked_share) * 100
+    if first.model_liked_share is None and last.model_liked_share is None:
+        return f"{served:+.1f} points"
+    model = (last.model_share - first.model_share) * 100
+    alone = " (from reranking alone)" if model < RERANK_ONLY_POINTS < served else ""
+    return f"{served:+.1f} points as served, {model:+.1f} with reranking off{alone}"
 
 
 def _start_round(rater: Rater, number: int) -> None:
@@ -216,8 +248,12 @@ def _carry_fetched_base(settings: Settings, sim: Settings) -> None:
     copy = sim.adapters_dir / active["version"]
     shutil.copytree(active["adapter_path"], copy)
     store = Store.open(sim.db_path)
-    store.add_model_version(version=active["version"], base_model=settings.base_model, adapter_path=str(copy),
-                            parent_version=active["parent_version"] or "")  # fmt: skip
+    store.add_model_version(
+        version=active["version"],
+        base_model=settings.base_model,
+        adapter_path=str(copy),
+        parent_version=active["parent_version"] or "",
+    )
     store.promote_model_version(active["version"])
 
 
@@ -228,9 +264,14 @@ def feed_back(store: Store, candidate_ids: list[int], reactions: list[str | None
         signal = signals.signal(reaction) if reaction else None
         if reaction is None or signal is None:
             continue
-        recorded += store.record_feedback(event_id=f"simulate:{candidate_id}:{reaction}", candidate_id=candidate_id,
-                                          user_id="simulator", action="added", signal=signal,
-                                          reaction=reaction)  # fmt: skip
+        recorded += store.record_feedback(
+            event_id=f"simulate:{candidate_id}:{reaction}",
+            candidate_id=candidate_id,
+            user_id="simulator",
+            action="added",
+            signal=signal,
+            reaction=reaction,
+        )
     return recorded
 
 
@@ -276,8 +317,9 @@ def _run(
     pool = brief_pool(store.corpus_rows(), rater)
     rng = random.Random(config.seed)
     eval_set = random.Random(config.seed + 1).sample(pool, min(len(pool), config.eval_briefs))
-    saved = resume or checkpoint.Checkpoint(rater=rater_spec, config=dataclasses.asdict(config),
-                                            base_model=settings.base_model)  # fmt: skip
+    saved = resume or checkpoint.Checkpoint(
+        rater=rater_spec, config=dataclasses.asdict(config), base_model=settings.base_model
+    )
     results = [RoundResult(**r) for r in saved.rounds]
     if resume is not None:
         checkpoint.restore_stream(rng, resume.rng)
@@ -294,10 +336,22 @@ def _run(
         _start_round(rater, number + 1)  # judged with the taste the team has from the next round on
         writer.backend.sync(force=True)  # type: ignore[attr-defined]
         found = measure_served(store, writer, rater, eval_set, config.eval_seeds)
+        reranking = writer.reranker is not None and writer.reranker.current() is not None
+        alone = measure_served(store, writer, rater, eval_set, config.eval_seeds, rerank=False) if reranking else None
         trial = retrainer.trials.running()
-        result = RoundResult(number, found.liked_share, found.distinct_2, writer.backend.version, retrain,
-                             round(time.perf_counter() - started, 1), found.by_version,
-                             trial.as_dict() if trial else None, decided)  # fmt: skip
+        result = RoundResult(
+            number,
+            found.liked_share,
+            found.distinct_2,
+            writer.backend.version,
+            retrain,
+            round(time.perf_counter() - started, 1),
+            found.by_version,
+            trial.as_dict() if trial else None,
+            decided,
+            model_liked_share=alone.liked_share if alone else None,
+            model_distinct_2=alone.distinct_2 if alone else None,
+        )
         results.append(result)
         saved.rounds.append(dataclasses.asdict(result))
         saved.rng = checkpoint.stream_state(rng)
@@ -315,17 +369,27 @@ def _run(
         decided: list[dict[str, Any]] = []
         for _ in range(config.requests_per_round):
             fields = rng.choice(pool)
-            stored = generate_and_store(store, writer, _brief(fields), source="simulate",
-                                        user_id="simulator", seed=rng.randrange(1 << 30))  # fmt: skip
+            stored = generate_and_store(
+                store, writer, _brief(fields), source="simulate", user_id="simulator", seed=rng.randrange(1 << 30)
+            )
             texts = [c.text for c in stored.generation.candidates]
             feed_back(store, stored.candidate_ids, rate(rater, fields, texts), signals)
             state = retrainer.trials.check()  # as after a reaction in Slack
             if state is not None and state.decision.action != "continue":
-                decided.append({**state.as_dict(), "outcome": state.decision.action,
-                                "reason": state.decision.reason})  # fmt: skip
+                decided.append({**state.as_dict(), "outcome": state.decision.action, "reason": state.decision.reason})
                 writer.backend.sync(force=True)  # type: ignore[attr-defined]
         outcome = retrainer.run(trigger="simulate", force=True)
-        measure(number, started, {"status": outcome.status, "version": outcome.version,
-                                  "reasons": outcome.reasons, "dataset": outcome.dataset.get("counts", {}),
-                                  "message": outcome.message, "reward": outcome.reward}, decided)  # fmt: skip
+        measure(
+            number,
+            started,
+            {
+                "status": outcome.status,
+                "version": outcome.version,
+                "reasons": outcome.reasons,
+                "dataset": outcome.dataset.get("counts", {}),
+                "message": outcome.message,
+                "reward": outcome.reward,
+            },
+            decided,
+        )
     return results

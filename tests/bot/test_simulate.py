@@ -21,7 +21,16 @@ from bot.learning.raters import (
     seasonal,
     short_copy,
 )
-from bot.learning.simulate import SimulationConfig, SimulationError, brief_pool, load_rater, measure_served, rate
+from bot.learning.simulate import (
+    RoundResult,
+    SimulationConfig,
+    SimulationError,
+    brief_pool,
+    gain_text,
+    load_rater,
+    measure_served,
+    rate,
+)
 from storage import Store
 from tests.bot.test_cli import run
 
@@ -82,6 +91,8 @@ def test_every_evaluation_brief_is_written_with_each_fixed_seed_as_served(starte
     assert found.liked_share == round(share, 4) and found.by_version == {"starter": found.liked_share}
     assert 0 < found.distinct_2 <= 1
     assert measure_served(store, writer, recording_rater, briefs, seeds=2) == found  # fixed seeds: the same
+    # with no reward in force, reranking off writes exactly what is served
+    assert measure_served(store, writer, recording_rater, briefs, seeds=2, rerank=False) == found
     assert store.counts()["requests"] == 0  # measuring stores nothing
     assert SimulationConfig().eval_seeds == 3
     with pytest.raises(SimulationError, match="eval seeds"):
@@ -244,3 +255,14 @@ def test_a_simulation_on_a_fetched_base_starts_from_the_teams_active_adapter(hom
     assert active is not None and active["version"] == "v0002"
     assert Path(active["adapter_path"]).parent == sim.home / "adapters"  # a copy: the simulation never touches it
     assert (Path(active["adapter_path"]) / "adapter_config.json").is_file()
+
+
+def test_a_gain_is_reported_as_served_and_with_reranking_off_and_the_rerankers_alone_is_labelled() -> None:
+    def round_(served: float, alone: float | None) -> RoundResult:
+        return RoundResult(0, served, 0.8, "starter", model_liked_share=alone)
+
+    assert gain_text(round_(0.10, None), round_(0.30, 0.25)) == "+20.0 points as served, +15.0 with reranking off"
+    assert gain_text(round_(0.10, None), round_(0.30, 0.11)) == (
+        "+20.0 points as served, +1.0 with reranking off (from reranking alone)"
+    )
+    assert gain_text(round_(0.10, None), round_(0.20, None)) == "+10.0 points"  # the bot does not rerank
