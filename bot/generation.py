@@ -49,16 +49,18 @@ def base_model_path(settings: Settings, *, progress: bool = False) -> str:
     return str(folder)
 
 
-def model_client(settings: Settings, **options: Any) -> Any:
-    """The HTTP client for COPYBOT_MODEL_URL (the caller checks that it is set)."""
+def model_client(settings: Settings, *, url: str | None = None, **options: Any) -> Any:
+    """The HTTP client for COPYBOT_MODEL_URL (the caller checks that it is set), or for another host of the same
+    key (COPYBOT_FEATURES_URL)."""
     from model.serving.client import ModelClient
 
-    assert settings.model_url
-    return ModelClient(settings.model_url, api_key=settings.model_api_key, **options)
+    assert url or settings.model_url
+    return ModelClient(url or settings.model_url or "", api_key=settings.model_api_key, **options)
 
 
-def load_backend(settings: Settings, *, progress: bool = True, store: Store | None = None,
-                 batched: bool = False) -> Backend:  # fmt: skip
+def load_backend(
+    settings: Settings, *, progress: bool = True, store: Store | None = None, batched: bool = False
+) -> Backend:
     """The GPU host's API when COPYBOT_MODEL_URL is set; else the in-process engine on the configured base model,
     building the starter model first if needed. With a store, a trimmed output layer (a large vocabulary on CPU)
     also keeps every token of the team's corpus, its brand names among them. `batched`: calls from many threads
@@ -68,8 +70,12 @@ def load_backend(settings: Settings, *, progress: bool = True, store: Store | No
 
         log.info("generating on the model host at %s", settings.model_url)
         source = settings.base_model if settings.uses_starter else base_model_path(settings)
-        return RemoteBackend(model_client(settings), tokenizer=load_tokenizer(source,
-                                                                              uses_starter=settings.uses_starter))  # fmt: skip
+        features = model_client(settings, url=settings.features_url) if settings.features_url else None
+        return RemoteBackend(
+            model_client(settings),
+            tokenizer=load_tokenizer(source, uses_starter=settings.uses_starter),
+            features_client=features,
+        )
     from model.writing.engine import LocalEngine
 
     version = "starter" if settings.uses_starter else f"base:{settings.base_model}"
@@ -89,8 +95,12 @@ def make_writer(settings: Settings, *, store: Store | None = None, batched: bool
     rules = load_rules(settings.compliance_terms)
     backend = load_backend(settings, store=store, batched=batched)
     if settings.voice_examples and not has_chat_template(getattr(backend, "tokenizer", None)):
-        log.warning("COPYBOT_VOICE_EXAMPLES=%d has no effect: %s has no chat template, and brand-voice examples are "
-                    "shown to instruct models only", settings.voice_examples, settings.base_model)  # fmt: skip
+        log.warning(
+            "COPYBOT_VOICE_EXAMPLES=%d has no effect: %s has no chat template, and brand-voice examples are "
+            "shown to instruct models only",
+            settings.voice_examples,
+            settings.base_model,
+        )
     if store is not None:
         backend = ActiveAdapterBackend(backend, store, voice_examples=settings.voice_examples)
     reranker = Reranker(reward_path(settings), settings.base_model) if settings.rerank else None
@@ -125,8 +135,12 @@ class ActiveAdapterBackend:
         """The engine's prompt, with the brief's brand-voice examples when they are on (COPYBOT_VOICE_EXAMPLES):
         the same examples a retrain puts in its training prompts for that brief (model/writing/voice.py)."""
         if self.voice_examples and not brief.examples:
-            fields = {"product": brief.product, "event": brief.event, "age_group": brief.age_group,
-                      "channel": brief.channel}  # fmt: skip
+            fields = {
+                "product": brief.product,
+                "event": brief.event,
+                "age_group": brief.age_group,
+                "channel": brief.channel,
+            }
             brief = dataclasses.replace(brief, examples=self.voice().examples_for(fields))
         return str(self.engine.prompt_for(brief, register))
 
@@ -169,8 +183,8 @@ class ActiveAdapterBackend:
             )
 
     def __getattr__(self, name: str) -> Any:
-        if name == "features" and hasattr(self.engine, "features"):  # the reranker's features, where the engine
-            return self.engine.features  # can give them (the in-process engine; not a remote host)
+        if name == "features" and hasattr(self.engine, "features"):  # the reranker's features: the in-process
+            return self.engine.features  # engine's, or a remote host's /v1/embeddings
         raise AttributeError(name)
 
     def complete(self, prompts: list[str], **kwargs: Any) -> list[str]:
@@ -180,8 +194,9 @@ class ActiveAdapterBackend:
         return result
 
 
-def write_brief(store: Store, writer: CopyWriter, brief: Brief, *, seed: int | None = None,
-                ordinal: int = 0) -> tuple[Generation, int | None]:  # fmt: skip
+def write_brief(
+    store: Store, writer: CopyWriter, brief: Brief, *, seed: int | None = None, ordinal: int = 0
+) -> tuple[Generation, int | None]:
     """Write a brief as the bot serves it now: during a live trial, the champion and the challenger each write part
     of the candidates (the larger part alternating by `ordinal`, e.g. the request id). Returns the generation and
     the trial's id (None when no trial took part)."""
@@ -193,8 +208,11 @@ def write_brief(store: Store, writer: CopyWriter, brief: Brief, *, seed: int | N
         return writer.write(brief, seed=seed), None
     backend.sync(force=True)  # a trial's versions must be exactly the store's: champion and challenger
     if backend.challenger != trial["challenger_version"]:
-        log.warning("trial %s: challenger %s could not be loaded; writing with the champion alone", trial["id"],
-                    trial["challenger_version"])  # fmt: skip
+        log.warning(
+            "trial %s: challenger %s could not be loaded; writing with the champion alone",
+            trial["id"],
+            trial["challenger_version"],
+        )
         return writer.write(brief, seed=seed), None
     names = {CHAMPION: backend.version, CHALLENGER: trial["challenger_version"]}
     versions = [names[side] for side in split(brief.n, ordinal)]
@@ -226,9 +244,14 @@ def generate_and_store(
 
 
 def write_and_store(
-    store: Store, writer: CopyWriter, brief: Brief, request_id: int, *, seed: int | None = None,
+    store: Store,
+    writer: CopyWriter,
+    brief: Brief,
+    request_id: int,
+    *,
+    seed: int | None = None,
     queue_ms: int | None = None,
-) -> StoredGeneration:  # fmt: skip
+) -> StoredGeneration:
     """Write a recorded request's candidates as the bot serves it now (`write_brief`) and save them, the request
     then done; any failure is stored on the request (a model's in its words, anything else as its repr) and
     re-raised. The one path from a request to its stored candidates, for the CLI and the Slack job alike."""

@@ -106,6 +106,9 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     slack_api_url: str | None = None
     model_url: str | None = None
+    # where the learned reward's features come from when the model host gives none (a vLLM host): a copybot
+    # model-server on the same base model (docs/gpu-host.md); unset, the model host itself
+    features_url: str | None = None
     model_api_key: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     base_model: str = STARTER_MODEL
     report_channel: str | None = None
@@ -158,6 +161,7 @@ class Settings:
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
             slack_api_url=get("SLACK_API_URL"),
             model_url=get("COPYBOT_MODEL_URL"),
+            features_url=get("COPYBOT_FEATURES_URL"),
             model_api_key=get("COPYBOT_MODEL_API_KEY"),
             base_model=get("COPYBOT_BASE_MODEL") or STARTER_MODEL,
             report_channel=get("COPYBOT_REPORT_CHANNEL"),
@@ -190,7 +194,11 @@ class Settings:
         """Raise `SettingsError` for the first invalid value."""
         if self.home.exists() and not self.home.is_dir():
             raise SettingsError("COPYBOT_HOME", f"{self.home} is a file", "Set it to a directory copybot may write to.")
-        for name, url in (("SLACK_API_URL", self.slack_api_url), ("COPYBOT_MODEL_URL", self.model_url)):
+        for name, url in (
+            ("SLACK_API_URL", self.slack_api_url),
+            ("COPYBOT_MODEL_URL", self.model_url),
+            ("COPYBOT_FEATURES_URL", self.features_url),
+        ):
             if url and (urlparse(url).scheme not in ("http", "https") or not urlparse(url).netloc):
                 raise SettingsError(name, f"{url!r} is not an http(s) URL", "Set it like http://gpu-host:8000/v1.")
         for admin in self.admins:

@@ -52,7 +52,20 @@ def status_text(deps: BotDeps) -> str:
     nxt = _local(upcoming[0], tz) if upcoming else "예약 없음"
     model = active["version"] if active else "기본 모델 (재학습한 어댑터 없음)"
     return (f"*copybot 상태*\n• 지금 쓰는 모델: {model}\n• 마지막 재학습: {last}\n• 다음 재학습: {nxt} ({tz})\n"
-            f"• 생성 대기열: {deps.pool.depth()}건\n• 새 모델 시험: {trial_text(deps)}")  # fmt: skip
+            f"• 생성 대기열: {deps.pool.depth()}건\n• 후보 재정렬: {rerank_text(deps)}\n"
+            f"• 새 모델 시험: {trial_text(deps)}")  # fmt: skip
+
+
+def rerank_text(deps: BotDeps) -> str:
+    """Whether candidates are reranked by the learned reward, and if not, why (model/writing/rerank.py)."""
+    reranker = deps.writer.reranker
+    if reranker is None:
+        return "꺼짐 (COPYBOT_RERANK=off)"
+    if reranker.current() is None:
+        return "아직 보상 모델이 없어요 (재학습이 반응으로 학습해요)"
+    if reranker.unavailable:
+        return f"꺼짐: 모델 서버가 특징값을 주지 않아요 ({reranker.unavailable}). docs/gpu-host.md를 봐 주세요."
+    return "켜짐 (후보를 두 배로 쓰고 반응 예측이 좋은 것을 보여 드려요)"
 
 
 def trial_text(deps: BotDeps) -> str:

@@ -112,6 +112,23 @@ class ModelClient:
             raise ModelHostError("server", f"the model host returned {len(choices)} choices for {len(prompts)} prompts")
         return [texts[i] for i in range(len(prompts))]
 
+    def embeddings(self, texts: list[str], *, model: str, prompts: list[str] | None = None) -> list[list[float]]:
+        """`POST /v1/embeddings`: one vector per text, in text order; `prompts` (copybot's model server) gives each
+        text the context the reward scores it in."""
+        body: dict[str, Any] = {"model": model, "input": texts, "encoding_format": "float"}
+        if prompts is not None:
+            body["prompts"] = prompts
+        data = _field(self._call("POST", "/v1/embeddings", json=body, safe=True), "data", "POST /v1/embeddings")
+        try:
+            vectors = {int(d["index"]): [float(x) for x in d["embedding"]] for d in data}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelHostError(
+                "server", f"the model host's embeddings are not OpenAI-shaped ({str(data)[:200]})"
+            ) from exc
+        if sorted(vectors) != list(range(len(texts))):
+            raise ModelHostError("server", f"the model host returned {len(vectors)} embeddings for {len(texts)} inputs")
+        return [vectors[i] for i in range(len(texts))]
+
     def load_adapter(self, name: str, path: str) -> None:
         """`POST /v1/load_lora_adapter`; an adapter that is already loaded counts as loaded."""
         try:

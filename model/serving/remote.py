@@ -23,8 +23,12 @@ class RemoteBackend:
     """Generates through `client`. The host's base model id is asked for on first use (the `/v1/models` entry
     without a parent), so the bot starts even while the host is down and needs no extra setting."""
 
-    def __init__(self, client: ModelClient, *, tokenizer: Any = None) -> None:
+    def __init__(
+        self, client: ModelClient, *, tokenizer: Any = None, features_client: ModelClient | None = None
+    ) -> None:
         self.client = client
+        # where the reward's features come from: the same host, or a copybot model-server beside a vLLM host
+        self.features_client = features_client or client
         self.tokenizer = tokenizer
         self._base: str | None = None
         self._selected: str | None = None  # an adapter version, or None for the base model
@@ -86,9 +90,23 @@ class RemoteBackend:
             return self.client.complete(prompts, model=name, **kwargs)
         except ModelHostError as exc:
             if exc.kind == "not_found":
-                exc.args = (f"{exc}; the host does not serve {name!r}: check that the adapter was loaded (copybot model promote VERSION loads "
-                            "it again)",)  # fmt: skip
+                exc.args = (
+                    f"{exc}; the host does not serve {name!r}: check that the adapter was loaded (copybot model promote VERSION loads "
+                    "it again)",
+                )
             raise
+
+    def features(self, prompts: list[str], texts: list[str]) -> list[list[float]]:
+        """The learned reward's features of each copy, from the host's bare base model (`POST /v1/embeddings` with
+        each copy's prompt): the same numbers the in-process engine computes, so the bot reranks alike wherever
+        the model is served. Raises ModelHostError when the host gives none (vLLM serves no such features; see
+        docs/gpu-host.md)."""
+        if self.features_client is not self.client:  # its own base name, which a vLLM host may spell otherwise
+            bases = [m["id"] for m in self.features_client.models() if not m.get("parent")]
+            return self.features_client.embeddings(
+                texts, model=str(bases[0]) if bases else self.base_version, prompts=prompts
+            )
+        return self.client.embeddings(texts, model=self.base_version, prompts=prompts)
 
     def add_adapter(self, adapter_path: str | Path, version: str) -> None:
         """Make sure the host serves `version` (loading it by its path there if not), without selecting it."""

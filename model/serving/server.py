@@ -1,7 +1,8 @@
 """The GPU host's HTTP API, shaped like OpenAI's (and vLLM's) so that vLLM can replace it without touching the bot.
 
 `GET /health`, `GET /v1/models`, `POST /v1/completions` and `POST /v1/chat/completions` (`model` names the base
-model or an adapter; `stream: true` answers in server-sent events), and vLLM's
+model or an adapter; `stream: true` answers in server-sent events), `POST /v1/embeddings` (the learned reward's
+features, so that a bot on another host reranks as it would in process), and vLLM's
 `POST /v1/load_lora_adapter` / `POST /v1/unload_lora_adapter`, which only load from the adapter registry. Errors are
 OpenAI-shaped JSON: 400 for bad parameters (a prompt over `max_prompt_tokens` or a request over
 `max_request_tokens` among them), 401 for a bad or missing key, 404 for an unknown model, 503 with `Retry-After`
@@ -13,8 +14,10 @@ leaves its batch, and `stop_writing` (called when the server is told to stop) ta
 from __future__ import annotations
 
 import asyncio
+import base64
 import hmac
 import json
+import struct
 import threading
 import time
 import uuid
@@ -56,8 +59,16 @@ CHARS_PER_TOKEN = 16
 class APIError(Exception):
     """An error the API answers with: HTTP status, OpenAI error type, message and the offending parameter."""
 
-    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None, headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
         self.headers = headers or {}
@@ -101,6 +112,16 @@ class CompletionRequest(Sampling):
     prompt: str | list[str]
 
 
+class EmbeddingRequest(BaseModel):
+    """OpenAI's /v1/embeddings body, plus copybot's `prompts`: the context each input is scored in (the reward
+    pools the hidden states over the copy, after its prompt). Unknown fields (`dimensions`, `user`) are ignored."""
+
+    model: str
+    input: str | list[str]
+    encoding_format: str = "float"
+    prompts: list[str] | None = None
+
+
 class ChatMessage(BaseModel):
     role: str
     content: str
@@ -133,13 +154,21 @@ def _check(body: Sampling, prompts: list[str], config: ServerConfig) -> None:
     if not 1 <= body.n <= MAX_N:
         raise APIError(400, f"n must be between 1 and {MAX_N}; got {body.n}", param="n")
     if not 1 <= body.max_tokens <= config.max_tokens_limit:
-        raise APIError(400, f"max_tokens must be between 1 and {config.max_tokens_limit}; got {body.max_tokens}",
-                       param="max_tokens")  # fmt: skip
+        raise APIError(
+            400,
+            f"max_tokens must be between 1 and {config.max_tokens_limit}; got {body.max_tokens}",
+            param="max_tokens",
+        )
     if not prompts or len(prompts) * body.n > MAX_ROWS:
         raise APIError(400, f"give 1 to {MAX_ROWS} prompts x n in one request", param="prompt")
     if body.model != config.base_name and body.model not in config.adapters:
-        raise APIError(404, f"The model `{body.model}` does not exist.", kind="NotFoundError", param="model",
-                       code="model_not_found")  # fmt: skip
+        raise APIError(
+            404,
+            f"The model `{body.model}` does not exist.",
+            kind="NotFoundError",
+            param="model",
+            code="model_not_found",
+        )
 
 
 _SMALLER = "send fewer prompts, a lower n or a lower max_tokens"  # what a request over max_request_tokens can do
@@ -206,8 +235,11 @@ def _chat_prompt(body: ChatCompletionRequest, tokenizer: Any, config: ServerConf
     from model.writing.prompt import has_chat_template, render_chat
 
     if not has_chat_template(tokenizer):
-        raise APIError(400, f"{config.base_name} is a base model without a chat template; send a prompt to "
-                            "/v1/completions instead", param="messages")  # fmt: skip
+        raise APIError(
+            400,
+            f"{config.base_name} is a base model without a chat template; send a prompt to /v1/completions instead",
+            param="messages",
+        )
     try:
         return render_chat([m.model_dump() for m in body.messages], tokenizer)
     except Exception as exc:  # the template's own checks (roles out of order, say) raise its errors
@@ -251,8 +283,13 @@ def _adapter_folder(body: LoadAdapterRequest, config: ServerConfig) -> Path:
         if body.lora_path is not None and Path(body.lora_path).resolve() != folder:
             raise APIError(400, f"lora_path must be the registry folder {folder}", param="lora_path")
         if not folder.is_dir():
-            raise APIError(404, f"no adapter named {body.lora_name!r} in {config.adapters_root}", param="lora_name",
-                           kind="NotFoundError", code="adapter_not_found")  # fmt: skip
+            raise APIError(
+                404,
+                f"no adapter named {body.lora_name!r} in {config.adapters_root}",
+                param="lora_name",
+                kind="NotFoundError",
+                code="adapter_not_found",
+            )
         return registry.load(body.lora_name).path
     except AdapterError as exc:
         raise APIError(400, str(exc), param="lora_name") from exc
@@ -271,8 +308,14 @@ class KeyCheck:
             headers = {k.lower(): v for k, v in scope["headers"]}
             given = headers.get(b"authorization", b"").decode("latin-1").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), self.api_key.encode()):
-                refusal = JSONResponse(error_body("Incorrect or missing API key; send Authorization: Bearer <key>",
-                                                  "authentication_error", code="invalid_api_key"), 401)  # fmt: skip
+                refusal = JSONResponse(
+                    error_body(
+                        "Incorrect or missing API key; send Authorization: Bearer <key>",
+                        "authentication_error",
+                        code="invalid_api_key",
+                    ),
+                    401,
+                )
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -299,8 +342,12 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
 
         @app.api_route("/v1/fine_tuning/jobs{rest:path}", methods=["GET", "POST"])
         def no_jobs(rest: str) -> None:
-            raise APIError(404, "this model server does not run fine-tuning jobs (it was started with --no-jobs); "
-                                "send them to the host that trains", kind="NotFoundError")  # fmt: skip
+            raise APIError(
+                404,
+                "this model server does not run fine-tuning jobs (it was started with --no-jobs); "
+                "send them to the host that trains",
+                kind="NotFoundError",
+            )
 
     owned = not isinstance(engine, BatchingEngine)  # a batcher made here is closed here; a given one is the giver's
     batcher = BatchingEngine(engine, window_ms=config.batch_window_ms, max_batch=config.max_batch) if owned else engine
@@ -316,8 +363,9 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
         first = exc.errors()[0] if exc.errors() else {}
         loc = first.get("loc", ())
         param = str(loc[1]) if len(loc) > 1 else None  # ("body", "prompt", "str") -> "prompt"
-        return JSONResponse(error_body(f"{param}: {first.get('msg', 'invalid request')}", "invalid_request_error",
-                                       param), 400)  # fmt: skip
+        return JSONResponse(
+            error_body(f"{param}: {first.get('msg', 'invalid request')}", "invalid_request_error", param), 400
+        )
 
     if config.api_key:
         app.add_middleware(KeyCheck, api_key=config.api_key)
@@ -338,8 +386,10 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
         base = {"id": config.base_name, "object": "model", "created": 0, "owned_by": "copybot", "parent": None}
         # `temperature_scale` (not in OpenAI's shape) tells a client that this server applies the version's
         # saved factor itself, so the client must not apply it again (vLLM lists no such field)
-        adapters = [{**base, "id": name, "parent": config.base_name, "temperature_scale": temperature_scale(path)}
-                    for name, path in sorted(config.adapters.items())]  # fmt: skip
+        adapters = [
+            {**base, "id": name, "parent": config.base_name, "temperature_scale": temperature_scale(path)}
+            for name, path in sorted(config.adapters.items())
+        ]
         return {"object": "list", "data": [base, *adapters]}
 
     @app.post("/v1/load_lora_adapter")
@@ -354,8 +404,13 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
     @app.post("/v1/unload_lora_adapter")
     def unload_adapter(body: UnloadAdapterRequest) -> PlainTextResponse:
         if body.lora_name not in config.adapters:
-            raise APIError(404, f"The lora adapter '{body.lora_name}' cannot be found.", param="lora_name",
-                           kind="NotFoundError", code="adapter_not_found")  # fmt: skip
+            raise APIError(
+                404,
+                f"The lora adapter '{body.lora_name}' cannot be found.",
+                param="lora_name",
+                kind="NotFoundError",
+                code="adapter_not_found",
+            )
         with select_lock:
             del config.adapters[body.lora_name]
             engine.remove_adapter(body.lora_name)
@@ -381,17 +436,24 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
         if stopping():
             raise _shutting_down()
         if not slots.acquire(blocking=False):
-            raise APIError(503, "The server is busy; retry shortly.", kind="server_overloaded",
-                           headers={"Retry-After": "2"})  # fmt: skip
+            raise APIError(
+                503, "The server is busy; retry shortly.", kind="server_overloaded", headers={"Retry-After": "2"}
+            )
         try:
             if missing(body.model):
                 await asyncio.to_thread(load, body.model)  # reading a checkpoint takes a while: off the event loop
             if stopping():  # it stopped meanwhile
                 raise _shutting_down()
             stop = [body.stop] if isinstance(body.stop, str) else body.stop
-            ticket = batcher.submit([p for p in prompts for _ in range(body.n)], model=body.model,
-                                    max_tokens=body.max_tokens, temperature=body.temperature, top_p=body.top_p,
-                                    seed=body.seed, stop=stop)  # fmt: skip
+            ticket = batcher.submit(
+                [p for p in prompts for _ in range(body.n)],
+                model=body.model,
+                max_tokens=body.max_tokens,
+                temperature=body.temperature,
+                top_p=body.top_p,
+                seed=body.seed,
+                stop=stop,
+            )
             return await _result(ticket, request, stopping)
         except AdapterError as exc:  # dropped from memory by other adapters' requests between load and batch
             raise APIError(503, f"{exc}; retry", kind="server_overloaded", headers={"Retry-After": "1"}) from exc
@@ -421,7 +483,79 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
         reply = chat_response(await asyncio.to_thread(_response, engine.tokenizer, body, used, texts))
         return _stream(chat_chunks(reply)) if body.stream else reply
 
+    @app.post("/v1/embeddings")
+    async def embeddings(body: EmbeddingRequest) -> dict[str, Any]:
+        """The reward's features of each input (model/training/reward.py: pooled last hidden states over the copy,
+        after its `prompts` entry when given), from the model `model` names: the base model, whose features the
+        learned reward scores, or an adapter."""
+        texts = [body.input] if isinstance(body.input, str) else body.input
+        prompts = body.prompts if body.prompts is not None else [""] * len(texts)
+        _check_embedding(body, texts, prompts, config)
+        if stopping():
+            raise APIError(
+                503, "The server is stopping; retry shortly.", kind="server_overloaded", headers={"Retry-After": "5"}
+            )
+        if not slots.acquire(blocking=False):
+            raise APIError(
+                503, "The server is busy; retry shortly.", kind="server_overloaded", headers={"Retry-After": "2"}
+            )
+        try:
+            if missing(body.model):
+                await asyncio.to_thread(load, body.model)
+            vectors = await asyncio.to_thread(engine.features, prompts, texts, model=body.model)
+            used = await asyncio.to_thread(lambda: sum(_count(engine.tokenizer, t) for t in texts))
+        except AdapterError as exc:
+            raise APIError(503, f"{exc}; retry", kind="server_overloaded", headers={"Retry-After": "1"}) from exc
+        finally:
+            slots.release()
+        data = [
+            {"object": "embedding", "index": i, "embedding": _encoded(v, body.encoding_format)}
+            for i, v in enumerate(vectors)
+        ]
+        return {
+            "object": "list",
+            "data": data,
+            "model": body.model,
+            "usage": {"prompt_tokens": used, "total_tokens": used},
+        }
+
     return app
+
+
+def _check_embedding(body: EmbeddingRequest, texts: list[str], prompts: list[str], config: ServerConfig) -> None:
+    if not texts or len(texts) > MAX_ROWS:
+        raise APIError(400, f"give 1 to {MAX_ROWS} inputs in one request", param="input")
+    if len(prompts) != len(texts):
+        raise APIError(
+            400, f"prompts has {len(prompts)} entries for {len(texts)} inputs; give one per input", param="prompts"
+        )
+    if body.encoding_format not in ("float", "base64"):
+        raise APIError(400, "encoding_format must be float or base64", param="encoding_format")
+    most = config.max_prompt_tokens * CHARS_PER_TOKEN
+    longest = max(len(p) + len(t) for p, t in zip(prompts, texts, strict=True))
+    if longest > most:
+        raise APIError(
+            400,
+            f"an input with its prompt is {longest:,} characters long; this server reads at most "
+            f"{most:,} (max_prompt_tokens={config.max_prompt_tokens})",
+            param="input",
+        )
+    if body.model != config.base_name and body.model not in config.adapters:
+        raise APIError(
+            404,
+            f"The model `{body.model}` does not exist.",
+            kind="NotFoundError",
+            param="model",
+            code="model_not_found",
+        )
+
+
+def _encoded(vector: list[float], encoding: str) -> list[float] | str:
+    """A vector as OpenAI sends it: a list of floats, or (what the `openai` client asks for) base64 of
+    little-endian float32."""
+    if encoding == "float":
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
 def stop_writing(app: FastAPI) -> None:
@@ -439,8 +573,10 @@ def _count(tokenizer: Any, text: str) -> int:
 
 def _response(tokenizer: Any, body: Sampling, prompt_tokens: int, texts: list[str]) -> dict[str, Any]:
     used = [_count(tokenizer, t) for t in texts]
-    choices = [{"index": i, "text": t, "logprobs": None, "finish_reason": "length" if n >= body.max_tokens else "stop"}
-               for i, (t, n) in enumerate(zip(texts, used, strict=True))]  # fmt: skip
+    choices = [
+        {"index": i, "text": t, "logprobs": None, "finish_reason": "length" if n >= body.max_tokens else "stop"}
+        for i, (t, n) in enumerate(zip(texts, used, strict=True))
+    ]
     return {
         "id": f"cmpl-{uuid.uuid4().hex}",
         "object": "text_completion",
@@ -457,10 +593,21 @@ def _response(tokenizer: Any, body: Sampling, prompt_tokens: int, texts: list[st
 
 def chat_response(completion: dict[str, Any]) -> dict[str, Any]:
     """A completion's choices as the assistant's messages (OpenAI's chat.completion object)."""
-    choices = [{"index": c["index"], "message": {"role": "assistant", "content": c["text"]}, "logprobs": None,
-                "finish_reason": c["finish_reason"]} for c in completion["choices"]]  # fmt: skip
-    return {**completion, "id": completion["id"].replace("cmpl-", "chatcmpl-", 1), "object": "chat.completion",
-            "choices": choices}  # fmt: skip
+    choices = [
+        {
+            "index": c["index"],
+            "message": {"role": "assistant", "content": c["text"]},
+            "logprobs": None,
+            "finish_reason": c["finish_reason"],
+        }
+        for c in completion["choices"]
+    ]
+    return {
+        **completion,
+        "id": completion["id"].replace("cmpl-", "chatcmpl-", 1),
+        "object": "chat.completion",
+        "choices": choices,
+    }
 
 
 # Streaming: the choices of one request are generated in one batch and finish together, so each choice's text is
@@ -475,10 +622,14 @@ def chat_chunks(reply: dict[str, Any]) -> list[dict[str, Any]]:
     chunks = []
     for choice in reply["choices"]:
         index, content = choice["index"], choice["message"]["content"]
-        for delta, finish in (({"role": "assistant", "content": ""}, None), ({"content": content}, None),
-                              ({}, choice["finish_reason"])):  # fmt: skip
-            chunks.append({**head, "choices": [{"index": index, "delta": delta, "logprobs": None,
-                                                "finish_reason": finish}]})  # fmt: skip
+        for delta, finish in (
+            ({"role": "assistant", "content": ""}, None),
+            ({"content": content}, None),
+            ({}, choice["finish_reason"]),
+        ):
+            chunks.append(
+                {**head, "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            )
     return chunks
 
 

@@ -235,13 +235,15 @@ class LocalEngine:
         log.info("now serving %s%s", version,
                  f" (temperature x{self.temperature_scale:g})" if self.temperature_scale != 1 else "")  # fmt: skip
 
-    def features(self, prompts: list[str], texts: list[str]) -> list[list[float]]:
-        """The reward model's features of each copy (model/training/reward.py), from the bare base model."""
+    def features(self, prompts: list[str], texts: list[str], *, model: str | None = None) -> list[list[float]]:
+        """The reward model's features of each copy (model/training/reward.py), from the bare base model (the
+        reward's), or from the adapter `model` names (the base model's names mean the base)."""
         from model.training.reward import copy_features
 
         with self._lock:
+            name = None if model is None else self.resolve(model)
             try:
-                self._select(None)
+                self._select(name)
                 return copy_features(self._model, self.tokenizer, prompts, texts)
             finally:
                 self._select(self._default)

@@ -14,10 +14,12 @@ the one that gains the most variety), until the floor is met or no swap helps.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model.errors import ModelSideError
 from model.training.reward import RewardModel, reward_prompt
 from model.writing.brief import Brief
 from model.writing.diversity import distinct_2
@@ -25,6 +27,7 @@ from model.writing.diversity import distinct_2
 log = logging.getLogger(__name__)
 
 POOL_FACTOR = 2  # candidates written per candidate shown
+RETRY_FEATURES_S = 600.0  # after the host gave no features, the pool stays single this long before trying again
 NEAR_COPY = 0.5  # bigram Jaccard overlap at which a candidate counts as a near copy of a chosen one
 
 
@@ -102,7 +105,10 @@ class Reranker:
     base_model: str
     factor: int = POOL_FACTOR
     _loaded: tuple[float, RewardModel | None] = field(default=(-1.0, None), repr=False)
-    _warned: bool = field(default=False, repr=False)
+    # why candidates are not reranked although a reward is in force ("" while they are): for the log, once, and for
+    # `/copy status`
+    unavailable: str = field(default="", repr=False)
+    _unavailable_at: float = field(default=0.0, repr=False)
 
     def current(self) -> RewardModel | None:
         """The reward now in force, or None (no file yet, or trained on another base model)."""
@@ -123,10 +129,28 @@ class Reranker:
         """Reward scores of the texts, or None when there is no reward or the backend cannot give features."""
         reward = self.current()
         features_of = getattr(backend, "features", None)
-        if reward is None or features_of is None:
-            if reward is not None and not self._warned:
-                log.warning("the model backend gives no hidden-state features; candidates are not reranked")
-                self._warned = True
+        if reward is None:
+            return None
+        if features_of is None:
+            self._off("the model backend gives no hidden-state features")
             return None
         prompts = [reward_prompt(brief, r) for r in registers]
-        return reward.score(features_of(prompts, texts))
+        try:
+            features = features_of(prompts, texts)
+        except ModelSideError as exc:  # a host without /v1/embeddings (vLLM), or one that failed this time
+            self._off(f"the model host gave no features ({exc})")
+            return None
+        self.unavailable = ""
+        return reward.score(features)
+
+    def _off(self, why: str) -> None:
+        """Note why candidates go unreranked; logged once per reason, shown by `/copy status`."""
+        if why != self.unavailable:
+            log.warning("%s; candidates are not reranked (docs/gpu-host.md says how to serve features)", why)
+        self.unavailable, self._unavailable_at = why, time.monotonic()
+
+    def worth_a_pool(self) -> bool:
+        """Whether to write the larger pool: a reward is in force, and features did not fail in the last
+        RETRY_FEATURES_S (a host without them would otherwise cost twice the writing on every request)."""
+        failed_lately = self.unavailable and time.monotonic() - self._unavailable_at < RETRY_FEATURES_S
+        return self.current() is not None and not failed_lately

@@ -176,7 +176,7 @@ class CopyWriter:
         return not needs_frame(brief.channel) or not length_flag(self.frame.wrap(text, brief.channel), brief.channel)
 
     def _pool_factor(self) -> int:
-        if self.reranker is None or self.reranker.current() is None or not hasattr(self.backend, "features"):
+        if self.reranker is None or not self.reranker.worth_a_pool() or not hasattr(self.backend, "features"):
             return 1
         return self.reranker.factor
 

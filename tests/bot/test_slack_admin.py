@@ -51,6 +51,7 @@ def test_status_shows_model_retrains_and_queue(make_harness: Callable[..., Harne
     answer = _ephemeral(h, "status")
     assert "지금 쓰는 모델: 기본 모델" in answer and "마지막 재학습: 아직 없음" in answer
     assert "다음 재학습: " in answer and "(Asia/Seoul)" in answer and "생성 대기열: 0건" in answer
+    assert "후보 재정렬: 꺼짐 (COPYBOT_RERANK=off)" in answer  # the harness's writer has no reranker
     _versions(h, "v0003")
     run = h.store.start_training_run(trigger="schedule", base_model="starter")
     h.store.finish_training_run(run, status="succeeded", result_version="v0003", gate_decision="promoted")
