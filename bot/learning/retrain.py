@@ -93,6 +93,7 @@ class RetrainOutcome:
     run_id: int | None = None
     losses: dict[str, Any] = field(default_factory=dict)  # the loss curves, for the report's chart
     trial: dict[str, Any] | None = None  # the live trial this run started, or the one it waited for
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per part: train, sft, score_active, …
     reward: dict[str, Any] = field(default_factory=dict)  # the reranker's reward: its AUROC and whether it serves
 
 
@@ -345,7 +346,8 @@ class Retrainer:
                                      metrics=result.info["metrics"])  # fmt: skip
         reward = self._put_reward_in_force(result)
         common = {"version": result.version, "reasons": result.reasons, "old": result.old, "new": result.new,
-                  "dataset": data.summary, "losses": result.info.get("losses", {}), "reward": reward}  # fmt: skip
+                  "dataset": data.summary, "losses": result.info.get("losses", {}), "reward": reward,
+                  "timings": result.info.get("timings", {}).get("seconds", {})}  # fmt: skip
         trained = f"trained {result.version}" + (
             f" from {start_version} (its trial leaned its way)" if start_version else ""
         )

@@ -389,6 +389,7 @@ def _run(
                 "dataset": outcome.dataset.get("counts", {}),
                 "message": outcome.message,
                 "reward": outcome.reward,
+                "timings": outcome.timings,
             },
             decided,
         )

@@ -8,10 +8,12 @@ promoting it are the caller's business.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +96,10 @@ def train_challenger(
     counts = data.summary.get("counts", {})
     start, start_version = (spec.start, spec.start_version) if spec.start else (spec.parent, spec.parent_version)
     on_event(f"training from {start_version or 'the base model'} on {counts or len(data.sft)} examples")
-    model, result = train_adapter(spec.base_path, data, config=spec.config, parent_adapter=start)
+    timings = Timings()
+    with timings("train"):
+        model, result = train_adapter(spec.base_path, data, config=spec.config, parent_adapter=start)
+    timings.seconds.update(result.stage_seconds)
     on_event(
         f"trained in {result.seconds:.0f} s (SFT then {result.preference})"
         + (f"; {result.stopped}" if result.stopped else "")
@@ -105,7 +110,8 @@ def train_challenger(
     tokenizer = AutoTokenizer.from_pretrained(str(spec.base_path))
     scored = render_dataset(data, tokenizer)  # held-out examples in the prompt the model is served
     texts = example_texts(scored.heldout_sft + scored.heldout_pairs + scored.heldout_corpus) + corpus_texts
-    engine = LocalEngine(spec.base_path, version="eval", vocabulary_texts=texts)
+    with timings("load_eval_engine"):
+        engine = LocalEngine(spec.base_path, version="eval", vocabulary_texts=texts)
 
     def score(adapter: Path | None, label: str) -> tuple[Metrics, list[tuple[float, float]]]:
         on_event(f"scoring {label}")
@@ -121,11 +127,15 @@ def train_challenger(
 
     with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
         model.save_pretrained(scratch)
-        old, old_margins = score(spec.parent, spec.parent_version or "the base model (active)")
-        base = score(None, "the base model")[0] if spec.parent is not None else old
-        new, new_margins = score(Path(scratch), "the new adapter")
+        with timings("score_active"):
+            old, old_margins = score(spec.parent, spec.parent_version or "the base model (active)")
+        with timings("score_base"):
+            base = score(None, "the base model")[0] if spec.parent is not None else old
+        with timings("score_new"):
+            new, new_margins = score(Path(scratch), "the new adapter")
         new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
-        new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event)
+        with timings("calibrate"):
+            new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event)
         decision = gate(
             old,
             new,
@@ -134,7 +144,8 @@ def train_challenger(
             pairs=len(data.heldout_pairs),
             requests=data.summary.get("counts", {}).get("heldout_pair_requests"),
         )
-        reward, reward_info = _reward(engine, data, spec, on_event)
+        with timings("reward"):
+            reward, reward_info = _reward(engine, data, spec, on_event)
         on_event(f"the gate says {'promote' if decision.promote else 'keep the active model'}; saving")
         version = registry.next_version()
         info: dict[str, Any] = {
@@ -147,7 +158,7 @@ def train_challenger(
             "gate": {"promote": decision.promote, "reasons": decision.reasons},
             "decoding": {"temperature_scale": new.temperature_scale},  # every engine serving it applies this
             "reward": reward_info,
-            "timings": {"train_seconds": result.seconds},
+            "timings": {"train_seconds": result.seconds, "seconds": timings.seconds},
             "losses": {
                 "train": result.train_losses,
                 "eval": result.eval_losses,
@@ -185,6 +196,22 @@ def _reward(
         f"(the one in force: {info['auroc_current']}); reranking with: {info['chosen']}"
     )
     return reward, info
+
+
+class Timings:
+    """Seconds per part of a retrain, for `copybot.json` and `python -m benchmarks.retrain --base` (where the hours
+    of a retrain on a real base go)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, part: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[part] = round(self.seconds.get(part, 0.0) + time.perf_counter() - started, 1)
 
 
 def calibrate_temperature(

@@ -112,6 +112,7 @@ class TrainResult:
     preference_losses: list[tuple[float, float]]
     seconds: float
     sft_sampling: str = "random"  # transformers' train_sampling_strategy of the SFT stage
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # load, sft, preference
     stopped: str = ""  # why training stopped early (the forgetting budget), "" when every stage ran to its end
     corpus_checks: list[tuple[str, int, float]] = field(default_factory=list)  # (stage, step, corpus loss)
 
@@ -349,16 +350,20 @@ def train_adapter(
         datasets.disable_progress_bars()
     started = time.perf_counter()
     model, tokenizer, data = _load_trainable(base_path, parent_adapter, config, data)
+    stages = {"load": round(time.perf_counter() - started, 1)}
     from model.training.forgetting import BudgetState
 
     budget = BudgetState(config.forgetting_budget)
     with tempfile.TemporaryDirectory(prefix="copybot-train-") as scratch:
+        mark = time.perf_counter()
         sft = _sft(model, tokenizer, data, config, scratch, progress, budget)
+        stages["sft"], mark = round(time.perf_counter() - mark, 1), time.perf_counter()
         if budget.stopped:  # at the edge already: a preference stage could only push past it
             mode, pref = "none", None
             budget.stopped += "; the preference stage was skipped"
         else:
             mode, pref = _preference(sft.model, tokenizer, data, config, scratch, progress, budget)
+            stages["preference"] = round(time.perf_counter() - mark, 1)
     final = pref.model if pref is not None else sft.model
     history = sft.state.log_history
     result = TrainResult(
@@ -368,6 +373,7 @@ def train_adapter(
         preference_losses=_curve(pref.state.log_history, "loss") if pref is not None else [],
         seconds=round(time.perf_counter() - started, 1),
         sft_sampling=sft.args.train_sampling_strategy,
+        stage_seconds=stages,
         stopped=budget.stopped,
         corpus_checks=budget.checks,
     )

@@ -75,6 +75,9 @@ def test_retrain_records_everything_starts_a_trial_and_the_winner_is_hot_swapped
     assert set(outcome.old) == set(outcome.new) >= {"val_loss", "corpus_loss", "preference_accuracy", "distinct_2"}
     assert 0 <= outcome.new["preference_gain"] <= 1 and math.isnan(outcome.old["preference_gain"])
     assert {"auroc_new", "auroc_current", "chosen", "heldout"} <= set(outcome.reward)
+    # where the retrain's time went, part by part (python -m benchmarks.retrain --base reads it)
+    assert {"load", "sft", "preference", "score_active", "score_new", "calibrate", "reward"} <= set(outcome.timings)
+    assert all(seconds >= 0 for seconds in outcome.timings.values())
     info = AdapterRegistry(retrainer.settings.home / "adapters").load("v0001").info
     for key in ("version", "parent", "dataset", "hyperparameters", "metrics", "gate", "timings", "losses", "decoding",
                 "reward"):  # fmt: skip
