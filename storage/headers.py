@@ -57,7 +57,12 @@ QUALIFIERS = frozenset(
         "eng",
     )
 )
-NOT_USED = "none"  # `--map COLUMN=none`: the column is deliberately not used
+NOT_USED = "none"
+MAX_WORD = 40  # characters: longer "words" are data, not a header (the search below stays linear in a cell)
+MAX_PIECE = 24  # characters: longer than any alias or qualifier
+MAX_HEADER = (
+    200  # characters: a header cell is a name, not a copy  # `--map COLUMN=none`: the column is deliberately not used
+)
 
 
 _REPEAT = re.compile(r"\s#\d+$")  # "카피 #3": a name the file repeats, marked with its column (corpus_files.py)
@@ -132,10 +137,13 @@ class Naming:
 
 def _segment(word: str, pieces: Mapping[str, str]) -> list[str | None] | None:
     """The word as a run of alias pieces (their fields) and qualifiers (None), or None when it is not one.
-    Longest pieces first, so 연령대 is one piece and not 연령 + 대."""
+    Longest pieces first, so 연령대 is one piece and not 연령 + 대. A word longer than MAX_WORD is no header's:
+    refused at once, so that a long cell read while the header is looked for costs nothing."""
     if not word:
         return []
-    for end in range(len(word), 0, -1):
+    if len(word) > MAX_WORD:
+        return None
+    for end in range(min(len(word), MAX_PIECE), 0, -1):
         head = word[:end]
         if head in pieces or head in QUALIFIERS:
             rest = _segment(word[end:], pieces)
@@ -263,8 +271,9 @@ def _taken(mapping: Mapping[str, str], fld: str) -> str:
 
 
 def names_a_field(cells: list[str], vocab: Vocabulary) -> bool:
-    """Whether a row of cells reads as a header: some cell names a field, wholly or by a word."""
-    return any(c and (vocab.exact(c) is not None or vocab.naming(c).named) for c in cells)
+    """Whether a row of cells reads as a header: some cell names a field, wholly or by a word. A cell longer than
+    MAX_HEADER is data (a copy), never a header."""
+    return any(c and len(c) <= MAX_HEADER and (vocab.exact(c) is not None or vocab.naming(c).named) for c in cells)
 
 
 @dataclass

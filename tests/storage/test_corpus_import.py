@@ -219,6 +219,12 @@ def test_a_5_mb_line_or_cell_is_refused_in_seconds_by_its_line(store: Store, tmp
     assert time.monotonic() - started < 5  # the Korean analyser is not even loaded: no row is left to read
     assert rows == [] and report.bad == [(1, "copy too long (5,000,000 characters, at most 500)")]
 
+    # a long cell among the rows searched for the header is data, not a header to be split into words
+    long_cell = _write_csv(tmp_path / "long.csv", ["카피,연령", f"{'명' * 100_000},20대"], "utf-8")
+    started = time.monotonic()
+    _, report = _import(store, long_cell)
+    assert time.monotonic() - started < 5 and report.bad == [(2, "copy too long (100,000 characters, at most 500)")]
+
     csv_file = _write_csv(
         tmp_path / "huge.csv", ["카피,연령", "좋은 카피예요,20대", f'"{"가" * 1_700_000}",20대'], "utf-8"
     )
