@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
-_UNIT = re.compile(r"[\(\[（][^)\]）]*[\)\]）]|%")
-_GROUP = re.compile(r"[\(\[（]([^)\]）]*)[\)\]）]")
+_UNIT = re.compile(r"[\(\[（][^()\[\]（）]{0,40}[\)\]）]|%")  # bounded: linear on any cell
+_GROUP = re.compile(r"[\(\[（]([^()\[\]（）]{0,40})[\)\]）]")
 _SPLIT = re.compile(r"[\W_\d]+")
 # Words that qualify a column's name without changing what it holds: "name of", the language, "advertising",
 # "target of", "main", "final". 대상 is here and not an age alias: 대상 상품 is a product, 대상 연령 an age.
