@@ -85,8 +85,12 @@ def one_home(rows: list[dict[str, Any]], scored: bool, eval_briefs: list[dict[st
     (home / "models" / "starter").symlink_to(starter.resolve(), target_is_directory=True)
     settings = Settings.from_env({"COPYBOT_HOME": str(home), "COPYBOT_RERANK": "off"})
     store = Store.open(settings.db_path)
-    new, report = prepare_import(_write(root / f"{home.name}.csv", rows, scored), checks=language_checks(),
-                                 source="archive", existing=store.stored_corpus_rows)  # fmt: skip
+    new, report = prepare_import(
+        _write(root / f"{home.name}.csv", rows, scored),
+        checks=language_checks(),
+        source="archive",
+        existing=store.stored_corpus_rows,
+    )
     store.add_corpus_rows(new)
     base = _shares(settings, store, eval_briefs)
     started = time.perf_counter()

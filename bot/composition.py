@@ -60,8 +60,10 @@ class Bot:
         unfinished = self.deps.pool.shutdown(timeout=grace_s)
         fail_unfinished(self.deps, self.client, unfinished, SHUT_DOWN)
         if self.deps.held is not None and self.deps.held.close():
-            log.warning("writes the database was too busy for are in %s; the next start applies them",
-                        self.deps.settings.spill_path)  # fmt: skip
+            log.warning(
+                "writes the database was too busy for are in %s; the next start applies them",
+                self.deps.settings.spill_path,
+            )
         if self.deps.notices is not None:
             self.deps.notices.close()
         close = getattr(self.deps.writer.backend, "close", None)

@@ -43,8 +43,15 @@ def _reaction(store: Store, p: Mapping[str, Any]) -> None:
     if candidate is None:
         log.info("held reaction %s dropped: no candidate at %s/%s", p["event_id"], p["channel"], p["ts"])
         return
-    store.record_feedback(event_id=p["event_id"], candidate_id=int(candidate["id"]), user_id=p["user_id"],
-                          action=p["action"], signal=p["signal"], reaction=p["reaction"], event_ts=p["event_ts"])  # fmt: skip
+    store.record_feedback(
+        event_id=p["event_id"],
+        candidate_id=int(candidate["id"]),
+        user_id=p["user_id"],
+        action=p["action"],
+        signal=p["signal"],
+        reaction=p["reaction"],
+        event_ts=p["event_ts"],
+    )
 
 
 def _edit(store: Store, p: Mapping[str, Any]) -> None:
@@ -52,8 +59,9 @@ def _edit(store: Store, p: Mapping[str, Any]) -> None:
 
 
 def _request(store: Store, p: Mapping[str, Any]) -> None:
-    request_id = store.record_request(p["brief"], source=p["source"], user_id=p["user_id"], team_id=p["team_id"],
-                                      slack_channel=p["channel"])  # fmt: skip
+    request_id = store.record_request(
+        p["brief"], source=p["source"], user_id=p["user_id"], team_id=p["team_id"], slack_channel=p["channel"]
+    )
     store.fail_request(request_id, error=UNSTARTED)
 
 
@@ -124,8 +132,12 @@ class HeldWrites:
         return True
 
     def _hold(self, item: Held) -> None:
-        log.warning("database busy: holding a %s to write again (up to %.0fs, then the spill file %s)", item.kind,
-                    self.hold_s, self.spill_path)  # fmt: skip
+        log.warning(
+            "database busy: holding a %s to write again (up to %.0fs, then the spill file %s)",
+            item.kind,
+            self.hold_s,
+            self.spill_path,
+        )
         with self._lock:
             if self._closed:
                 self._spill([item])
@@ -160,12 +172,17 @@ class HeldWrites:
         self.spill_path.parent.mkdir(parents=True, exist_ok=True)
         with self.spill_path.open("a", encoding="utf-8") as handle:
             for item in items:
-                handle.write(json.dumps({"id": item.id, "kind": item.kind, "payload": item.payload},
-                                        ensure_ascii=False) + "\n")  # fmt: skip
+                handle.write(
+                    json.dumps({"id": item.id, "kind": item.kind, "payload": item.payload}, ensure_ascii=False) + "\n"
+                )
             handle.flush()
             os.fsync(handle.fileno())
-        log.error("database busy for over %.0fs: %d held write(s) saved to %s; the next start replays them",
-                  self.hold_s, len(items), self.spill_path)  # fmt: skip
+        log.error(
+            "database busy for over %.0fs: %d held write(s) saved to %s; the next start replays them",
+            self.hold_s,
+            len(items),
+            self.spill_path,
+        )
 
     def close(self) -> int:
         """At shutdown: whatever is still held goes to the spill file. Returns how many."""
@@ -200,8 +217,7 @@ class HeldWrites:
             else:
                 left.append(line)
         self._rewrite(left)
-        log.info("replayed the spill file: %d write(s) applied, %d applied before, %d left", applied, before,
-                 len(left))  # fmt: skip
+        log.info("replayed the spill file: %d write(s) applied, %d applied before, %d left", applied, before, len(left))
         return applied, before
 
     def _rewrite(self, lines: list[str]) -> None:

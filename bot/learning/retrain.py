@@ -345,9 +345,16 @@ class Retrainer:
                                      status="candidate" if result.promote else "rejected",
                                      metrics=result.info["metrics"])  # fmt: skip
         reward = self._put_reward_in_force(result)
-        common = {"version": result.version, "reasons": result.reasons, "old": result.old, "new": result.new,
-                  "dataset": data.summary, "losses": result.info.get("losses", {}), "reward": reward,
-                  "timings": result.info.get("timings", {}).get("seconds", {})}  # fmt: skip
+        common = {
+            "version": result.version,
+            "reasons": result.reasons,
+            "old": result.old,
+            "new": result.new,
+            "dataset": data.summary,
+            "losses": result.info.get("losses", {}),
+            "reward": reward,
+            "timings": result.info.get("timings", {}).get("seconds", {}),
+        }
         trained = f"trained {result.version}" + (
             f" from {start_version} (its trial leaned its way)" if start_version else ""
         )

@@ -40,6 +40,11 @@ def ensure_corpus(store: Store) -> None:
     """An empty corpus gets the starter corpus, through the same import path as a team's files."""
     if store.counts()["corpus"]:
         return
-    rows, _ = prepare_import(starter_corpus_path(), checks=language_checks(), source="starter",
-                             overrides=STARTER_MAPPING, existing=store.stored_corpus_rows)  # fmt: skip
+    rows, _ = prepare_import(
+        starter_corpus_path(),
+        checks=language_checks(),
+        source="starter",
+        overrides=STARTER_MAPPING,
+        existing=store.stored_corpus_rows,
+    )
     store.add_corpus_rows(rows)

@@ -51,9 +51,11 @@ def status_text(deps: BotDeps) -> str:
     upcoming = deps.schedule.upcoming(1) if deps.schedule is not None else []
     nxt = _local(upcoming[0], tz) if upcoming else "예약 없음"
     model = active["version"] if active else "기본 모델 (재학습한 어댑터 없음)"
-    return (f"*copybot 상태*\n• 지금 쓰는 모델: {model}\n• 마지막 재학습: {last}\n• 다음 재학습: {nxt} ({tz})\n"
-            f"• 생성 대기열: {deps.pool.depth()}건\n• 후보 재정렬: {rerank_text(deps)}\n"
-            f"• 새 모델 시험: {trial_text(deps)}")  # fmt: skip
+    return (
+        f"*copybot 상태*\n• 지금 쓰는 모델: {model}\n• 마지막 재학습: {last}\n• 다음 재학습: {nxt} ({tz})\n"
+        f"• 생성 대기열: {deps.pool.depth()}건\n• 후보 재정렬: {rerank_text(deps)}\n"
+        f"• 새 모델 시험: {trial_text(deps)}"
+    )
 
 
 def rerank_text(deps: BotDeps) -> str:

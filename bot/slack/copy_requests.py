@@ -66,8 +66,9 @@ class BotDeps:
     def tell(self, origin: Origin, text: str) -> None:
         """Tell the user who asked, now or once Slack can be reached (bot/slack/notices.py)."""
         if self.notices is not None:
-            self.notices.tell(channel=origin.channel_id, user=origin.user_id, text=text,
-                              response_url=origin.response_url)  # fmt: skip
+            self.notices.tell(
+                channel=origin.channel_id, user=origin.user_id, text=text, response_url=origin.response_url
+            )
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,21 @@ class Origin:
 
 def unstarted_payload(brief: Brief, origin: Origin) -> dict[str, Any]:
     """A `/copy` the database could not take, as `HeldWrites` keeps it (and tells its user through `notify_unstarted`)."""
-    return {"brief": brief.as_dict(), "source": origin.source, "user_id": origin.user_id, "team_id": origin.team_id,
-            "channel": origin.channel_id, "response_url": origin.response_url}  # fmt: skip
+    return {
+        "brief": brief.as_dict(),
+        "source": origin.source,
+        "user_id": origin.user_id,
+        "team_id": origin.team_id,
+        "channel": origin.channel_id,
+        "response_url": origin.response_url,
+    }
 
 
 def notify_unstarted(deps: BotDeps, payload: dict[str, Any]) -> None:
     """Tell the user of a held `/copy` that it was not started (called once it is stored as failed)."""
-    origin = Origin(payload["user_id"], payload["team_id"], payload["channel"], payload["source"],
-                    payload.get("response_url", ""))  # fmt: skip
+    origin = Origin(
+        payload["user_id"], payload["team_id"], payload["channel"], payload["source"], payload.get("response_url", "")
+    )
     deps.tell(origin, NOT_STARTED)
 
 

@@ -206,9 +206,15 @@ def on_use_button(deps: BotDeps, ack: Ack, body: dict[str, Any], client: WebClie
         return
     marked = (user_id, candidate_id, "used") in active_reactions(deps.store.feedback_for(candidate_id))
     moment = str(action.get("action_ts") or time.time())
-    mark = {"event_id": f"button:{candidate_id}:{user_id}:{moment}", "candidate_id": candidate_id,
-            "user_id": user_id, "action": "removed" if marked else "added", "signal": "used", "reaction": "button",
-            "event_ts": moment}  # fmt: skip
+    mark = {
+        "event_id": f"button:{candidate_id}:{user_id}:{moment}",
+        "candidate_id": candidate_id,
+        "user_id": user_id,
+        "action": "removed" if marked else "added",
+        "signal": "used",
+        "reaction": "button",
+        "event_ts": moment,
+    }
     try:
         deps.store.record_feedback(**mark)
     except StoreBusy:  # held and written once the database is free
@@ -232,19 +238,35 @@ def on_reaction(deps: BotDeps, body: dict[str, Any], event: dict[str, Any], cont
     signal = deps.reactions.signal(event.get("reaction", ""))
     if item.get("type") != "message" or signal is None or event.get("user") == context.get("bot_user_id"):
         return
-    held = {"event_id": body.get("event_id") or f"{event['type']}:{event.get('event_ts')}:{event.get('user')}",
-            "channel": item.get("channel", ""), "ts": item.get("ts", ""), "user_id": event.get("user", ""),
-            "action": "added" if event["type"] == "reaction_added" else "removed", "signal": signal,
-            "reaction": event.get("reaction", ""), "event_ts": event.get("event_ts", "")}  # fmt: skip
+    held = {
+        "event_id": body.get("event_id") or f"{event['type']}:{event.get('event_ts')}:{event.get('user')}",
+        "channel": item.get("channel", ""),
+        "ts": item.get("ts", ""),
+        "user_id": event.get("user", ""),
+        "action": "added" if event["type"] == "reaction_added" else "removed",
+        "signal": signal,
+        "reaction": event.get("reaction", ""),
+        "event_ts": event.get("event_ts", ""),
+    }
     try:
         candidate = deps.store.candidate_by_message(held["channel"], held["ts"])
         if candidate is None:
-            log.info("reaction :%s: on %s/%s ignored: no candidate there (not a copybot candidate, or deleted)",
-                     event.get("reaction"), item.get("channel"), item.get("ts"))  # fmt: skip
+            log.info(
+                "reaction :%s: on %s/%s ignored: no candidate there (not a copybot candidate, or deleted)",
+                event.get("reaction"),
+                item.get("channel"),
+                item.get("ts"),
+            )
             return
-        deps.store.record_feedback(event_id=held["event_id"], candidate_id=int(candidate["id"]),
-                                   user_id=held["user_id"], action=held["action"], signal=signal,
-                                   reaction=held["reaction"], event_ts=held["event_ts"])  # fmt: skip
+        deps.store.record_feedback(
+            event_id=held["event_id"],
+            candidate_id=int(candidate["id"]),
+            user_id=held["user_id"],
+            action=held["action"],
+            signal=signal,
+            reaction=held["reaction"],
+            event_ts=held["event_ts"],
+        )
     except (StoreBusy, sqlite3.OperationalError):  # locked past the busy timeout: held, written once it is free
         assert deps.held is not None
         deps.held.write("reaction", held)

@@ -65,8 +65,7 @@ class Notices:
         """True when delivered, or refused for good (logged); False when Slack could not be reached."""
         try:
             if notice.response_url:
-                reply = WebhookClient(notice.response_url, timeout=10).send(text=notice.text,
-                                                                              response_type="ephemeral")  # fmt: skip
+                reply = WebhookClient(notice.response_url, timeout=10).send(text=notice.text, response_type="ephemeral")
                 if reply.status_code >= 500:
                     return False
                 if reply.status_code >= 400:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
@@ -19,6 +20,7 @@ from model.errors import ModelUnavailableError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 USER_MESSAGES = {
     "unreachable": "모델 서버에 연결하지 못했어요. 잠시 후 다시 시도해 주시고, 계속되면 운영자에게 알려 주세요.",
     "auth": "모델 서버가 copybot의 접속을 거절했어요(인증 실패). 운영자에게 알려 주세요.",
@@ -37,6 +39,18 @@ class ModelHostError(ModelUnavailableError):
     def __init__(self, kind: str, message: str, *, status: int | None = None, param: str | None = None) -> None:
         super().__init__(message, user_message=USER_MESSAGES[kind])
         self.kind, self.status, self.param = kind, status, param  # param: the request field the host refused
+
+
+def _by_index(items: Any, count: int, value: Callable[[Any], T], what: str, of: str) -> list[T]:
+    """An OpenAI list (choices, embeddings) in request order, matched by each item's `index`, not its position:
+    one value for each of the `count` things asked for, or ModelHostError."""
+    try:
+        found = {int(item["index"]): value(item) for item in items}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelHostError("server", f"the model host's {what} are not OpenAI-shaped ({str(items)[:200]})") from exc
+    if sorted(found) != list(range(count)):
+        raise ModelHostError("server", f"the model host returned {len(items)} {what} for {count} {of}")
+    return [found[i] for i in range(count)]
 
 
 def api_root(url: str) -> str:
@@ -102,15 +116,7 @@ class ModelClient:
         body = {"model": model, "prompt": prompts, "n": 1, "max_tokens": max_tokens, "temperature": temperature,
                 "top_p": top_p, "seed": seed, "stop": stop}  # fmt: skip
         choices = _field(self._call("POST", "/v1/completions", json=body, safe=True), "choices", "POST /v1/completions")
-        try:
-            texts = {int(c["index"]): str(c["text"]) for c in choices}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelHostError(
-                "server", f"the model host's choices are not OpenAI-shaped ({str(choices)[:200]})"
-            ) from exc
-        if sorted(texts) != list(range(len(prompts))):
-            raise ModelHostError("server", f"the model host returned {len(choices)} choices for {len(prompts)} prompts")
-        return [texts[i] for i in range(len(prompts))]
+        return _by_index(choices, len(prompts), lambda c: str(c["text"]), "choices", "prompts")
 
     def embeddings(self, texts: list[str], *, model: str, prompts: list[str] | None = None) -> list[list[float]]:
         """`POST /v1/embeddings`: one vector per text, in text order; `prompts` (copybot's model server) gives each
@@ -119,15 +125,7 @@ class ModelClient:
         if prompts is not None:
             body["prompts"] = prompts
         data = _field(self._call("POST", "/v1/embeddings", json=body, safe=True), "data", "POST /v1/embeddings")
-        try:
-            vectors = {int(d["index"]): [float(x) for x in d["embedding"]] for d in data}
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelHostError(
-                "server", f"the model host's embeddings are not OpenAI-shaped ({str(data)[:200]})"
-            ) from exc
-        if sorted(vectors) != list(range(len(texts))):
-            raise ModelHostError("server", f"the model host returned {len(vectors)} embeddings for {len(texts)} inputs")
-        return [vectors[i] for i in range(len(texts))]
+        return _by_index(data, len(texts), lambda d: [float(x) for x in d["embedding"]], "embeddings", "inputs")
 
     def load_adapter(self, name: str, path: str) -> None:
         """`POST /v1/load_lora_adapter`; an adapter that is already loaded counts as loaded."""

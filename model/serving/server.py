@@ -161,14 +161,7 @@ def _check(body: Sampling, prompts: list[str], config: ServerConfig) -> None:
         )
     if not prompts or len(prompts) * body.n > MAX_ROWS:
         raise APIError(400, f"give 1 to {MAX_ROWS} prompts x n in one request", param="prompt")
-    if body.model != config.base_name and body.model not in config.adapters:
-        raise APIError(
-            404,
-            f"The model `{body.model}` does not exist.",
-            kind="NotFoundError",
-            param="model",
-            code="model_not_found",
-        )
+    _check_model(body.model, config)
 
 
 _SMALLER = "send fewer prompts, a lower n or a lower max_tokens"  # what a request over max_request_tokens can do
@@ -522,6 +515,14 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
     return app
 
 
+def _check_model(model: str, config: ServerConfig) -> None:
+    """404 in OpenAI's words for a model this server neither is nor holds as an adapter."""
+    if model != config.base_name and model not in config.adapters:
+        raise APIError(
+            404, f"The model `{model}` does not exist.", kind="NotFoundError", param="model", code="model_not_found"
+        )
+
+
 def _check_embedding(body: EmbeddingRequest, texts: list[str], prompts: list[str], config: ServerConfig) -> None:
     if not texts or len(texts) > MAX_ROWS:
         raise APIError(400, f"give 1 to {MAX_ROWS} inputs in one request", param="input")
@@ -540,14 +541,7 @@ def _check_embedding(body: EmbeddingRequest, texts: list[str], prompts: list[str
             f"{most:,} (max_prompt_tokens={config.max_prompt_tokens})",
             param="input",
         )
-    if body.model != config.base_name and body.model not in config.adapters:
-        raise APIError(
-            404,
-            f"The model `{body.model}` does not exist.",
-            kind="NotFoundError",
-            param="model",
-            code="model_not_found",
-        )
+    _check_model(body.model, config)
 
 
 def _encoded(vector: list[float], encoding: str) -> list[float] | str:

@@ -232,8 +232,12 @@ def test_results_import_reads_headers_as_people_write_them_and_completes_a_missi
     )
     [cid] = store.save_candidates(request, [{"text": "여름엔 린넨이죠"}], model_version="v1")
     title = "11월 캠페인 결과"
-    path = _csv(tmp_path / "results.csv", ["후보 번호", "발송 건수", "클릭 수", "발송 날짜"], [[str(cid), "1000", "30", "2026-11-02"]],
-                above=title)  # fmt: skip
+    path = _csv(
+        tmp_path / "results.csv",
+        ["후보 번호", "발송 건수", "클릭 수", "발송 날짜"],
+        [[str(cid), "1000", "30", "2026-11-02"]],
+        above=title,
+    )
     refused = copybot("results", "import", str(path))  # 발송 날짜: the sends or the date?
     assert refused.exit_code == 2 and "--map '발송 날짜=date'" in refused.stderr
     first = copybot("results", "import", str(path), "--map", "발송 날짜=none")

@@ -35,8 +35,9 @@ TEXTS = [
 
 @pytest.fixture
 def url(engine: LocalEngine, adapters_root: Path) -> Iterator[str]:
-    config = ServerConfig(base_name="starter", api_key=KEY, adapters={"v0001": adapters_root / "v0001"},
-                          adapters_root=adapters_root)  # fmt: skip
+    config = ServerConfig(
+        base_name="starter", api_key=KEY, adapters={"v0001": adapters_root / "v0001"}, adapters_root=adapters_root
+    )
     with serving(create_server(engine, config)) as base:
         yield base
 

@@ -17,17 +17,38 @@ from model.training.train import TrainConfig, train_adapter
 
 pytestmark = pytest.mark.slow
 BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "30대", "channel": "sns"}
-CORPUS = [{"text": f"여름 준비는 지금부터 시원하게 해요 {i}", "product": "셔츠", "event": "세일", "age_group": "30대",
-           "channel": "sns", "register_detected": "polite"} for i in range(24)]  # fmt: skip
+CORPUS = [
+    {
+        "text": f"여름 준비는 지금부터 시원하게 해요 {i}",
+        "product": "셔츠",
+        "event": "세일",
+        "age_group": "30대",
+        "channel": "sns",
+        "register_detected": "polite",
+    }
+    for i in range(24)
+]
 # liked copy nothing like the corpus: learning it at a huge rate can only make the corpus less likely
-OVERTRAIN = TrainConfig(learning_rate=0.05, warmup_ratio=0.0, lr_scheduler="constant", epochs=40, min_steps=40,
-                        batch_size=4, preference="none", anchor_weight=0.0, forgetting_budget=0.08,
-                        forgetting_checks=20, continue_from_active=False)  # fmt: skip
+OVERTRAIN = TrainConfig(
+    learning_rate=0.05,
+    warmup_ratio=0.0,
+    lr_scheduler="constant",
+    epochs=40,
+    min_steps=40,
+    batch_size=4,
+    preference="none",
+    anchor_weight=0.0,
+    forgetting_budget=0.08,
+    forgetting_checks=20,
+    continue_from_active=False,
+)
 
 
 def _data() -> object:
-    requests = [RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(f"zzq xkcd qqq zzq {i}", "polite", up=2),))
-                for i in range(8)]  # fmt: skip
+    requests = [
+        RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(f"zzq xkcd qqq zzq {i}", "polite", up=2),))
+        for i in range(8)
+    ]
     return build_dataset(requests, CORPUS[:12], CORPUS[12:], DatasetConfig(min_liked=1, min_requests=1))
 
 

@@ -23,8 +23,9 @@ ROWS = [
 
 
 def _import(store: Store, path: Path, **kw: object) -> tuple[list[dict], ImportReport]:
-    return prepare_import(path, checks=language_checks(), source=kw.pop("source", path.stem),
-                          existing=store.stored_corpus_rows, **kw)  # type: ignore[arg-type]  # fmt: skip
+    return prepare_import(
+        path, checks=language_checks(), source=kw.pop("source", path.stem), existing=store.stored_corpus_rows, **kw
+    )  # type: ignore[arg-type]
 
 
 def _write_csv(path: Path, lines: list[str], encoding: str) -> Path:
@@ -172,8 +173,13 @@ def test_the_split_is_decided_by_the_hash_and_stable(store: Store, tmp_path: Pat
     first = {r["content_hash"]: r["split"] for r in _import(store, path)[0]}
     second = {r["content_hash"]: r["split"] for r in _import(store, path)[0]}
     assert first == second
-    rows, _ = prepare_import(starter_corpus_path(), checks=language_checks(), source="starter",
-                             overrides=STARTER_MAPPING, existing=lambda hashes: {})  # fmt: skip
+    rows, _ = prepare_import(
+        starter_corpus_path(),
+        checks=language_checks(),
+        source="starter",
+        overrides=STARTER_MAPPING,
+        existing=lambda hashes: {},
+    )
     shares = {s: sum(r["split"] == s for r in rows) / len(rows) for s in ("train", "validation", "test")}
     assert 0.75 < shares["train"] < 0.85 and 0.06 < shares["validation"] < 0.14 and 0.06 < shares["test"] < 0.14
     for age in ("20대", "60대+"):
@@ -182,8 +188,13 @@ def test_the_split_is_decided_by_the_hash_and_stable(store: Store, tmp_path: Pat
 
 
 def test_the_starter_corpus_goes_through_the_same_path(store: Store) -> None:
-    rows, report = prepare_import(starter_corpus_path(), checks=language_checks(), source="starter",
-                                  overrides=STARTER_MAPPING, existing=store.stored_corpus_rows)  # fmt: skip
+    rows, report = prepare_import(
+        starter_corpus_path(),
+        checks=language_checks(),
+        source="starter",
+        overrides=STARTER_MAPPING,
+        existing=store.stored_corpus_rows,
+    )
     assert (report.rows_read, report.bad, report.merged, report.register_disagreements) == (936, [], [], 0)
     assert store.add_corpus_rows(rows) == 936
     stats = store.corpus_stats()
