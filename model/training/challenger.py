@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import shutil
 import tempfile
 import time
@@ -28,7 +30,8 @@ from model.training.evaluate import (
     generation_metrics,
     preference_gain,
 )
-from model.training.registry import AdapterRegistry
+from model.training.gate_scores import GateScores, folder_fingerprint, scoring_context
+from model.training.registry import SCORES_DIR, AdapterRegistry
 from model.training.reward import RewardModel, fit_reward
 from model.training.train import TrainConfig
 from model.writing.writer import CopyWriter
@@ -36,6 +39,7 @@ from model.writing.writer import CopyWriter
 DEFAULT_BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}
 # Factors tried on the sampling temperature, smallest first (0.8 -> 0.85 ... 1.0 at the writer's default).
 TEMPERATURE_STEPS = (1.0625, 1.125, 1.1875, 1.25)
+GATE_CANDIDATES = 5  # candidates per brief and age group the gate generates (evaluate.generation_metrics)
 REWARD_FILE = "reward.json"  # the reward model trained with a version, when one was chosen
 
 
@@ -105,37 +109,56 @@ def train_challenger(
         + (f"; {result.stopped}" if result.stopped else "")
     )
     spans = corpus_spans(corpus_texts)
-    briefs = data.heldout_briefs[: spec.eval_briefs] or [DEFAULT_BRIEF]
+    briefs = panel_briefs(data, spec.eval_briefs)
     # one load of the base weights, adapters swapped on it; a trimmed output layer keeps every token scored
     tokenizer = AutoTokenizer.from_pretrained(str(spec.base_path))
     scored = render_dataset(data, tokenizer)  # held-out examples in the prompt the model is served
     texts = example_texts(scored.heldout_sft + scored.heldout_pairs + scored.heldout_corpus) + corpus_texts
     with timings("load_eval_engine"):
         engine = LocalEngine(spec.base_path, version="eval", vocabulary_texts=texts)
+    context = scoring_context(engine.model, n=GATE_CANDIDATES)
+    kept_in = registry.root
+    base_scores = GateScores.of(kept_in, f"base-{Path(spec.base_model).name}", spec.base_path, context)
 
-    def score(adapter: Path | None, label: str) -> tuple[Metrics, list[tuple[float, float]]]:
+    def score(adapter: Path | None, label: str, kept: GateScores) -> tuple[Metrics, list[tuple[float, float]]]:
         on_event(f"scoring {label}")
         engine.use_adapter(adapter, "eval")
-        return evaluate_engine(
+        scored_here = evaluate_engine(
             engine,
             heldout_sft=scored.heldout_sft,
             heldout_pairs=scored.heldout_pairs,
             heldout_corpus=scored.heldout_corpus,
             briefs=briefs,
             spans=spans,
+            scores=kept,
         )
+        kept.save()
+        return scored_here
 
     with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
         model.save_pretrained(scratch)
+        active_scores = (
+            GateScores.of(kept_in, spec.parent_version or spec.parent.name, spec.parent, context)
+            if spec.parent is not None
+            else base_scores
+        )
+        new_scores = GateScores(None, "", context)  # kept with the version once it is saved
         with timings("score_active"):
-            old, old_margins = score(spec.parent, spec.parent_version or "the base model (active)")
+            old, old_margins = score(spec.parent, spec.parent_version or "the base model (active)", active_scores)
         with timings("score_base"):
-            base = score(None, "the base model")[0] if spec.parent is not None else old
+            base = score(None, "the base model", base_scores)[0] if spec.parent is not None else old
         with timings("score_new"):
-            new, new_margins = score(Path(scratch), "the new adapter")
+            new, new_margins = score(Path(scratch), "the new adapter", new_scores)
         new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
         with timings("calibrate"):
-            new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event)
+            new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event, new_scores)
+        on_event(
+            "gate scores kept from earlier retrains: "
+            + ", ".join(
+                f"{name} {s.kept} of {s.kept + s.scored}"
+                for name, s in (("active", active_scores), ("base", base_scores), ("new", new_scores))
+            )
+        )
         decision = gate(
             old,
             new,
@@ -159,6 +182,11 @@ def train_challenger(
             "decoding": {"temperature_scale": new.temperature_scale},  # every engine serving it applies this
             "reward": reward_info,
             "timings": {"train_seconds": result.seconds, "seconds": timings.seconds},
+            "gate_scores": {
+                "active": active_scores.summary(),
+                "base": base_scores.summary(),
+                "new": new_scores.summary(),
+            },
             "losses": {
                 "train": result.train_losses,
                 "eval": result.eval_losses,
@@ -175,6 +203,7 @@ def train_challenger(
                 reward.save(staging / REWARD_FILE)
 
         saved = registry.save(version, write, info)
+        new_scores.save(kept_in / SCORES_DIR / f"{version}.json", folder_fingerprint(saved.path))
     on_event(f"saved {version}")
     return ChallengerResult(
         version, saved.path, decision.promote, decision.reasons, old.as_dict(), new.as_dict(), base.as_dict(), info
@@ -221,6 +250,7 @@ def calibrate_temperature(
     briefs: list[dict[str, Any]],
     spans: set[str],
     on_event: Callable[[str], None] = lambda _: None,
+    scores: GateScores | None = None,
 ) -> Metrics:
     """Raise the new adapter's sampling temperature, a step at a time, until its candidates are as varied as the
     base model's (distinct-2 at least `target`); return its generation metrics at the chosen factor.
@@ -233,11 +263,36 @@ def calibrate_temperature(
         if new.distinct_2 >= target:
             break
         engine.temperature_scale = step
-        generated = generation_metrics(CopyWriter(engine, max_extra_rounds=0), briefs, spans)
+        generated = generation_metrics(CopyWriter(engine, max_extra_rounds=0), briefs, spans, scores=scores)
         new = dataclasses.replace(new, temperature_scale=step, **generated)
         on_event(f"temperature x{step:g}: distinct-2 {new.distinct_2:.3f} (base model {target:.3f})")
     engine.temperature_scale = 1.0  # the evaluation engine serves the unsaved adapter as it was loaded
     return new
+
+
+def panel_briefs(data: RetrainDataset, count: int) -> list[dict[str, Any]]:
+    """The briefs the gate generates for: the same every week while the corpus stays the same.
+
+    Drawn from the corpus validation split's briefs (distinct product, event and channel, in a fixed pseudo-random
+    order), topped up with this week's held-out briefs, else the default brief. A fixed panel makes the register,
+    compliance, length and diversity checks compare models on the same briefs and seeds week after week, and lets
+    the base model's and the active adapter's candidates be kept with them (model/training/gate_scores.py). This
+    week's held-out requests still decide the preference and loss checks."""
+    seen: dict[str, dict[str, Any]] = {}
+    for example in data.heldout_corpus:
+        brief = example.get("brief")
+        if not brief:  # rendered by a jobs client: no brief to generate for
+            continue
+        fields = {
+            "product": brief["product"],
+            "event": brief.get("event", ""),
+            "channel": brief.get("channel") or "sns",
+        }
+        seen.setdefault(json.dumps(fields, ensure_ascii=False, sort_keys=True), fields)
+    order = sorted(seen, key=lambda k: hashlib.sha256(k.encode()).hexdigest())
+    panel = [seen[k] for k in order[:count]]
+    panel += data.heldout_briefs[: count - len(panel)]
+    return panel or [DEFAULT_BRIEF]
 
 
 def _copy_files(src: Path, dst: Path) -> None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from model.errors import ModelSideError
 from model.training.dataset import Example
+from model.training.gate_scores import GateScores
 from model.writing.brief import Brief
 from model.writing.diversity import distinct_2
 from model.writing.prompt import copy_ids, prompt_ids
@@ -191,9 +193,12 @@ def clear_drop(old: float, new: float, old_n: int, new_n: int, tolerance: float)
 
 
 def _sequence_logprobs(
-    model: Any, tokenizer: Any, prompts: list[str], completions: list[str]
+    model: Any, tokenizer: Any, prompts: list[str], completions: list[str], scores: GateScores | None = None
 ) -> list[tuple[float, int]]:
-    """(sum of log-probabilities of the completion tokens, their count) for each prompt/completion pair."""
+    """(sum of log-probabilities of the completion tokens, their count) for each prompt/completion pair; with
+    `scores`, the ones kept there are reused and the rest are computed and kept."""
+    if scores is not None:
+        return scores.sequence_logprobs(partial(_sequence_logprobs, model, tokenizer), prompts, completions)
     import torch
 
     from model.vocab import OUTSIDE, kept_logits
@@ -217,19 +222,22 @@ def _sequence_logprobs(
     return out
 
 
-def validation_loss(model: Any, tokenizer: Any, examples: list[Example]) -> float:
+def validation_loss(model: Any, tokenizer: Any, examples: list[Example], scores: GateScores | None = None) -> float:
     """Mean per-token negative log-likelihood of the completions."""
     if not examples:
         return float("nan")
-    scored = _sequence_logprobs(model, tokenizer, [e["prompt"] for e in examples], [e["completion"] for e in examples])
+    prompts, completions = [e["prompt"] for e in examples], [e["completion"] for e in examples]
+    scored = _sequence_logprobs(model, tokenizer, prompts, completions, scores)
     return round(-sum(s for s, _ in scored) / max(1, sum(n for _, n in scored)), 4)
 
 
-def pair_margins(model: Any, tokenizer: Any, pairs: list[Example]) -> list[tuple[float, float]]:
+def pair_margins(
+    model: Any, tokenizer: Any, pairs: list[Example], scores: GateScores | None = None
+) -> list[tuple[float, float]]:
     """(per-token margin, whole-sequence margin) of the chosen copy's log-probability over the rejected one's."""
     prompts = [p["prompt"] for p in pairs]
-    chosen = _sequence_logprobs(model, tokenizer, prompts, [p["chosen"] for p in pairs])
-    rejected = _sequence_logprobs(model, tokenizer, prompts, [p["rejected"] for p in pairs])
+    chosen = _sequence_logprobs(model, tokenizer, prompts, [p["chosen"] for p in pairs], scores)
+    rejected = _sequence_logprobs(model, tokenizer, prompts, [p["rejected"] for p in pairs], scores)
     return [(c / n - r / m, c - r) for (c, n), (r, m) in zip(chosen, rejected, strict=True)]
 
 
@@ -264,36 +272,63 @@ def corpus_spans(corpus_texts: list[str]) -> set[str]:
 
 
 def generation_metrics(
-    writer: CopyWriter, briefs: list[dict[str, Any]], spans: set[str], *, n: int = 5
+    writer: CopyWriter,
+    briefs: list[dict[str, Any]],
+    spans: set[str],
+    *,
+    n: int = 5,
+    scores: GateScores | None = None,
 ) -> dict[str, Any]:
     """Generate for each brief at every age group (fixed seeds) and score the candidates. A brief the model writes
-    nothing usable for counts as n unusable copies, so a weak model is scored, not a crash."""
-    candidates, distincts = [], []
+    nothing usable for counts as n unusable copies, so a weak model is scored, not a crash. With `scores`, the
+    candidates kept there for a brief, age, seed and temperature are reused."""
+    candidates: list[dict[str, Any]] = []
+    distincts = []
     asked = 0
+    scale = getattr(writer.backend, "temperature_scale", 1.0)
     for i, brief in enumerate(briefs):
         for j, age in enumerate(EVAL_AGES):
-            b = Brief.create(product=brief["product"], event=brief.get("event", ""), age=age,
-                             channel=brief.get("channel") or "sns", n=n)  # fmt: skip
+            fields = {
+                "product": brief["product"],
+                "event": brief.get("event", ""),
+                "age": age,
+                "channel": brief.get("channel") or "sns",
+                "n": n,
+            }
+            seed = 1000 * i + j
+
+            def write(fields: dict[str, Any] = fields, seed: int = seed) -> list[dict[str, Any]] | None:
+                try:
+                    result = writer.write(Brief.create(**fields), seed=seed)
+                except ModelSideError:  # nothing usable at all for this brief
+                    return None
+                return [{"text": c.text, "register_ok": c.register_ok, "flags": c.flags} for c in result.candidates]
+
             asked += n
-            try:
-                result = writer.write(b, seed=1000 * i + j)
-            except ModelSideError:  # nothing usable at all for this brief
+            written = write() if scores is None else scores.candidates(fields, seed, scale, write)
+            if written is None:
                 continue
-            candidates += result.candidates
-            distincts.append(distinct_2([c.text for c in result.candidates]))
+            candidates += written
+            distincts.append(distinct_2([c["text"] for c in written]))
+    return _shares(candidates, distincts, asked, spans)
+
+
+def _shares(candidates: list[dict[str, Any]], distincts: list[float], asked: int, spans: set[str]) -> dict[str, Any]:
+    """The generation metrics of the candidates written (text, register_ok, flags) for `asked` copies."""
     total = max(1, len(candidates))
+    claims = ("absolute_claim", "medical_claim", "disease_claim", "guarantee")
     return {
         "usable_share": round(min(len(candidates), asked) / max(1, asked), 4),
         "asked": asked,
-        "register_match": round(sum(c.register_ok for c in candidates) / total, 4),
+        "register_match": round(sum(c["register_ok"] for c in candidates) / total, 4),
         "distinct_2": round(statistics.median(distincts), 4) if distincts else 0.0,
-        "copied_share": round(sum(_copied(c.text, spans) for c in candidates) / total, 4),
+        "copied_share": round(sum(_copied(c["text"], spans) for c in candidates) / total, 4),
         "compliance_flag_rate": round(
-            sum(any(f.split(":")[0] in ("absolute_claim", "medical_claim", "disease_claim", "guarantee") for f in c.flags) for c in candidates)
-            / total, 4),
-        "length_ok": round(sum(not any(f.startswith("too_long") for f in c.flags) for c in candidates) / total, 4),
+            sum(any(f.split(":")[0] in claims for f in c["flags"]) for c in candidates) / total, 4
+        ),
+        "length_ok": round(sum(not any(f.startswith("too_long") for f in c["flags"]) for c in candidates) / total, 4),
         "copies": len(candidates),
-    }  # fmt: skip
+    }
 
 
 def evaluate_engine(
@@ -304,16 +339,17 @@ def evaluate_engine(
     briefs: list[dict[str, Any]],
     spans: set[str],
     heldout_corpus: list[Example] | None = None,
+    scores: GateScores | None = None,
 ) -> tuple[Metrics, list[tuple[float, float]]]:
     """All metrics for one in-process engine (base model plus its adapter, if any), and its held-out pair margins
-    (for `preference_gain` against another model)."""
+    (for `preference_gain` against another model); with `scores`, what is kept there is reused."""
     model, tokenizer = engine.model, engine.tokenizer
-    generated = generation_metrics(CopyWriter(engine, max_extra_rounds=0), briefs, spans)
-    margins = pair_margins(model, tokenizer, heldout_pairs)
+    generated = generation_metrics(CopyWriter(engine, max_extra_rounds=0), briefs, spans, scores=scores)
+    margins = pair_margins(model, tokenizer, heldout_pairs, scores)
     accuracy, margin = preference_scores(margins)
     metrics = Metrics(
-        val_loss=validation_loss(model, tokenizer, heldout_sft),
-        corpus_loss=validation_loss(model, tokenizer, heldout_corpus or []),
+        val_loss=validation_loss(model, tokenizer, heldout_sft, scores),
+        corpus_loss=validation_loss(model, tokenizer, heldout_corpus or [], scores),
         preference_accuracy=accuracy,
         preference_margin=margin,
         temperature_scale=getattr(engine, "temperature_scale", 1.0),

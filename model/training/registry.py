@@ -22,6 +22,7 @@ from model.errors import AdapterError
 
 INFO_FILE = "copybot.json"
 REQUIRED_FILES = ("adapter_config.json", "adapter_model.safetensors", INFO_FILE)
+SCORES_DIR = ".gate-scores"  # kept gate scores (model/training/gate_scores.py): hidden, so never a version
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -112,7 +113,7 @@ class AdapterRegistry:
         """Remove staging folders left by an interrupted save; return their names."""
         if not self.root.is_dir():
             return []
-        leftovers = [p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(".")]
+        leftovers = [p for p in self.root.iterdir() if p.is_dir() and p.name.startswith(".") and p.name != SCORES_DIR]
         for p in leftovers:
             shutil.rmtree(p, ignore_errors=True)
         return [p.name for p in leftovers]

@@ -196,6 +196,9 @@ def test_a_real_retrain_starts_from_the_undecided_leader_and_is_gated_against_th
     assert any(r.getMessage().startswith("retrain: training from v0001 on") for r in caplog.records)
     info = AdapterRegistry(retrainer.settings.home / "adapters").load("v0002").info
     assert info["trained_from"] == "v0001" and info["parent"] == ""  # scored against the base model that serves
+    # the base model's gate scores were kept by the first retrain (same held-out set, panel and code): not redone
+    kept = info["gate_scores"]["active"]
+    assert kept["kept"] > 0 and kept["scored"] == 0 and info["gate_scores"]["new"]["scored"] > 0
     assert outcome.trial["champion"] == "base model"
     assert {r["version"]: r["parent_version"] for r in retrainer.store.model_versions()}["v0002"] == "v0001"
 

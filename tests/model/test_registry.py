@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from model.errors import AdapterError
-from model.training.registry import AdapterRegistry, check_name
+from model.training.registry import SCORES_DIR, AdapterRegistry, check_name
 
 
 def _fake_peft(folder: Path, **config: object) -> None:
@@ -46,8 +46,10 @@ def test_interrupted_staging_is_invisible_and_cleaned(tmp_path: Path) -> None:
     staging = tmp_path / "adapters" / ".v0001-abc"
     staging.mkdir(parents=True)
     _fake_peft(staging)
+    kept = tmp_path / "adapters" / SCORES_DIR  # the kept gate scores are no staging folder
+    kept.mkdir()
     assert registry.versions() == [] and registry.next_version() == "v0001"
-    assert registry.clean_staging() == [".v0001-abc"]
+    assert registry.clean_staging() == [".v0001-abc"] and kept.is_dir()
 
 
 @pytest.mark.parametrize("name", ["../etc", "a/b", "..", "", ".hidden", "x" * 65, "v1/../../x"])
