@@ -15,6 +15,16 @@ simulation whose settings and code hash match and runs only the rest: a suite ca
 sittings, and a code change reruns everything. --fresh ignores what is saved; --saved-only runs nothing and
 prints the table of what is saved for the current code, naming the simulations still to run.
 
+On a real base: python -m benchmarks.learning --base gemma-3-270m [--rounds 3] [--only …]. The base must be
+fetched (`copybot model fetch`) and its starter adapter active in COPYBOT_HOME (`copybot model starter-adapter`).
+By default it runs three tastes of different kinds (emoji_for_young, seasonal, short_copy) and one no-taste seed,
+each as served, with the model's own share (reranking off, same briefs and seeds) recorded every round. A round
+takes hours on one core, so every simulation has a fixed home (COPYBOT_HOME/simulations/learning-<base>/<name>)
+and a later run goes on from its last measured round (`copybot simulate --resume`). Results are saved under
+benchmarks/results/learning-<base>/ with the code hash of every sitting they ran on. Targets (issue 37): each
+taste +15 points as served and +8 with reranking off, an adapter per taste through the gate, no no-taste
+challenger promoted, distinct-2 within 0.02 of round 0.
+
 Targets (issue 14): every learnable taste gains 20 points of liked share after the rounds, with distinct-2 no lower
 than round 0 minus 0.02; the noisy rater does not regress; the drifting rater is back, two rounds after its change,
 at least where the base model stands on its new taste; at most 10 % of the no-taste challengers are promoted.
@@ -26,6 +36,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -36,10 +47,12 @@ from typing import Any
 
 from bot.cli.learning import scratch_home
 from bot.learning.raters import SUITE
+from bot.learning.simulation_checkpoint import STATE_FILE
 from bot.settings import Settings
 
 SPECIAL = {"noisy", "drifting", "no taste"}
 TARGET_POINTS = 20.0
+REAL_BASE_SERVED, REAL_BASE_MODEL = 15.0, 8.0  # points as served and with reranking off, on a real base (issue 37)
 DIVERSITY_SLACK = 0.02  # distinct-2 may fall this much below round 0 (sampling noise on 24 briefs x 3 seeds)
 NO_REGRESSION = 0.02  # the noisy rater's liked share may end this much below round 0
 MAX_FALSE_PROMOTIONS = 0.10
@@ -67,6 +80,11 @@ class Job:
     reused: bool = False
     home: str = ""  # the scratch COPYBOT_HOME it ran in
 
+    @property
+    def real_base(self) -> bool:
+        """Run on a fetched base model (resumable, judged by issue 37's targets)."""
+        return "COPYBOT_BASE_MODEL" in self.env
+
     def key(self, requests: int) -> dict[str, Any]:
         """Everything a saved result must match to stand for this run (besides the code)."""
         return {"rater": self.rater, "rounds": self.rounds, "requests": requests, "seed": self.seed,
@@ -91,7 +109,10 @@ def load_saved(job: Job, requests: int, code: str, folder: Path) -> bool:
     if not path.exists():
         return False
     saved = json.loads(path.read_text(encoding="utf-8"))
-    if saved.get("key") != job.key(requests) or saved.get("code") != code:
+    # a real base's simulation runs over several sittings and stands for the code of all of them (recorded);
+    # the starter's suite is rerun on any change
+    same_code = saved.get("code") == code or (job.real_base and len(saved["result"]["rounds"]) > job.rounds)
+    if saved.get("key") != job.key(requests) or not same_code:
         return False
     job.result, job.seconds, job.reused = saved["result"], float(saved["seconds"]), True
     return True
@@ -100,11 +121,18 @@ def load_saved(job: Job, requests: int, code: str, folder: Path) -> bool:
 def save(job: Job, requests: int, code: str, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     record = {"key": job.key(requests), "code": code, "seconds": round(job.seconds, 1), "result": job.result}
+    if job.real_base:  # the code of every sitting the rounds ran on
+        record["codes"] = sorted(set(_sittings(job).read_text("utf-8").split()))
     (folder / f"{job.slug}.json").write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+REAL_BASE_SUITE = ("emoji_for_young", "seasonal", "short_copy", "no_taste")  # a token, a word family, a length
 
 
 def plan(args: argparse.Namespace) -> list[Job]:
     """The runs the table needs."""
+    if args.base:
+        return _real_base_plan(args)
     jobs = []
     for kind, spec in SUITE.items():
         name = spec.rpartition(":")[2]
@@ -125,14 +153,53 @@ def plan(args: argparse.Namespace) -> list[Job]:
     return jobs
 
 
-def simulate(job: Job, requests: int, threads: int) -> Job:
+def _real_base_plan(args: argparse.Namespace) -> list[Job]:
+    """On a real base: the chosen tastes as served (each round also measures the model alone) and no-taste seeds
+    over the same rounds, each in a fixed home so that it can go on in a later sitting."""
+    homes = Settings.from_env().home / "simulations" / f"learning-{args.base}"
+    env = {"COPYBOT_BASE_MODEL": args.base}
+    jobs = []
+    for kind, spec in SUITE.items():
+        name = spec.rpartition(":")[2]
+        if name not in (args.only or REAL_BASE_SUITE):
+            continue
+        seeds = range(args.no_taste_runs) if kind == "no taste" else range(1)
+        for i in seeds:
+            label = f"{name}#{i}" if kind == "no taste" else name
+            job = Job(label, kind, spec, args.rounds, seed=7 + i, env=env)
+            job.home = str(homes / job.slug)
+            jobs.append(job)
+    return jobs
+
+
+def _sittings(job: Job) -> Path:
+    """Beside a real base's simulation home: the code hash of each sitting it ran in."""
+    return Path(f"{job.home}.sittings")
+
+
+def _command(job: Job, requests: int) -> list[str]:
+    """`copybot simulate` for the job: going on from its last measured round when its fixed home has one."""
+    simulate = [sys.executable, "-W", "ignore", "-m", "bot", "simulate", "--json", "--rounds", str(job.rounds)]
+    home = Path(job.home) if job.home else None
+    if home is not None and (home / STATE_FILE).is_file():
+        return [*simulate, "--resume", str(home)]
+    if home is not None and home.exists():  # started but never measured: nothing to keep
+        shutil.rmtree(home)
+    if home is None:  # the same unique folder `copybot simulate` makes by default, made here to be recorded
+        home = scratch_home(Settings.from_env().home, job.slug)
+    job.home = str(home)
+    return [*simulate, "--rater", job.rater, "--requests-per-round", str(requests), "--seed", str(job.seed),
+            "--home", str(home), *job.extra]  # fmt: skip
+
+
+def simulate(job: Job, requests: int, threads: int, code: str = "") -> Job:
     """Run one child; its last stdout line is the JSON result."""
     started = time.perf_counter()
-    # made here so that the job knows its folder; the same unique one `copybot simulate` makes by default
-    home = job.home = str(scratch_home(Settings.from_env().home, job.slug))
-    command = [sys.executable, "-W", "ignore", "-m", "bot", "simulate", "--json", "--rater", job.rater, "--rounds",
-               str(job.rounds), "--requests-per-round", str(requests), "--seed", str(job.seed), "--home", home,
-               *job.extra]  # fmt: skip
+    command = _command(job, requests)
+    if job.real_base:  # beside the home: `copybot simulate` starts only in an empty one
+        _sittings(job).parent.mkdir(parents=True, exist_ok=True)
+        with _sittings(job).open("a", encoding="utf-8") as sittings:
+            sittings.write(code + "\n")
     child = subprocess.run(command, capture_output=True, text=True,
                            env={**os.environ, "OMP_NUM_THREADS": str(threads), **job.env})  # fmt: skip
     job.seconds = time.perf_counter() - started
@@ -193,7 +260,7 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
     lines = [title, "|---" * (title.count("|") - 1) + "|"]
     verdicts: list[str] = []
     for job in jobs:
-        if job.kind in ("no taste", "reference") or job.env or job.result is None:
+        if job.kind in ("no taste", "reference") or "COPYBOT_RERANK" in job.env or job.result is None:
             continue
         rs = _rounds(job)
         cells = [f"{r['liked_share']:.1%}" for r in rs] + [""] * (rounds + DRIFT_EXTRA_ROUNDS + 1 - len(rs))
@@ -203,13 +270,41 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
         lines.append(f"| `{job.name}` | {job.kind} | {' | '.join(cells)} | {_gain(job):+.1f} pts | {_model_gain(job)} | "
                      f"{rs[0]['distinct_2']:.3f} → {rs[-1]['distinct_2']:.3f} | {started} / {promoted} | {_built_on_leaders(job)} | "
                      f"{_auroc(job)} | "
-                     f"{without} | {job.seconds / 60:.0f} min |")  # fmt: skip
-        verdicts.append(_verdict(job, by_name))
+                     f"{without} | {_time(job)} |")  # fmt: skip
+        verdicts.append(_real_base_verdict(job) if job.real_base else _verdict(job, by_name))
     lines += ["", *[v for v in verdicts if v], _no_taste_verdict([j for j in jobs if j.kind == "no taste"])]
     missing = [j.name for j in jobs if j.result is None]
     if missing:
         lines += ["", f"Not yet run on this code ({len(missing)} of {len(jobs)}): {', '.join(missing)}."]
     return lines
+
+
+def _time(job: Job) -> str:
+    """The run's time; on a real base, hours per round (a resumed run's sittings together)."""
+    if not job.real_base:
+        return f"{job.seconds / 60:.0f} min"
+    rounds = _rounds(job)[1:]
+    return f"{sum(r['seconds'] for r in rounds) / 3600 / max(1, len(rounds)):.1f} h/round"
+
+
+def _passed_gate(job: Job) -> int:
+    """Adapters the gate let through (to a live trial, or promoted where trials are off)."""
+    return sum((r["retrain"] or {}).get("status") in ("trial", "promoted") for r in _rounds(job))
+
+
+def _real_base_verdict(job: Job) -> str:
+    """Issue 37's targets: +15 points as served, +8 with reranking off, an adapter through the gate, distinct-2
+    within 0.02 of round 0."""
+    rs = _rounds(job)
+    first, last = rs[0], rs[-1]
+    alone = [r.get("model_liked_share") for r in (first, last)]
+    model_gain = (alone[1] - alone[0]) * 100 if None not in alone else _gain(job)  # type: ignore[operator]
+    met = (_gain(job) >= REAL_BASE_SERVED and model_gain >= REAL_BASE_MODEL and _passed_gate(job) > 0
+           and last["distinct_2"] >= first["distinct_2"] - DIVERSITY_SLACK and len(rs) > job.rounds)  # fmt: skip
+    return (f"- `{job.name}`: {_gain(job):+.1f} points as served (target +{REAL_BASE_SERVED:.0f}), {model_gain:+.1f} "
+            f"with reranking off (target +{REAL_BASE_MODEL:.0f}), {_passed_gate(job)} adapter(s) through the gate, "
+            f"distinct-2 {first['distinct_2']:.3f} → {last['distinct_2']:.3f}, {len(rs) - 1} of {job.rounds} rounds: "
+            f"{'met' if met else 'NOT MET'}")  # fmt: skip
 
 
 def _verdict(job: Job, by_name: dict[str, Job]) -> str:
@@ -236,6 +331,10 @@ def _no_taste_verdict(jobs: list[Job]) -> str:
     jobs = [j for j in jobs if j.result is not None]
     if not jobs:
         return ""
+    if jobs[0].real_base:  # a few rounds: no challenger may be promoted at all
+        promoted = sum(_trials(j)[1] for j in jobs)
+        return (f"- `no_taste`: {sum(_trials(j)[0] for j in jobs)} challengers put on trial, {promoted} promoted "
+                f"(target 0): {'met' if promoted == 0 else 'NOT MET'}")  # fmt: skip
     started = sum(_trials(j)[0] for j in jobs)
     decided = sum(len(r.get("decided", [])) for j in jobs for r in _rounds(j))
     promoted = sum(_trials(j)[1] for j in jobs)
@@ -255,7 +354,7 @@ def run_all(todo: list[Job], requests: int, code: str, folder: Path, parallel: i
 
     def run(job: Job) -> None:
         try:
-            simulate(job, requests, 1)
+            simulate(job, requests, 1, code)
         except SystemExit as failure:
             print(f"{job.name}: {failure}", file=sys.stderr, flush=True)
             failed.append(job.name)
@@ -280,7 +379,12 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="rerun simulations that have a saved result")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where finished simulations are saved")
     parser.add_argument("--saved-only", action="store_true", help="run nothing: the table of what is saved")
+    parser.add_argument("--base", help="a fetched base model to run on, e.g. gemma-3-270m (resumable; see above)")
     args = parser.parse_args()
+    if args.base and args.results == RESULTS:
+        args.results = RESULTS.parent / f"learning-{args.base}"
+    if args.base and "--no-taste-runs" not in sys.argv:
+        args.no_taste_runs = 1
     jobs = plan(args)
     code = code_hash()
     saved = [load_saved(j, args.requests_per_round, code, args.results) for j in jobs]
