@@ -18,7 +18,7 @@ prints the table of what is saved for the current code, naming the simulations s
 On a real base: python -m benchmarks.learning --base gemma-3-270m [--rounds 3] [--only …]. The base must be
 fetched (`copybot model fetch`) and its starter adapter active in COPYBOT_HOME (`copybot model starter-adapter`).
 By default it runs three tastes of different kinds (emoji_for_young, seasonal, short_copy) and one no-taste seed,
-each as served, with the model's own share (reranking off, same briefs and seeds) recorded every round. A round
+each measured on 16 briefs x 2 seeds as served and with reranking off (the model's own share) every round. A round
 takes hours on one core, so every simulation has a fixed home (COPYBOT_HOME/simulations/learning-<base>/<name>)
 and a later run goes on from its last measured round (`copybot simulate --resume`). Results are saved under
 benchmarks/results/learning-<base>/ with the code hash of every sitting they ran on. Targets (issue 37): each
@@ -126,6 +126,9 @@ def save(job: Job, requests: int, code: str, folder: Path) -> None:
     (folder / f"{job.slug}.json").write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
+# 16 briefs x 2 seeds x 5 candidates = 160 copies a measurement, as served and with reranking off: about 12 minutes
+# of one core on gemma-3-270m (the starter's 24 x 3 would take 36 a round)
+REAL_BASE_EVAL = ["--eval-briefs", "16", "--eval-seeds", "2"]
 REAL_BASE_SUITE = ("emoji_for_young", "seasonal", "short_copy", "no_taste")  # a token, a word family, a length
 
 
@@ -166,7 +169,7 @@ def _real_base_plan(args: argparse.Namespace) -> list[Job]:
         seeds = range(args.no_taste_runs) if kind == "no taste" else range(1)
         for i in seeds:
             label = f"{name}#{i}" if kind == "no taste" else name
-            job = Job(label, kind, spec, args.rounds, seed=7 + i, env=env)
+            job = Job(label, kind, spec, args.rounds, seed=7 + i, env=env, extra=REAL_BASE_EVAL)
             job.home = str(homes / job.slug)
             jobs.append(job)
     return jobs

@@ -97,7 +97,9 @@ def test_on_a_real_base_each_simulation_has_a_fixed_home_goes_on_where_it_stoppe
     args = argparse.Namespace(only=None, no_taste_runs=1, rounds=3, skip_without_rerank=False, base="gemma-3-270m")
     jobs = plan(args)
     assert [j.name for j in jobs] == ["emoji_for_young", "short_copy", "seasonal", "no_taste#0"]
-    assert all(j.env == {"COPYBOT_BASE_MODEL": "gemma-3-270m"} and j.rounds == 3 for j in jobs)
+    assert all(
+        j.env == {"COPYBOT_BASE_MODEL": "gemma-3-270m"} and j.rounds == 3 and "--eval-briefs" in j.extra for j in jobs
+    )
     taste = jobs[0]
     assert Path(taste.home) == home / "simulations" / "learning-gemma-3-270m" / "emoji-for-young"
     # a home left without a measured round is started again; one with a checkpoint goes on from it
