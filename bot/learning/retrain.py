@@ -133,7 +133,9 @@ class Retrainer:
     trials: Trials = field(init=False)
 
     def __post_init__(self, train_config: TrainConfig | None) -> None:
-        self.config = train_config or load_train_config(self.settings.home, self.settings.base_kind)
+        self.config = train_config or load_train_config(
+            self.settings.home, self.settings.base_kind, first_adapter=self.adopt
+        )
         self.trials = Trials(self.store, self.settings.trial_rule)
 
     def effective_gate(self) -> GateConfig:

@@ -26,13 +26,16 @@ def train_defaults_path(home: Path) -> Path:
     return home / DEFAULTS_FILE
 
 
-def load_train_config(home: Path, kind: str = SCRATCH) -> TrainConfig:
-    """The recipe for this kind of base model (model/training/recipes.py), with each setting that
-    COPYBOT_HOME/train_config.json names (written by `copybot tune --apply`, or by hand) in its place."""
+def load_train_config(home: Path, kind: str = SCRATCH, *, first_adapter: bool = False) -> TrainConfig:
+    """The recipe for this kind of base model (model/training/recipes.py; `first_adapter`: a pretrained base's
+    first adapter), with each setting that COPYBOT_HOME/train_config.json names (written by `copybot tune --apply`,
+    or by hand) in its place."""
     overrides = _file_overrides(home)
     checked = config_from(TrainConfig, overrides, "train_config.json")  # types and names, as JSON reads them
     try:
-        return replace(recipe(kind), **{name: getattr(checked, name) for name in overrides})
+        return replace(
+            recipe(kind, first_adapter=first_adapter), **{name: getattr(checked, name) for name in overrides}
+        )
     except (ValueError, TypeError) as exc:  # a value the recipe's other settings make impossible
         raise TrainConfigError(
             f"{train_defaults_path(home)} is not a valid training config ({exc}); fix it or "

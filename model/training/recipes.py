@@ -22,6 +22,21 @@ decides how far one retrain moves the model:
   (model/training/forgetting.py). The starter's recipe keeps within the gate without it, and its suite's figures
   were measured without it, so it stays off there until they are measured again.
 
+The first adapter on a pretrained base (`copybot model starter-adapter`: the corpus alone, from the bare base) has
+the opposite job: the bare base continues a prompt with product-page fragments and spec sheets, and the adapter
+must teach it what a copy is, from some 800 human-written copies in about 200 steps. Its recipe
+(`FIRST_ADAPTER_RECIPE`) changes three settings of the pretrained one:
+
+- `learning_rate` 1e-3: at 2e-4 with the anchor, 192 steps left gemma-3-270m's corpus loss at 2.71 (the starter's
+  rates reached 2.39) and its copies rambling past 300 characters; a short LoRA run that must move the model this
+  far takes a higher rate, and 1e-3 is half the starter's, which did it at some cost in forgetting.
+- `lora_r` 16, `lora_alpha` 32: the capacity of a format and a house style, not a week's taste. Later retrains
+  continue this adapter, so they keep its rank.
+- `anchor_weight` 0 and `forgetting_budget` 0: the anchor keeps the base model's distribution, and the bare base's
+  distribution is what the first adapter must leave; its examples are people's copies, not the model's own
+  samples, so there is no sharpening to hold back. The corpus loss is what this training lowers, so a budget on
+  its rise would only cost time. The gate still checks the adapter before it is adopted.
+
 `train_config.json` (written by `copybot tune --apply`, or by hand) overrides either recipe setting by setting, and
 `copybot tune`'s default grid for a pretrained base spans the rates such models use (bot/learning/tune.py).
 """
@@ -49,8 +64,21 @@ PRETRAINED_RECIPE: dict[str, Any] = {
 }
 
 
-def recipe(kind: str) -> TrainConfig:
-    """The default TrainConfig for a base of this kind ('scratch' for the starter, 'pretrained' otherwise)."""
+FIRST_ADAPTER_RECIPE: dict[str, Any] = {
+    **PRETRAINED_RECIPE,
+    "learning_rate": 1e-3,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "anchor_weight": 0.0,
+    "forgetting_budget": 0.0,
+}
+
+
+def recipe(kind: str, *, first_adapter: bool = False) -> TrainConfig:
+    """The default TrainConfig for a base of this kind ('scratch' for the starter, 'pretrained' otherwise); with
+    `first_adapter`, a pretrained base's first adapter, trained on the corpus alone from the bare base."""
     if kind not in BASE_KINDS:
         raise ValueError(f"unknown base kind {kind!r}; use one of {', '.join(BASE_KINDS)}")
-    return replace(TrainConfig(), **PRETRAINED_RECIPE) if kind == PRETRAINED else TrainConfig()
+    if kind == SCRATCH:
+        return TrainConfig()
+    return replace(TrainConfig(), **(FIRST_ADAPTER_RECIPE if first_adapter else PRETRAINED_RECIPE))
