@@ -9,8 +9,10 @@ compliance-flag rate and length compliance.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
@@ -24,6 +26,7 @@ from model.writing.prompt import copy_ids, prompt_ids
 from model.writing.writer import CopyWriter
 
 NOVELTY_SPAN = 12
+MAX_GATE_WRITES = 48  # gate writes side by side: 8 panel briefs x 6 age groups
 EVAL_AGES = ("10대", "20대", "30대", "40대", "50대", "60대+")
 
 
@@ -281,36 +284,62 @@ def generation_metrics(
 ) -> dict[str, Any]:
     """Generate for each brief at every age group (fixed seeds) and score the candidates. A brief the model writes
     nothing usable for counts as n unusable copies, so a weak model is scored, not a crash. With `scores`, the
-    candidates kept there for a brief, age, seed and temperature are reused."""
+    candidates kept there for a brief, age, seed and temperature are reused, and the rest are kept there."""
+    scale = getattr(writer.backend, "temperature_scale", 1.0)
+    asks = [(_fields(b, age, n), 1000 * i + j) for i, b in enumerate(briefs) for j, age in enumerate(EVAL_AGES)]
+    found = [(False, None) if scores is None else scores.kept_candidates(f, seed, scale) for f, seed in asks]
+    missing = [i for i, (kept, _) in enumerate(found) if not kept]
+    fresh = dict(zip(missing, write_all(writer, [asks[i] for i in missing]), strict=True))
     candidates: list[dict[str, Any]] = []
     distincts = []
-    asked = 0
-    scale = getattr(writer.backend, "temperature_scale", 1.0)
-    for i, brief in enumerate(briefs):
-        for j, age in enumerate(EVAL_AGES):
-            fields = {
-                "product": brief["product"],
-                "event": brief.get("event", ""),
-                "age": age,
-                "channel": brief.get("channel") or "sns",
-                "n": n,
-            }
-            seed = 1000 * i + j
+    for i, (fields, seed) in enumerate(asks):
+        written = fresh[i] if i in fresh else found[i][1]
+        if scores is not None:
+            if i in fresh:
+                scores.keep_candidates(fields, seed, scale, written)
+                scores.scored += 1
+            else:
+                scores.kept += 1
+        if written is None:
+            continue
+        candidates += written
+        distincts.append(distinct_2([c["text"] for c in written]))
+    return _shares(candidates, distincts, n * len(asks), spans)
 
-            def write(fields: dict[str, Any] = fields, seed: int = seed) -> list[dict[str, Any]] | None:
-                try:
-                    result = writer.write(Brief.create(**fields), seed=seed)
-                except ModelSideError:  # nothing usable at all for this brief
-                    return None
-                return [{"text": c.text, "register_ok": c.register_ok, "flags": c.flags} for c in result.candidates]
 
-            asked += n
-            written = write() if scores is None else scores.candidates(fields, seed, scale, write)
-            if written is None:
-                continue
-            candidates += written
-            distincts.append(distinct_2([c["text"] for c in written]))
-    return _shares(candidates, distincts, asked, spans)
+def _fields(brief: dict[str, Any], age: str, n: int) -> dict[str, Any]:
+    """The Brief.create arguments of a panel brief at one age group."""
+    channel = brief.get("channel") or "sns"
+    return {"product": brief["product"], "event": brief.get("event", ""), "age": age, "channel": channel, "n": n}
+
+
+def write_all(writer: CopyWriter, asks: list[tuple[dict[str, Any], int]]) -> list[list[dict[str, Any]] | None]:
+    """The candidates (text, register_ok, flags) of each (brief fields, seed); None where nothing was usable.
+
+    With an in-process engine the writes run side by side through a `BatchingEngine`, so that they share batched
+    decoding steps: on a CPU a step of 240 rows costs little more than one of 5 (reading the weights dominates),
+    and 12 gate writes on gemma-3-270m took 79 s instead of 153 s on one core. Each write keeps its own seed, and a
+    row's random stream does not depend on its batchmates (model/writing/sampling.py)."""
+
+    def write(one: CopyWriter, ask: tuple[dict[str, Any], int]) -> list[dict[str, Any]] | None:
+        fields, seed = ask
+        try:
+            result = one.write(Brief.create(**fields), seed=seed)
+        except ModelSideError:  # nothing usable at all for this brief
+            return None
+        return [{"text": c.text, "register_ok": c.register_ok, "flags": c.flags} for c in result.candidates]
+
+    if len(asks) < 2 or not hasattr(writer.backend, "complete_batch"):
+        return [write(writer, ask) for ask in asks]
+    from model.writing.batching import BatchingEngine
+
+    batcher = BatchingEngine(writer.backend)
+    side_by_side = dataclasses.replace(writer, backend=batcher)
+    try:
+        with ThreadPoolExecutor(min(len(asks), MAX_GATE_WRITES)) as pool:
+            return list(pool.map(lambda ask: write(side_by_side, ask), asks))
+    finally:
+        batcher.close()
 
 
 def _shares(candidates: list[dict[str, Any]], distincts: list[float], asked: int, spans: set[str]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ CONTENT_LIMIT = 64 * 1024 * 1024  # files up to this size are hashed whole; larg
 MODEL_SOURCE = Path(__file__).resolve().parent.parent  # model/: what writing, checking and scoring run
 
 Logprob = tuple[float, int]
+Written = list[dict[str, Any]] | None  # the candidates of one brief, age group and seed; None: nothing usable
 
 
 def folder_fingerprint(folder: str | Path) -> str:
@@ -107,18 +108,15 @@ class GateScores:
         self.scored += len(missing)
         return [(float(self.logprobs[k][0]), int(self.logprobs[k][1])) for k in keys]
 
-    def candidates(
-        self, brief: dict[str, Any], seed: int, scale: float, write: Callable[[], list[dict[str, Any]] | None]
-    ) -> list[dict[str, Any]] | None:
-        """The candidates (text, register_ok, flags) written for `brief` with `seed` at temperature factor `scale`
-        (None: nothing usable); written only when not kept."""
+    def kept_candidates(self, brief: dict[str, Any], seed: int, scale: float) -> tuple[bool, Written]:
+        """(whether they are kept, the candidates (text, register_ok, flags) written for `brief` with `seed` at
+        temperature factor `scale`; None: nothing usable)."""
         key = _key(brief, seed, scale)
-        if key in self.generated:
-            self.kept += 1
-        else:
-            self.generated[key] = write()
-            self.scored += 1
-        return self.generated[key]
+        return key in self.generated, self.generated.get(key)
+
+    def keep_candidates(self, brief: dict[str, Any], seed: int, scale: float, written: Written) -> None:
+        """Keep what was just written for `brief` with `seed` at `scale`."""
+        self.generated[_key(brief, seed, scale)] = written
 
     def save(self, file: Path | None = None, folder: str | None = None) -> None:
         """Write the scores atomically (to another file and folder fingerprint: the new adapter once saved)."""

@@ -77,3 +77,15 @@ def test_a_damaged_score_file_is_ignored_and_rewritten(tmp_path: Path) -> None:
     kept = GateScores.of(tmp_path, "v0001", folder, "ctx")
     assert kept.sequence_logprobs(compute, ["p", "p"], ["다", "라라라"]) == [(-1.0, 1), (-3.0, 3)]
     assert calls == [["가나", "다"], ["라라라"]]  # only the copy never scored was computed
+
+
+def test_the_gates_writes_side_by_side_write_what_each_writes_alone(starter_dir: Path) -> None:
+    from model.training.evaluate import write_all
+    from model.writing.writer import CopyWriter
+
+    writer = CopyWriter(LocalEngine(starter_dir, version="starter"), max_extra_rounds=0)
+    ages = ("10대", "20대", "50대", "60대+")
+    asks = [({**BRIEFS[0], "age": age, "n": 5}, 1000 + j) for j, age in enumerate(ages)]
+    together = write_all(writer, asks)  # through a batcher, four writers at once
+    alone = [write_all(writer, [ask])[0] for ask in asks]  # one at a time, on the engine itself
+    assert together == alone and all(written and len(written) == 5 for written in together)
