@@ -8,7 +8,7 @@ from pathlib import Path
 
 from storage import Store
 from tests.bot.feedback import seed_feedback
-from tests.bot.test_cli import run
+from tests.cli import run
 
 
 def test_backup_then_restore_into_a_new_home(home: Path, tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
-"""The `copybot` command line, run as a real subprocess against a temporary COPYBOT_HOME."""
+"""The `copybot` command line, run in process (tests/cli.py) against a temporary COPYBOT_HOME; `--version` also
+runs as a real `python -m bot` subprocess."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,21 +12,14 @@ import pytest
 
 from bot import __version__
 from storage import Store
-
-
-def run(
-    *args: str, env_home: Path | None = None, extra_env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYBOT_", "SLACK_"))}
-    if env_home is not None:
-        env["COPYBOT_HOME"] = str(env_home)
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
-    )
+from tests.cli import run
 
 
 def test_version_and_help() -> None:
+    # a real process, the one kept here: it runs bot/__main__.py, the entry point `python -m bot` itself
+    python_m_bot = [sys.executable, "-m", "bot", "--version"]
+    entry = subprocess.run(python_m_bot, capture_output=True, text=True, timeout=300, check=False)
+    assert entry.returncode == 0 and entry.stdout.strip() == f"copybot, version {__version__}"
     assert run("--version").stdout.strip() == f"copybot, version {__version__}"
     out = run("--help").stdout
     for command in ("generate", "model"):
@@ -161,7 +154,7 @@ def test_the_starter_adapter_fine_tunes_a_real_base_on_the_corpus(home: Path, tm
     assert run("corpus", "import", str(tmp_path / "team.csv"), env_home=home).returncode == 0
     (home / "train_config.json").write_text(json.dumps({"epochs": 1, "min_steps": 2}), encoding="utf-8")
     env = {"COPYBOT_BASE_MODEL": str(base), "COPYBOT_RERANK": "off"}
-    result = run("model", "starter-adapter", "--json", env_home=home, extra_env=env, timeout=900)
+    result = run("model", "starter-adapter", "--json", env_home=home, extra_env=env)
     outcome = json.loads(result.stdout)  # JSON alone on stdout
     assert outcome["version"] == "v0001" and outcome["status"] in ("promoted", "kept"), result.stderr[-2000:]
     assert outcome["dataset"]["counts"]["sft_replay"] > 20 and outcome["dataset"]["counts"]["sft_feedback"] == 0

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from model.writing.brief import Brief
 from model.writing.prompt import plain_prompt
 from storage import Store
+from tests.cli import run
 
 
 def corpus(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYBOT_", "SLACK_"))}
-    env["COPYBOT_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-W", "ignore", "-m", "bot", "corpus", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    return run("corpus", *args, env_home=home)
 
 
 def _csv(path: Path, lines: list[str]) -> Path:

@@ -1,24 +1,25 @@
 """Real exports as a team has them (issue 36): headers as people write them, a title row above the header, every
 column accounted for, the rows missing a field counted, a re-import that completes them, and a retrain that says
-which column it lacked. In process through click's runner, with a real SQLite file."""
+which column it lacked. In process through click's runner (tests/cli.py), with a real SQLite file."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from bot.cli.main import cli
 from storage import Store
+from tests.cli import run
 
 HEADER = ["카피", "상품", "행사", "타깃 연령", "매체", "CTR"]
 OPENINGS = ("지금 바로 만나보세요", "여름을 시원하게 보내요", "가볍게 챙겨 가세요", "특별한 가격으로 준비했어요")
 
 
-def copybot(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def copybot(*args: str) -> subprocess.CompletedProcess[str]:
+    return run(*args, env_home=Path(os.environ["COPYBOT_HOME"]))  # the `home` fixture's
 
 
 def _archive_rows(briefs: int = 80) -> list[list[str]]:
@@ -79,7 +80,7 @@ def test_headers_as_people_write_them_map_to_their_field(
         else _csv(tmp_path / "team.csv", names, rows, encoding=kind)
     )
     result = copybot("corpus", "import", str(path), "--json", "--dry-run")
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     use = next(c for c in report["columns"] if c["column"] == header)
     assert use["field"] == field
@@ -102,11 +103,11 @@ def test_a_header_that_could_be_two_fields_is_refused_with_the_map_that_settles_
     rows = [["여름엔 역시 린넨이죠", "20대", "sns"]]
     path = _xlsx(tmp_path / "t.xlsx", names, rows) if kind == "xlsx" else _csv(tmp_path / "t.csv", names, rows, kind)
     refused = copybot("corpus", "import", str(path))
-    assert refused.exit_code == 2 and hint in refused.stderr
+    assert refused.returncode == 2 and hint in refused.stderr
     assert Store.open(home / "copybot.db").counts()["corpus"] == 0
     chosen = hint.split(" or ")[-1].removeprefix("--map ").strip("'")
     settled = copybot("corpus", "import", str(path), "--map", chosen)
-    assert settled.exit_code == 0, settled.output
+    assert settled.returncode == 0, settled.stderr
     assert f"{header} -> {chosen.split('=')[1]}" in settled.stdout
 
 
@@ -122,7 +123,7 @@ def test_a_title_row_and_blank_rows_above_the_header_are_skipped_and_the_header_
         else _csv(tmp_path / "report.csv", HEADER, rows, above=title)
     )
     result = copybot("corpus", "import", str(path))
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.stderr
     assert "header on line 3" in result.stdout and "imported 8 row(s)" in result.stdout
     texts = {r["text"] for r in Store.open(home / "copybot.db").corpus_rows()}
     assert title not in texts and "카피" not in texts and len(texts) == 8
@@ -135,7 +136,7 @@ def test_every_column_is_reported_and_an_unused_one_that_looks_like_data_gets_it
     rows = [[r[0], r[1], r[3], r[4], r[5], "검수 완료", "여성"] for r in _archive_rows(3)]
     path = _csv(tmp_path / "export.csv", header, rows)
     text = copybot("corpus", "import", str(path), "--dry-run")
-    assert text.exit_code == 0, text.output
+    assert text.returncode == 0, text.stderr
     out = text.stdout
     assert "  카피 -> copy" in out and "  CTR -> score (ctr)" in out and "  비고 -> not used" in out
     assert "고객층 -> not used: its values look like the age; to use it as the age: --map '고객층=age'" in out
@@ -165,7 +166,7 @@ def test_the_issues_export_retrain_names_the_unused_column_and_a_second_import_c
     header = ["카피", "상품", "행사", "주요 고객", "매체", "CTR"]
     path = _csv(tmp_path / "archive.csv", header, _archive_rows(80))
     first = copybot("corpus", "import", str(path))
-    assert first.exit_code == 0 and "imported 320 row(s)" in first.stdout
+    assert first.returncode == 0 and "imported 320 row(s)" in first.stdout
     assert "missing age: 320 of 320 row(s)" in first.stdout and "--map '주요 고객=age'" in first.stdout
 
     stats = json.loads(copybot("corpus", "stats", "--json").stdout)
@@ -199,7 +200,7 @@ def test_the_issues_export_retrain_names_the_unused_column_and_a_second_import_c
 
 def test_a_re_import_never_overwrites_a_value_and_fills_only_what_is_empty(home: Path, tmp_path: Path) -> None:
     rows = [["여름엔 역시 린넨이죠", "린넨 셔츠", "", "20대", "sns", ""]]
-    assert copybot("corpus", "import", str(_csv(tmp_path / "a.csv", HEADER, rows))).exit_code == 0
+    assert copybot("corpus", "import", str(_csv(tmp_path / "a.csv", HEADER, rows))).returncode == 0
     changed = [["여름엔 역시 린넨이죠", "다른 상품", "여름 세일", "30대", "banner", "2.5"]]
     result = copybot("corpus", "import", str(_csv(tmp_path / "b.csv", HEADER, changed)))
     assert "completed 1 row(s) already present (event 1, score 1)" in result.stdout
@@ -212,15 +213,15 @@ def test_duplicate_header_names_and_misaligned_rows_are_refused_by_line(home: Pa
     # an export whose first 카피 column is empty: once the last silently won and the first read as "empty copy"
     twice = _csv(tmp_path / "twice.csv", ["카피", "연령", "카피"], [["", "20대", "b 카피예요"]])
     refused = copybot("corpus", "import", str(twice))
-    assert refused.exit_code == 2 and "columns ['카피', '카피 #3'] could each be the copy" in refused.stderr
+    assert refused.returncode == 2 and "columns ['카피', '카피 #3'] could each be the copy" in refused.stderr
     assert "--map '카피=copy'" in refused.stderr
     settled = copybot("corpus", "import", str(twice), "--map", "카피 #3=copy")
-    assert settled.exit_code == 0 and "카피 -> not used: the copy comes from '카피 #3'" in settled.stdout
+    assert settled.returncode == 0 and "카피 -> not used: the copy comes from '카피 #3'" in settled.stdout
     assert [r["text"] for r in Store.open(home / "copybot.db").corpus_rows()] == ["b 카피예요"]
     one = tmp_path / "one.csv"
     one.write_text("카피\n여름엔 린넨이죠\n시원하게, 가볍게 입어요\n", encoding="utf-8")
     bad = copybot("corpus", "import", str(one))
-    assert bad.exit_code == 1 and "line 3: 2 fields but the header has 1" in bad.stderr
+    assert bad.returncode == 1 and "line 3: 2 fields but the header has 1" in bad.stderr
 
 
 def test_results_import_reads_headers_as_people_write_them_and_completes_a_missing_date(
@@ -239,9 +240,9 @@ def test_results_import_reads_headers_as_people_write_them_and_completes_a_missi
         above=title,
     )
     refused = copybot("results", "import", str(path))  # 발송 날짜: the sends or the date?
-    assert refused.exit_code == 2 and "--map '발송 날짜=date'" in refused.stderr
+    assert refused.returncode == 2 and "--map '발송 날짜=date'" in refused.stderr
     first = copybot("results", "import", str(path), "--map", "발송 날짜=none")
-    assert first.exit_code == 0, first.output
+    assert first.returncode == 0, first.stderr
     assert "header on line 3" in first.stdout and "발송 날짜 -> not used: left out by --map" in first.stdout
     assert [(r["date"], r["clicks"]) for r in store.outcomes()] == [("", 30)]
     again = copybot("results", "import", str(path), "--map", "발송 날짜=date", "--json")

@@ -22,7 +22,7 @@ from model.training.train import TrainConfig
 from storage import Store
 from tests.bot.conftest import Harness
 from tests.bot.feedback import seed_feedback
-from tests.bot.test_cli import run
+from tests.cli import run
 from tests.http_server import serving
 
 OPEN_GATE = GateConfig(min_preference_gain=-1, loss_tolerance=10, forgetting_tolerance=10, register_tolerance=1,

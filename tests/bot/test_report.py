@@ -21,7 +21,7 @@ from bot.report.text import retrain_sentence
 from bot.report.weeks import Week
 from storage import Store
 from tests.bot.report_data import seed_two_weeks
-from tests.bot.test_cli import run
+from tests.cli import run
 from tests.fakes.slack_api import FakeSlack
 
 SEOUL = ZoneInfo("Asia/Seoul")

@@ -4,9 +4,7 @@ best real performers, and the retraining dataset."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +12,14 @@ import pytest
 from bot.learning.retrain import rated_requests
 from model.training.dataset import build_dataset
 from storage import Store
+from tests.cli import run
 
 BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "20대", "channel": "sms", "n": 3}
 TEXTS = ["여름엔 린넨이죠", "시원하게 입어요", "가볍게 입자"]
 
 
 def copybot(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYBOT_", "SLACK_"))}
-    env["COPYBOT_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-W", "ignore", "-m", "bot", *args], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+    return run(*args, env_home=home)
 
 
 @pytest.fixture

@@ -57,7 +57,10 @@ def test_a_second_retrain_is_refused_naming_the_first(retrainer: Retrainer) -> N
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, check=True)
+    from tests.cli import run  # in process, with this process's COPYBOT_ variables, as the subprocess inherited them
+
+    inherited = {k: v for k, v in os.environ.items() if k.startswith(("COPYBOT_", "SLACK_"))}
+    return run(*args, extra_env=inherited, check=True)
 
 
 @pytest.mark.slow

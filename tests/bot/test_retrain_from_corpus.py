@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage import Store
-from tests.bot.test_cli import run
+from tests.cli import run
 
 OPENINGS = ("지금 바로 만나보세요", "여름을 시원하게 보내요", "가볍게 챙겨 가세요", "특별한 가격으로 준비했어요")
 
@@ -49,8 +49,7 @@ def test_a_scored_archive_trains_an_adapter_gated_on_held_out_pairs_without_a_tr
     home = home_with_starter
     assert run("corpus", "import", str(_scored_archive(tmp_path / "archive.csv", 20)), env_home=home).returncode == 0
     (home / "train_config.json").write_text(json.dumps({"epochs": 1, "min_steps": 2}), encoding="utf-8")
-    result = run("retrain", "--from-corpus", "--json", env_home=home, extra_env={"COPYBOT_RERANK": "off"},
-                 timeout=900)  # fmt: skip
+    result = run("retrain", "--from-corpus", "--json", env_home=home, extra_env={"COPYBOT_RERANK": "off"})
     assert result.returncode == 0, result.stderr[-2000:]
     outcome = json.loads(result.stdout)  # JSON alone on stdout
     assert outcome["status"] in ("promoted", "kept") and outcome["version"] == "v0001"

@@ -17,7 +17,7 @@ from bot.learning.weekly import retrain_and_report
 from bot.settings import Settings
 from storage import Store
 from tests.bot.report_data import Clock
-from tests.bot.test_cli import run
+from tests.cli import run
 from tests.fakes.slack_api import FakeSlack
 
 

@@ -32,7 +32,7 @@ from bot.learning.simulate import (
     rate,
 )
 from storage import Store
-from tests.bot.test_cli import run
+from tests.cli import run
 
 
 def test_the_example_raters_like_what_they_say() -> None:
@@ -165,8 +165,8 @@ def test_rounds_go_through_the_bots_store_paths_and_a_live_trial_decides(
         monkeypatch.setenv(f"COPYBOT_TRIAL_{name}", value)
     result = run("simulate", "--rounds", "2", "--requests-per-round", "6", "--eval-briefs", "2", "--eval-seeds", "2",
                  "--json", "--rater", "bot.learning.raters:concrete_discount", "--home", str(sim_home),
-                 env_home=home_with_starter, extra_env={k: v for k, v in os.environ.items() if "TRIAL" in k},
-                 timeout=1200)  # fmt: skip
+                 env_home=home_with_starter,
+                 extra_env={k: v for k, v in os.environ.items() if "TRIAL" in k})  # fmt: skip
     assert result.returncode == 0, result.stderr
     rounds = json.loads(result.stdout)["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]

@@ -15,7 +15,7 @@ import pytest
 
 from bot.learning.simulation_checkpoint import STATE_FILE, Checkpoint, CheckpointError, load, rewind, save
 from storage import Store
-from tests.bot.test_cli import run
+from tests.cli import run
 
 SIZES = ("--requests-per-round", "4", "--eval-briefs", "2", "--eval-seeds", "1", "--seed", "3")
 # no_taste has a random stream of its own, so the test also shows that the rater's stream is put back
@@ -36,6 +36,7 @@ def _requests(db: Path) -> int:
 
 def _kill_during_round_one(home_with_starter: Path, sim: Path) -> None:
     """Start a 1-round simulation and SIGKILL it once round 1 has stored some of its requests."""
+    # a real process, unlike tests/cli.py's run: what is tested is a process killed with SIGKILL mid-round
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYBOT_", "SLACK_"))}
     env["COPYBOT_HOME"] = str(home_with_starter)
     proc = subprocess.Popen([sys.executable, "-m", "bot", "simulate", "--rounds", "1", *SIZES, *RATER, "--home",
@@ -58,7 +59,7 @@ def _kill_during_round_one(home_with_starter: Path, sim: Path) -> None:
 @pytest.mark.slow
 def test_a_simulation_killed_mid_round_resumes_as_if_never_stopped(home_with_starter: Path, tmp_path: Path) -> None:
     straight = run("simulate", "--rounds", "1", *SIZES, *RATER, "--json", "--home", str(tmp_path / "straight"),
-                   env_home=home_with_starter, timeout=1200)  # fmt: skip
+                   env_home=home_with_starter)  # fmt: skip
     assert straight.returncode == 0, straight.stderr
     expected = json.loads(straight.stdout)["rounds"]
 
@@ -66,7 +67,7 @@ def test_a_simulation_killed_mid_round_resumes_as_if_never_stopped(home_with_sta
     _kill_during_round_one(home_with_starter, sim)
     assert _requests(sim / "copybot.db") > 0  # round 1 had stored requests when it was killed
 
-    resumed = run("simulate", "--resume", str(sim), "--json", env_home=home_with_starter, timeout=1200)
+    resumed = run("simulate", "--resume", str(sim), "--json", env_home=home_with_starter)
     assert resumed.returncode == 0, resumed.stderr
     rounds = json.loads(resumed.stdout)["rounds"]
     assert [r["round"] for r in rounds] == [0, 1]

@@ -175,9 +175,8 @@ def test_copy_alone_opens_the_modal_and_its_submission_runs_the_brief(make_harne
 
 def test_copybot_stats_counts_what_happened(posted: tuple[Harness, list[dict]]) -> None:
     import json
-    import os
-    import subprocess
-    import sys
+
+    from tests.cli import run
 
     h, cands = posted
     h.event(reaction("reaction_added", "+1", cands[0]["slack_ts"]), event_id="E1")
@@ -185,16 +184,13 @@ def test_copybot_stats_counts_what_happened(posted: tuple[Harness, list[dict]]) 
     h.event(reaction("reaction_added", "trophy", cands[2]["slack_ts"]), event_id="E3")
     h.event(reaction("reaction_removed", "-1", cands[1]["slack_ts"], event_ts="1700000200.0"), event_id="E4")
     h.store.record_edit(candidate_id=cands[0]["id"], user_id="U9", edited_text="고친 카피")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COPYBOT_", "SLACK_"))}
-    env["COPYBOT_DB"] = str(h.deps.settings.db_path)
-    out = subprocess.run(
-        [sys.executable, "-m", "bot", "stats", "--json"], env=env, capture_output=True, text=True, check=True
-    )
+    env = {"COPYBOT_DB": str(h.deps.settings.db_path)}  # and no other COPYBOT_ or SLACK_ variable
+    out = run("stats", "--json", extra_env=env, check=True)
     figures = json.loads(out.stdout)
     assert figures["requests"] == 1 and figures["requests_by_status"] == {"done": 1}
     assert (figures["candidates"], figures["feedback_events"], figures["edits"]) == (3, 4, 1)
     assert (figures["positive"], figures["negative"], figures["winners"]) == (1, 0, 1)
-    text = subprocess.run([sys.executable, "-m", "bot", "stats"], env=env, capture_output=True, text=True, check=True)
+    text = run("stats", extra_env=env, check=True)
     assert "requests:        1 (done 1)" in text.stdout and "winners:         1" in text.stdout
 
 

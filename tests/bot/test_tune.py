@@ -15,7 +15,7 @@ from bot.settings import Settings
 from model.training.train import TrainConfig
 from storage import Store
 from tests.bot.feedback import seed_feedback
-from tests.bot.test_cli import run
+from tests.cli import run
 
 GRID = {"learning_rate": (1e-3, 2e-3), "lora_r": (8, 16), "epochs": (1, 2, 3)}
 
@@ -126,6 +126,11 @@ def test_the_recipe_follows_the_base_and_the_defaults_file_overrides_it_setting_
     assert scratch == TrainConfig()
     for name, value in PRETRAINED_RECIPE.items():  # every recipe setting differs from the starter's
         assert getattr(pretrained, name) == value != getattr(scratch, name), name
+    # a pretrained base's first adapter (the corpus alone, from the bare base) moves it further, without the anchor
+    first = load_train_config(home, "pretrained", first_adapter=True)
+    assert (first.learning_rate, first.lora_r, first.anchor_weight, first.forgetting_budget) == (1e-3, 16, 0.0, 0.0)
+    assert (first.preference_learning_rate, first.beta, first.epochs) == (5e-5, 0.2, 2)
+    assert load_train_config(home, "scratch", first_adapter=True) == scratch  # the starter has no first adapter
     save_train_defaults(home, {"learning_rate": 1e-4})
     assert json.loads((home / "train_config.json").read_text()) == {"learning_rate": 1e-4}  # only what was set
     tuned = load_train_config(home, "pretrained")
@@ -135,6 +140,8 @@ def test_the_recipe_follows_the_base_and_the_defaults_file_overrides_it_setting_
     assert settings.base_kind == "pretrained"
     retrainer = Retrainer(settings, Store.open(settings.db_path))
     assert (retrainer.config.learning_rate, retrainer.config.preference_learning_rate) == (1e-4, 5e-5)
+    starter_adapter = Retrainer(settings, Store.open(settings.db_path), adopt=True)
+    assert (starter_adapter.config.learning_rate, starter_adapter.config.anchor_weight) == (1e-4, 0.0)  # file wins
 
 
 def test_tunes_default_grid_spans_the_rates_of_its_base() -> None:

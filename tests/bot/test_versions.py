@@ -16,7 +16,7 @@ from model.errors import AdapterError
 from model.training.registry import AdapterRegistry
 from storage import Store
 from tests.bot.conftest import Harness
-from tests.bot.test_cli import run
+from tests.cli import run
 
 ADMIN = "UADMIN1"
 
