@@ -107,6 +107,18 @@ def make_writer(settings: Settings, *, store: Store | None = None, batched: bool
     return CopyWriter(backend, rules=rules, reranker=reranker, frame=AdFrame(settings.ad_sender, settings.ad_optout))
 
 
+def untuned_base(settings: Settings, store: Store) -> str:
+    """What to tell an operator when copies would come from a real base model as it is (no adapter has been made
+    active on it yet), else "". A pretrained base continues a prompt with spec sheets, lists and product-page
+    fragments as often as with copy; the starter is trained on the corpus already."""
+    if settings.uses_starter or store.active_model_version() is not None:
+        return ""
+    return (
+        f"{settings.base_model} has no adapter yet, so these copies come from the untuned base model, which writes "
+        "spec sheets and lists as often as copy; run `copybot model starter-adapter` to fine-tune it on the corpus"
+    )
+
+
 def reward_path(settings: Settings) -> Path:
     """Where the reward model in force lives: COPYBOT_HOME/reward.json (a retrain replaces or removes it)."""
     return settings.home / "reward.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import click
@@ -20,6 +21,8 @@ from bot.logs import configure_logging
 from bot.settings import SettingsError
 from model.errors import BriefError, ModelSideError
 from storage import StoreError
+
+log = logging.getLogger(__name__)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +54,7 @@ def generate(
 
     Example: copybot generate --product "린넨 셔츠" --event "여름 세일" --age 20대 -n 5 --channel sms
     """
-    from bot.generation import generate_and_store, make_writer
+    from bot.generation import generate_and_store, make_writer, untuned_base
     from model.writing.brief import Brief
     from storage import Store
 
@@ -62,6 +65,9 @@ def generate(
     settings = _settings()
     try:
         store = Store.open(settings.db_path)
+        bare = untuned_base(settings, store)
+        if bare:  # first, and on stderr: --json keeps stdout JSON alone, and it explains a failure to write too
+            click.echo(f"note: {bare}", err=True)
         writer = make_writer(settings, store=store)  # the active adapter, if a retrain promoted one
         result = generate_and_store(store, writer, brief, source="cli", seed=seed)
     except (StoreError, ModelSideError) as exc:
@@ -98,16 +104,33 @@ def _print_candidates(brief: dict[str, Any], candidates: list[dict[str, Any]], v
 @click.option("--http", "http", is_flag=True, help="Serve HTTP (POST /slack/events) instead of Socket Mode.")
 @click.option("--port", type=int, default=3000, show_default=True, help="HTTP port (with --http).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="HTTP address (with --http).")
-def serve(http: bool, port: int, host: str) -> None:
+@click.option(
+    "--allow-bare-base",
+    is_flag=True,
+    help="Serve a real base model that has no adapter yet (its copies are the untuned model's).",
+)
+def serve(http: bool, port: int, host: str, allow_bare_base: bool) -> None:
     """Run the Slack bot: Socket Mode by default (SLACK_APP_TOKEN), or HTTP with --http (SLACK_SIGNING_SECRET).
+
+    A real base model (COPYBOT_BASE_MODEL) needs its first adapter (`copybot model starter-adapter`) before the
+    team sees its copies; without one the bot does not start unless --allow-bare-base says that is intended.
 
     Example: copybot serve            (or: copybot serve --http --port 3000)
     """
     from bot.composition import build_bot, run_until_signalled
-    from bot.generation import make_writer
+    from bot.generation import make_writer, untuned_base
     from bot.slack.serve import SlackAuthError
+    from storage import Store
 
     settings = _settings()
+    try:
+        bare = untuned_base(settings, Store.open(settings.db_path))
+    except StoreError as exc:
+        _fail(str(exc))
+    if bare and not allow_bare_base:
+        _fail(f"not starting: {bare} (or start with --allow-bare-base if the team should see them)", EXIT_USAGE)
+    if bare:
+        log.warning("serving the untuned base model: %s", bare)
     try:  # build_bot checks the tokens first, before anything slow
         bot = build_bot(settings, lambda store: make_writer(settings, store=store, batched=True), http=http, host=host,
                         port=port)  # fmt: skip

@@ -50,11 +50,23 @@ def status_text(deps: BotDeps) -> str:
         last = "아직 없음"
     upcoming = deps.schedule.upcoming(1) if deps.schedule is not None else []
     nxt = _local(upcoming[0], tz) if upcoming else "예약 없음"
-    model = active["version"] if active else "기본 모델 (재학습한 어댑터 없음)"
+    model = model_text(deps.settings.base_model, active["version"] if active else "", deps.settings.uses_starter)
     return (
         f"*copybot 상태*\n• 지금 쓰는 모델: {model}\n• 마지막 재학습: {last}\n• 다음 재학습: {nxt} ({tz})\n"
         f"• 생성 대기열: {deps.pool.depth()}건\n• 후보 재정렬: {rerank_text(deps)}\n"
         f"• 새 모델 시험: {trial_text(deps)}"
+    )
+
+
+def model_text(base: str, version: str, starter: bool) -> str:
+    """The adapter serving and the base it runs on; a real base without one is said to be untuned."""
+    if version:
+        return f"{version} ({base} 위에 학습한 어댑터)"
+    if starter:
+        return f"기본 모델 {base} (재학습한 어댑터 없음)"
+    return (
+        f"{base} 그대로예요: 아직 어댑터가 없어 카피가 거칠 수 있어요 "
+        "(운영자가 `copybot model starter-adapter`로 첫 어댑터를 만들어야 해요)"
     )
 
 

@@ -154,6 +154,16 @@ def test_the_starter_adapter_fine_tunes_a_real_base_on_the_corpus(home: Path, tm
     assert run("corpus", "import", str(tmp_path / "team.csv"), env_home=home).returncode == 0
     (home / "train_config.json").write_text(json.dumps({"epochs": 1, "min_steps": 2}), encoding="utf-8")
     env = {"COPYBOT_BASE_MODEL": str(base), "COPYBOT_RERANK": "off"}
+    # before its first adapter, a real base says that its copies are the untuned model's, and the bot will not
+    # serve them unless told to (then it goes on to check the Slack tokens)
+    bare = run("generate", "--product", "셔츠", "--age", "30대", "-n", "2", "--json", env_home=home, extra_env=env)
+    assert "has no adapter yet" in bare.stderr and "copybot model starter-adapter" in bare.stderr
+    # a random model may write nothing usable (a failure the note explains); what it writes is JSON alone
+    assert bare.returncode == 1 or len(json.loads(bare.stdout)) == 2, bare.stderr
+    refused = run("serve", env_home=home, extra_env=env)
+    assert refused.returncode == 2 and "--allow-bare-base" in refused.stderr and "has no adapter yet" in refused.stderr
+    allowed = run("serve", "--allow-bare-base", env_home=home, extra_env=env)
+    assert allowed.returncode == 2 and "SLACK_" in allowed.stderr and "--allow-bare-base" not in allowed.stderr
     result = run("model", "starter-adapter", "--json", env_home=home, extra_env=env)
     outcome = json.loads(result.stdout)  # JSON alone on stdout
     assert outcome["version"] == "v0001" and outcome["status"] in ("promoted", "kept"), result.stderr[-2000:]
@@ -165,3 +175,5 @@ def test_the_starter_adapter_fine_tunes_a_real_base_on_the_corpus(home: Path, tm
     if outcome["status"] == "promoted":  # no trial: adopted at once; a second run refuses
         again = run("model", "starter-adapter", env_home=home, extra_env=env)
         assert again.returncode == 2 and "v0001 is active already" in again.stderr
+        tuned = run("generate", "--product", "셔츠", "--age", "30대", "-n", "2", env_home=home, extra_env=env)
+        assert "has no adapter yet" not in tuned.stderr

@@ -87,3 +87,12 @@ def test_retrain_runs_in_the_background_and_posts_the_report(make_harness: Calla
     [report] = h.fake.of("chat.postMessage")
     assert report["channel"] == "CREPORT" and "주간 리포트" in report["text"]
     assert h.store.db.table("training_runs").get(1)["trigger"] == "admin"
+
+
+def test_the_status_names_the_adapter_and_its_base_and_says_when_a_real_base_has_none() -> None:
+    from bot.slack.admin import model_text
+
+    assert model_text("gemma-3-270m", "v0002", starter=False) == "v0002 (gemma-3-270m 위에 학습한 어댑터)"
+    bare = model_text("gemma-3-270m", "", starter=False)
+    assert bare.startswith("gemma-3-270m 그대로예요") and "copybot model starter-adapter" in bare
+    assert model_text("starter", "", starter=True) == "기본 모델 starter (재학습한 어댑터 없음)"
