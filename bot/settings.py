@@ -97,7 +97,7 @@ def _bounded(name: str, raw: str | None, default: float, low: float, high: float
 
 @dataclass(frozen=True)
 class Settings:
-    """copybot's configuration (see DESIGN section 3 for the variables and their defaults)."""
+    """copybot's configuration: the variables and their defaults are listed in README.md, "Configuration"."""
 
     home: Path
     db_path: Path

@@ -18,6 +18,14 @@ REPO = Path(__file__).resolve().parent.parent
 STARTER_CACHE = Path(os.environ.get("COPYBOT_TEST_CACHE", REPO / ".cache")) / "starter"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the starter model, itself or through any fixture, is slow (`pytest -m "not slow"` skips
+    it): marked here, in one place, so that no test file has to remember to."""
+    for item in items:
+        if "starter_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def starter_dir() -> Path:
     """A built starter model folder, rebuilt only when the corpus or recipe changed."""

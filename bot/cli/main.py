@@ -20,6 +20,7 @@ from bot.cli.results import results
 from bot.logs import configure_logging
 from bot.settings import SettingsError
 from model.errors import BriefError, ModelSideError
+from model.writing.brief import channel_table
 from storage import StoreError
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,11 @@ def cli(verbose: bool) -> None:
 @click.option("--product", required=True, help="What the copy sells, e.g. '린넨 셔츠'.")
 @click.option("--event", default="", help="The occasion, e.g. '여름 세일' (optional).")
 @click.option("--age", required=True, help="Target age group: 10대..60대+, also 20s, 25, '50대 이상', 60+.")
-@click.option("--channel", default="", help="banner, sms, push, sns or print (also 문자, 배너, 푸시). Default: sns.")
+@click.option(
+    "--channel",
+    default="",
+    help=f"{', '.join(channel_table()['channels'])} (also 문자, 배너, 푸시, 카톡 …). Default: sns.",
+)
 @click.option("-n", "n", default="5", help="How many candidates, 1 to 10. Default: 5.")
 @click.option("--notes", default="", help="Anything else the writer should know.")
 @click.option("--seed", type=int, default=None, help="Sampling seed, for repeatable output.")

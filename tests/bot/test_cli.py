@@ -25,7 +25,11 @@ def test_version_and_help() -> None:
     for command in ("generate", "model"):
         assert command in out
     assert "copybot generate --product" in out
-    assert "Example:" in run("generate", "--help").stdout
+    generate_help = run("generate", "--help").stdout
+    assert "Example:" in generate_help
+    from model.writing.brief import channel_table
+
+    assert all(channel in generate_help for channel in channel_table()["channels"])  # every channel, from its table
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Register detection with Kiwi, including the pitfalls DESIGN section 4 lists, and the tone profiles."""
+"""Register detection with Kiwi, including the cases it is known to get wrong, and the tone profiles."""
 
 from __future__ import annotations
 
