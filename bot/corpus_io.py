@@ -14,9 +14,9 @@ from typing import Any
 
 from model.starter.corpus import CORPUS_FILE
 from model.training.corpus_scores import score_pairs, standings
-from model.training.dataset import example_context
+from model.training.dataset import example_context, with_prompts
 from model.writing.brief import Brief, normalize_age, normalize_channel
-from model.writing.prompt import chat_messages, plain_prompt
+from model.writing.prompt import chat_messages, form_prompt, plain_prompt
 from model.writing.tone import detect_registers
 from storage.corpus import VOCABULARY, Checks
 
@@ -63,33 +63,45 @@ def corpus_hints(gaps: dict[str, dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def _prompt(row: dict[str, Any], template: str) -> Any:
-    """The row's prompt under the register and brief that training uses for it
-    (`model.training.dataset.example_context`)."""
-    context = example_context({**row, "product": row["product"] or row["category"] or "상품"}, row["text"],
-                              row["register_detected"])  # fmt: skip
+TEMPLATES = ("base", "plain", "form", "chat")
+
+
+def _context(row: dict[str, Any]) -> dict[str, Any]:
+    """The brief and register training prompts the row under (`model.training.dataset.example_context`)."""
+    brief = {**row, "product": row["product"] or row["category"] or "상품"}
+    return example_context(brief, row["text"], row["register_detected"])
+
+
+def _record(row: dict[str, Any], texts: dict[str, str], template: str, tokenizer: Any) -> dict[str, Any]:
+    """The prompt for `row` with its copies (completion, or chosen and rejected), in `template`: "base" renders
+    them exactly as training renders them for the configured base (`with_prompts`: the tokenizer's chat template,
+    the starter's markers or the form, and a chat model's end-of-turn marker after each copy)."""
+    context = _context(row)
+    if template == "base":
+        return with_prompts([{**context, **texts}], tokenizer)[0]
     brief, register = Brief(**context["brief"]), context["register"]
-    return chat_messages(brief, register) if template == "chat" else plain_prompt(brief, register)
+    prompts = {"plain": plain_prompt, "form": form_prompt, "chat": chat_messages}
+    if template not in prompts:
+        raise ValueError(f"unknown template {template!r}; use one of {', '.join(TEMPLATES)}")
+    copies = {k: [{"role": "assistant", "content": v}] if template == "chat" else v for k, v in texts.items()}
+    return {"prompt": prompts[template](brief, register), **copies}
 
 
-def _completion(text: str, template: str) -> Any:
-    return [{"role": "assistant", "content": text}] if template == "chat" else text
-
-
-def export_records(rows: list[dict[str, Any]], fmt: str, template: str = "plain") -> Iterator[dict[str, Any]]:
-    """Yield export records; rows without an age group are skipped (the prompt needs one)."""
+def export_records(
+    rows: list[dict[str, Any]], fmt: str, template: str = "plain", tokenizer: Any = None
+) -> Iterator[dict[str, Any]]:
+    """Yield export records; rows without an age group are skipped (the prompt needs one). With template "base",
+    `tokenizer` is the configured base's (None: the starter's markers)."""
     usable = [r for r in rows if r["age_group"]]
     if fmt == "sft":
         for row in usable:
-            yield {"prompt": _prompt(row, template), "completion": _completion(row["text"], template)}
+            yield _record(row, {"completion": row["text"]}, template, tokenizer)
     elif fmt == "dpo":  # the pairs training makes: one brief and measure, standings at least half a group apart
         for better, worse in score_pairs(usable):
-            yield {"prompt": _prompt(better, template), "chosen": _completion(better["text"], template),
-                   "rejected": _completion(worse["text"], template)}  # fmt: skip
+            yield _record(better, {"chosen": better["text"], "rejected": worse["text"]}, template, tokenizer)
     elif fmt == "kto":  # desirable in the top half of its comparable group, undesirable in the bottom half
         for row, standing in zip(usable, standings(usable), strict=True):
             if standing is not None:
-                yield {"prompt": _prompt(row, template), "completion": _completion(row["text"], template),
-                       "label": standing >= 0.5}  # fmt: skip
+                yield {**_record(row, {"completion": row["text"]}, template, tokenizer), "label": standing >= 0.5}
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")

@@ -177,21 +177,44 @@ def corpus_stats(as_json: bool) -> None:
 @corpus.command("export")
 @click.option("--format", "fmt", type=click.Choice(["sft", "dpo", "kto"]), required=True, help="Record shape.")
 @click.option("--split", type=click.Choice(["train", "validation", "test"]), default=None, help="One split only.")
-@click.option("--template", type=click.Choice(["plain", "chat"]), default="plain", help="Prompt as text or messages.")
+@click.option(
+    "--template",
+    type=click.Choice(["base", "plain", "form", "chat"]),
+    default="base",
+    show_default=True,
+    help="base: as training renders it for COPYBOT_BASE_MODEL; plain: the starter's markers; form: the form a "
+    "pretrained base without a chat template gets; chat: messages.",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The JSONL to write.")
 def corpus_export(fmt: str, split: str | None, template: str, out: Path) -> None:
     """Write the corpus as JSONL for TRL or LLaMA-Factory (sft: prompt/completion, dpo: prompt/chosen/rejected,
-    kto: prompt/completion/label).
+    kto: prompt/completion/label), by default with the prompts copybot trains the configured base on.
 
     Example: copybot corpus export --format sft --split train --out train.jsonl
     """
     from bot.corpus_io import export_records
     from storage import Store
 
-    rows = Store.open(_settings().db_path).corpus_rows(split)
+    settings = _settings()
+    tokenizer = None  # the starter's markers need no tokenizer
+    if template == "base" and not settings.uses_starter:
+        from transformers import AutoTokenizer
+
+        from bot.generation import base_model_path
+        from model.errors import ModelSideError
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(base_model_path(settings))
+        except (ModelSideError, OSError, ValueError) as exc:
+            _fail(
+                f"cannot read {settings.base_model}'s tokenizer to render its prompts ({exc}); "
+                "fetch the model, or choose --template plain, form or chat",
+                EXIT_USAGE,
+            )
+    rows = Store.open(settings.db_path).corpus_rows(split)
     count = 0
     with out.open("w", encoding="utf-8") as handle:
-        for record in export_records(rows, fmt, template):
+        for record in export_records(rows, fmt, template, tokenizer):
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     skipped = sum(1 for r in rows if not r["age_group"])

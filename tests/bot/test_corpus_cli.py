@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from model.writing.brief import Brief
 from model.writing.prompt import plain_prompt
 from storage import Store
@@ -147,3 +149,74 @@ def test_the_sft_export_is_what_training_renders() -> None:
     trained = render_dataset(build_dataset([], rows, [], force=True), None).sft
     key = {(e["prompt"], e["completion"]) for e in trained}
     assert {(e["prompt"], e["completion"]) for e in exported} == key and len(key) == 4
+
+
+def _base_folder(base: str, tmp_path: Path) -> Path | None:
+    """The tokenizer folder a base renders with: None for the starter; "gemma3-base" is gemma's without its chat
+    template, as `copybot model fetch gemma-3-270m` installs the base model."""
+    import shutil
+
+    from tests.conftest import REPO
+    from tests.real_tokenizers import TOKENIZERS, tokenizer_folder
+
+    if base == "starter":
+        return None
+    folder = tokenizer_folder(TOKENIZERS[base.removesuffix("-base")], REPO / ".cache")
+    if not base.endswith("-base"):
+        return folder
+    bare = tmp_path / base
+    shutil.copytree(folder, bare)
+    config = json.loads((bare / "tokenizer_config.json").read_text("utf-8"))
+    config.pop("chat_template")
+    (bare / "tokenizer_config.json").write_text(json.dumps(config), "utf-8")
+    return bare
+
+
+@pytest.mark.parametrize("base", ["starter", "gemma3-base", "gemma3", "qwen3"])
+def test_the_default_export_renders_what_training_renders_for_the_configured_base(
+    base: str, home: Path, tmp_path: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    from bot.corpus_io import export_records
+    from model.training.dataset import build_dataset, render_dataset
+
+    folder = _base_folder(base, tmp_path)
+    tokenizer = None if folder is None else AutoTokenizer.from_pretrained(folder)
+    copies = [("시원하게 입어요", "30대", "polite"), ("지금 만나 보십시오", "50대", "formal")]
+    rows = [
+        {
+            "text": text,
+            "product": "셔츠",
+            "category": "",
+            "event": "세일",
+            "age_group": age,
+            "channel": "sns",
+            "register_detected": register,
+            "score": None,
+        }
+        for text, age, register in copies
+    ]
+    trained = render_dataset(build_dataset([], rows, [], force=True), tokenizer).sft
+    exported = list(export_records(rows, "sft", "base", tokenizer))
+    assert {(e["prompt"], e["completion"]) for e in exported} == {(e["prompt"], e["completion"]) for e in trained}
+    shape = {
+        "starter": "<카피>",
+        "gemma3-base": "카피:",
+        "gemma3": "<start_of_turn>model",
+        "qwen3": "</think>",
+    }
+    shape = shape[base]
+    assert all(e["prompt"].rstrip().endswith(shape) for e in exported), exported[0]["prompt"]
+
+    # the command line renders for COPYBOT_BASE_MODEL by default, and --template still chooses
+    assert corpus(home, "import", "--starter").returncode == 0
+    env = {} if folder is None else {"COPYBOT_BASE_MODEL": str(folder)}
+    out = tmp_path / "sft.jsonl"
+    args = ("corpus", "export", "--format", "sft", "--split", "validation", "--out", str(out))
+    done = run(*args, env_home=home, extra_env=env)
+    assert done.returncode == 0, done.stderr
+    first = json.loads(out.read_text("utf-8").splitlines()[0])
+    assert first["prompt"].rstrip().endswith(shape)
+    run("corpus", "export", "--format", "sft", "--template", "plain", "--out", str(out), env_home=home, extra_env=env)
+    assert json.loads(out.read_text("utf-8").splitlines()[0])["prompt"].endswith("<카피>")
