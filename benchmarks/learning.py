@@ -191,8 +191,18 @@ def _command(job: Job, requests: int) -> list[str]:
     if home is None:  # the same unique folder `copybot simulate` makes by default, made here to be recorded
         home = scratch_home(Settings.from_env().home, job.slug)
     job.home = str(home)
-    return [*simulate, "--rater", job.rater, "--requests-per-round", str(requests), "--seed", str(job.seed),
-            "--home", str(home), *job.extra]  # fmt: skip
+    return [
+        *simulate,
+        "--rater",
+        job.rater,
+        "--requests-per-round",
+        str(requests),
+        "--seed",
+        str(job.seed),
+        "--home",
+        str(home),
+        *job.extra,
+    ]
 
 
 def simulate(job: Job, requests: int, threads: int, code: str = "") -> Job:
@@ -270,10 +280,12 @@ def table(jobs: list[Job], rounds: int) -> list[str]:
         started, promoted = _trials(job)
         plain = by_name.get(f"{job.name} (no rerank)")
         without = f"{_gain(plain):+.1f} pts" if plain and plain.result else "–"
-        lines.append(f"| `{job.name}` | {job.kind} | {' | '.join(cells)} | {_gain(job):+.1f} pts | {_model_gain(job)} | "
-                     f"{rs[0]['distinct_2']:.3f} → {rs[-1]['distinct_2']:.3f} | {started} / {promoted} | {_built_on_leaders(job)} | "
-                     f"{_auroc(job)} | "
-                     f"{without} | {_time(job)} |")  # fmt: skip
+        lines.append(
+            f"| `{job.name}` | {job.kind} | {' | '.join(cells)} | {_gain(job):+.1f} pts | {_model_gain(job)} | "
+            f"{rs[0]['distinct_2']:.3f} → {rs[-1]['distinct_2']:.3f} | {started} / {promoted} | {_built_on_leaders(job)} | "
+            f"{_auroc(job)} | "
+            f"{without} | {_time(job)} |"
+        )
         verdicts.append(_real_base_verdict(job) if job.real_base else _verdict(job, by_name))
     lines += ["", *[v for v in verdicts if v], _no_taste_verdict([j for j in jobs if j.kind == "no taste"])]
     missing = [j.name for j in jobs if j.result is None]
@@ -302,12 +314,19 @@ def _real_base_verdict(job: Job) -> str:
     first, last = rs[0], rs[-1]
     alone = [r.get("model_liked_share") for r in (first, last)]
     model_gain = (alone[1] - alone[0]) * 100 if None not in alone else _gain(job)  # type: ignore[operator]
-    met = (_gain(job) >= REAL_BASE_SERVED and model_gain >= REAL_BASE_MODEL and _passed_gate(job) > 0
-           and last["distinct_2"] >= first["distinct_2"] - DIVERSITY_SLACK and len(rs) > job.rounds)  # fmt: skip
-    return (f"- `{job.name}`: {_gain(job):+.1f} points as served (target +{REAL_BASE_SERVED:.0f}), {model_gain:+.1f} "
-            f"with reranking off (target +{REAL_BASE_MODEL:.0f}), {_passed_gate(job)} adapter(s) through the gate, "
-            f"distinct-2 {first['distinct_2']:.3f} → {last['distinct_2']:.3f}, {len(rs) - 1} of {job.rounds} rounds: "
-            f"{'met' if met else 'NOT MET'}")  # fmt: skip
+    met = (
+        _gain(job) >= REAL_BASE_SERVED
+        and model_gain >= REAL_BASE_MODEL
+        and _passed_gate(job) > 0
+        and last["distinct_2"] >= first["distinct_2"] - DIVERSITY_SLACK
+        and len(rs) > job.rounds
+    )
+    return (
+        f"- `{job.name}`: {_gain(job):+.1f} points as served (target +{REAL_BASE_SERVED:.0f}), {model_gain:+.1f} "
+        f"with reranking off (target +{REAL_BASE_MODEL:.0f}), {_passed_gate(job)} adapter(s) through the gate, "
+        f"distinct-2 {first['distinct_2']:.3f} → {last['distinct_2']:.3f}, {len(rs) - 1} of {job.rounds} rounds: "
+        f"{'met' if met else 'NOT MET'}"
+    )
 
 
 def _verdict(job: Job, by_name: dict[str, Job]) -> str:
@@ -336,18 +355,22 @@ def _no_taste_verdict(jobs: list[Job]) -> str:
         return ""
     if jobs[0].real_base:  # a few rounds: no challenger may be promoted at all
         promoted = sum(_trials(j)[1] for j in jobs)
-        return (f"- `no_taste`: {sum(_trials(j)[0] for j in jobs)} challengers put on trial, {promoted} promoted "
-                f"(target 0): {'met' if promoted == 0 else 'NOT MET'}")  # fmt: skip
+        return (
+            f"- `no_taste`: {sum(_trials(j)[0] for j in jobs)} challengers put on trial, {promoted} promoted "
+            f"(target 0): {'met' if promoted == 0 else 'NOT MET'}"
+        )
     started = sum(_trials(j)[0] for j in jobs)
     decided = sum(len(r.get("decided", [])) for j in jobs for r in _rounds(j))
     promoted = sum(_trials(j)[1] for j in jobs)
     share = promoted / max(1, decided)
     met = decided >= MIN_CHALLENGERS and share <= MAX_FALSE_PROMOTIONS
     built = sum(_built_on_leaders(j) for j in jobs)
-    return (f"- `no_taste`: {started} challengers put on trial over {len(jobs)} seeds ({built} built on an undecided "
-            f"leader), {decided} decided, {promoted} promoted ({share:.0%}; at most {MAX_FALSE_PROMOTIONS:.0%} of at "
-            f"least {MIN_CHALLENGERS}): "
-            f"{'met' if met else 'NOT MET'}")  # fmt: skip
+    return (
+        f"- `no_taste`: {started} challengers put on trial over {len(jobs)} seeds ({built} built on an undecided "
+        f"leader), {decided} decided, {promoted} promoted ({share:.0%}; at most {MAX_FALSE_PROMOTIONS:.0%} of at "
+        f"least {MIN_CHALLENGERS}): "
+        f"{'met' if met else 'NOT MET'}"
+    )
 
 
 def run_all(todo: list[Job], requests: int, code: str, folder: Path, parallel: int) -> list[str]:

@@ -112,8 +112,10 @@ def test_on_a_real_base_each_simulation_has_a_fixed_home_goes_on_where_it_stoppe
     assert _command(taste, 30)[-2:] == ["--resume", taste.home] and (Path(taste.home) / STATE_FILE).exists()
 
     # a finished run stands across the code of its sittings; an unfinished one never does
-    rounds = [{**ROUND, "round": i, "liked_share": s, "model_liked_share": m, "seconds": 7200.0}
-              for i, (s, m) in enumerate([(0.1, 0.1), (0.2, 0.15), (0.25, 0.17), (0.3, 0.2)])]  # fmt: skip
+    rounds = [
+        {**ROUND, "round": i, "liked_share": s, "model_liked_share": m, "seconds": 7200.0}
+        for i, (s, m) in enumerate([(0.1, 0.1), (0.2, 0.15), (0.25, 0.17), (0.3, 0.2)])
+    ]
     rounds[1]["retrain"] = {"status": "trial"}
     Path(f"{taste.home}.sittings").write_text("code-a\ncode-b\n", "utf-8")
     taste.result = {"rounds": rounds}
@@ -127,7 +129,9 @@ def test_on_a_real_base_each_simulation_has_a_fixed_home_goes_on_where_it_stoppe
     taste.result = {"rounds": rounds}
     lines = table([taste], 3)
     assert lines[2].endswith("| 2.0 h/round |")
-    assert ("- `emoji_for_young`: +20.0 points as served (target +15), +10.0 with reranking off (target +8), "
-            "1 adapter(s) through the gate, distinct-2 0.850 → 0.850, 3 of 3 rounds: met") in lines  # fmt: skip
+    assert (
+        "- `emoji_for_young`: +20.0 points as served (target +15), +10.0 with reranking off (target +8), "
+        "1 adapter(s) through the gate, distinct-2 0.850 → 0.850, 3 of 3 rounds: met"
+    ) in lines
     rounds[3]["model_liked_share"] = 0.16  # the model alone gained 6 points: the reranker did the rest
     assert "NOT MET" in table([taste], 3)[4]

@@ -163,10 +163,24 @@ def test_rounds_go_through_the_bots_store_paths_and_a_live_trial_decides(
     sim_home = tmp_path / "sim"
     for name, value in (("MIN_REQUESTS", "2"), ("LOOK_EVERY", "2"), ("MAX_REQUESTS", "4")):  # a trial fits a round
         monkeypatch.setenv(f"COPYBOT_TRIAL_{name}", value)
-    result = run("simulate", "--rounds", "2", "--requests-per-round", "6", "--eval-briefs", "2", "--eval-seeds", "2",
-                 "--json", "--rater", "bot.learning.raters:concrete_discount", "--home", str(sim_home),
-                 env_home=home_with_starter,
-                 extra_env={k: v for k, v in os.environ.items() if "TRIAL" in k})  # fmt: skip
+    result = run(
+        "simulate",
+        "--rounds",
+        "2",
+        "--requests-per-round",
+        "6",
+        "--eval-briefs",
+        "2",
+        "--eval-seeds",
+        "2",
+        "--json",
+        "--rater",
+        "bot.learning.raters:concrete_discount",
+        "--home",
+        str(sim_home),
+        env_home=home_with_starter,
+        extra_env={k: v for k, v in os.environ.items() if "TRIAL" in k},
+    )
     assert result.returncode == 0, result.stderr
     rounds = json.loads(result.stdout)["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]

@@ -58,8 +58,17 @@ def _kill_during_round_one(home_with_starter: Path, sim: Path) -> None:
 
 @pytest.mark.slow
 def test_a_simulation_killed_mid_round_resumes_as_if_never_stopped(home_with_starter: Path, tmp_path: Path) -> None:
-    straight = run("simulate", "--rounds", "1", *SIZES, *RATER, "--json", "--home", str(tmp_path / "straight"),
-                   env_home=home_with_starter)  # fmt: skip
+    straight = run(
+        "simulate",
+        "--rounds",
+        "1",
+        *SIZES,
+        *RATER,
+        "--json",
+        "--home",
+        str(tmp_path / "straight"),
+        env_home=home_with_starter,
+    )
     assert straight.returncode == 0, straight.stderr
     expected = json.loads(straight.stdout)["rounds"]
 
