@@ -361,6 +361,8 @@ class Retrainer:
             f" from {start_version} (its trial leaned its way)" if start_version else ""
         )
         if not result.promote:
+            if result.info.get("losses", {}).get("unchanged"):
+                trained += ", which learned nothing within the forgetting budget"
             return RetrainOutcome("kept", f"{trained}; kept the active model", **common)
         if self.settings.live_trials and not (self.adopt or self.from_corpus):
             self.trials.start(result.version, parent_version, training_run_id=run)

@@ -27,6 +27,7 @@ from bot.learning.training_input import ensure_corpus
 from bot.reactions import ReactionMap
 from bot.settings import Settings
 from model.locks import ProcessLock
+from model.training.registry import SCORES_DIR
 from model.writing.brief import Brief
 from model.writing.diversity import distinct_2
 from model.writing.writer import CopyWriter
@@ -240,6 +241,11 @@ def _carry_fetched_base(settings: Settings, sim: Settings) -> None:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(source.resolve(), target_is_directory=True)
+    # the gate's kept scores of the base and the active adapter (model/training/gate_scores.py): each is checked
+    # against its model's files before use, and on gemma-3-270m they save minutes of each round's retrain
+    kept = settings.adapters_dir / SCORES_DIR
+    if kept.is_dir():
+        shutil.copytree(kept, sim.adapters_dir / SCORES_DIR, dirs_exist_ok=True)
     if not settings.db_path.exists():
         return
     active = Store.open(settings.db_path).active_model_version()

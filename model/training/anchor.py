@@ -7,19 +7,46 @@ phrasing, and the candidates of one brief start to share it (distinct-2 falls ro
 `AnchoredSFTTrainer` adds, on every completion token, the forward KL divergence from the base model's next-token
 distribution to the adapter's, KL(base || adapter), weighted by `anchor_weight`. Forward KL is mass-covering: it
 costs little to move the most likely token (an emoji, a discount figure) but a lot to drop the alternatives the
-base model keeps, so the adapter learns the liked property while keeping the base model's spread. The base
-distribution comes from the same PEFT model with its adapter switched off, so it costs one extra forward pass and
-no extra weights.
+base model keeps, so the adapter learns the liked property while keeping the base model's spread.
+
+"The base" is the model the anchor keeps to (TrainConfig.anchor_to). For the starter it is the base model itself:
+the same PEFT model with its adapter switched off, one extra forward pass and no extra weights. The starter was
+trained on the corpus, so its base is a copywriter. A pretrained base is not: the bare gemma-3-270m continues a brief
+with product-page fragments (corpus loss 3.50, against 2.19 with its first adapter), and anchoring a weekly retrain
+to it pulls the adapter back towards that: on one simulated week the corpus loss rose from 2.19 to 2.70 in 15 SFT
+steps, where the forgetting budget stops a retrain before it has learned anything; anchored to the adapter it
+started from, it stayed within 2.18-2.24 (docs/learning-loop.md). There the anchor keeps to the adapter training
+started from, loaded a second time as a frozen adapter named `anchor` (ANCHOR_ADAPTER): the same forward pass, and
+a second copy of the adapter's few megabytes.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from model.training.dataset import Example
 from model.writing.prompt import copy_ids, prompt_ids
+
+ANCHOR_ADAPTER = "anchor"  # the frozen copy of the adapter training started from, when the anchor keeps to it
+
+
+@contextmanager
+def anchor_model(model: Any) -> Iterator[None]:
+    """Within the block the PEFT model computes the distribution the anchor keeps to: its frozen `anchor` adapter
+    when it has one, otherwise the base model (every adapter switched off)."""
+    if ANCHOR_ADAPTER not in getattr(model, "peft_config", {}):
+        with model.disable_adapter():
+            yield
+        return
+    previous = model.active_adapter
+    model.set_adapter(ANCHOR_ADAPTER, inference_mode=True)  # inference_mode: its weights stay frozen
+    try:
+        yield
+    finally:
+        model.set_adapter(previous)  # the trained adapter active and trainable again
 
 
 def anchored_sft_trainer(anchor_weight: float, **kwargs: Any) -> Any:
@@ -54,8 +81,8 @@ def anchored_sft_trainer(anchor_weight: float, **kwargs: Any) -> Any:
 
 def _logp_and_kl(trainer: Any, model: Any, forward: dict[str, Any]) -> tuple[Any, Any, Any]:
     """The adapter's next-token log-probabilities, per position KL(base || adapter), and the map from token ids to
-    the log-probabilities' columns (None when they are indexed by token id). The base is the same PEFT model with
-    its adapter switched off. On a trimmed head both are computed over the kept tokens alone: the others have
+    the log-probabilities' columns (None when they are indexed by token id). The base is what `anchor_model`
+    computes. On a trimmed head both are computed over the kept tokens alone: the others have
     probability zero under both models, so the KL and the kept tokens' log-probabilities are the same."""
     import torch
 
@@ -63,7 +90,7 @@ def _logp_and_kl(trainer: Any, model: Any, forward: dict[str, Any]) -> tuple[Any
 
     with kept_logits(model) as positions:
         logp = model(**forward).logits[:, :-1].float().log_softmax(-1)
-        with torch.no_grad(), trainer.accelerator.unwrap_model(model).disable_adapter():
+        with torch.no_grad(), anchor_model(trainer.accelerator.unwrap_model(model)):
             base_logp = model(**forward).logits[:, :-1].float().log_softmax(-1)
     return logp, (base_logp.exp() * (base_logp - logp)).sum(-1), positions
 

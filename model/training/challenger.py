@@ -23,6 +23,7 @@ from typing import Any
 from model.training.dataset import RetrainDataset, example_texts, render_dataset
 from model.training.evaluate import (
     GateConfig,
+    GateDecision,
     Metrics,
     corpus_spans,
     evaluate_engine,
@@ -136,7 +137,8 @@ def train_challenger(
         return scored_here
 
     with tempfile.TemporaryDirectory(prefix="copybot-candidate-") as scratch:
-        model.save_pretrained(scratch)
+        # the trained adapter alone: not the frozen copies that anchored it (anchor) or were DPO's reference (ref)
+        model.save_pretrained(scratch, selected_adapters=["default"])
         active_scores = (
             GateScores.of(kept_in, spec.parent_version or spec.parent.name, spec.parent, context)
             if spec.parent is not None
@@ -147,11 +149,15 @@ def train_challenger(
             old, old_margins = score(spec.parent, spec.parent_version or "the base model (active)", active_scores)
         with timings("score_base"):
             base = score(None, "the base model", base_scores)[0] if spec.parent is not None else old
-        with timings("score_new"):
-            new, new_margins = score(Path(scratch), "the new adapter", new_scores)
-        new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
-        with timings("calibrate"):
-            new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event, new_scores)
+        if result.unchanged and start == spec.parent:
+            # the budget kept the weights training started from: the same adapter, scored once already above
+            new, new_margins = old, old_margins
+        else:
+            with timings("score_new"):
+                new, new_margins = score(Path(scratch), "the new adapter", new_scores)
+            new = dataclasses.replace(new, preference_gain=preference_gain(old_margins, new_margins))
+            with timings("calibrate"):
+                new = calibrate_temperature(engine, new, base.distinct_2, briefs, spans, on_event, new_scores)
         on_event(
             "gate scores kept from earlier retrains: "
             + ", ".join(
@@ -159,13 +165,17 @@ def train_challenger(
                 for name, s in (("active", active_scores), ("base", base_scores), ("new", new_scores))
             )
         )
-        decision = gate(
-            old,
-            new,
-            spec.gate_config,
-            base=base,
-            pairs=len(data.heldout_pairs),
-            requests=data.summary.get("counts", {}).get("heldout_pair_requests"),
+        decision = (
+            nothing_learned(result.stopped, start_version or "the base model")
+            if result.unchanged
+            else gate(
+                old,
+                new,
+                spec.gate_config,
+                base=base,
+                pairs=len(data.heldout_pairs),
+                requests=data.summary.get("counts", {}).get("heldout_pair_requests"),
+            )
         )
         with timings("reward"):
             reward, reward_info = _reward(engine, data, spec, on_event)
@@ -194,6 +204,7 @@ def train_challenger(
                 "preference_stage": result.preference,
                 "stopped": result.stopped,
                 "corpus_checks": result.corpus_checks,
+                "unchanged": result.unchanged,
             },
         }
 
@@ -207,6 +218,18 @@ def train_challenger(
     on_event(f"saved {version}")
     return ChallengerResult(
         version, saved.path, decision.promote, decision.reasons, old.as_dict(), new.as_dict(), base.as_dict(), info
+    )
+
+
+def nothing_learned(stopped: str, started_from: str) -> GateDecision:
+    """The decision on a retrain whose forgetting budget kept the weights it started from: nothing to try live."""
+    return GateDecision(
+        False,
+        [
+            f"not met: something learned: {stopped}; the new adapter is {started_from} unchanged, so there is nothing to "
+            "try (more feedback, or a lower learning_rate in train_config.json, lets the next retrain learn within "
+            "the budget)"
+        ],
     )
 
 

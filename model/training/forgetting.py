@@ -30,6 +30,12 @@ class BudgetState:
     reference: float | None = None
     checks: list[tuple[str, int, float]] = field(default_factory=list)  # (stage, step, corpus loss)
     stopped: str = ""  # "" when every stage ran to its end
+    moved: bool = False  # some stage kept weights from after its first step
+
+    @property
+    def unchanged(self) -> bool:
+        """Training stopped and kept the weights it started from: the adapter is the one it began with."""
+        return bool(self.stopped) and not self.moved
 
 
 class ForgettingBudget(TrainerCallback):
@@ -58,6 +64,7 @@ class ForgettingBudget(TrainerCallback):
     def _keep(self, step: int) -> None:
         self._kept = {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
         self._kept_step = step
+        self.state.moved = self.state.moved or step > 0
 
     def restore(self) -> None:
         """Put back the trainable weights of the last check within the budget (after the Trainer's own reload of

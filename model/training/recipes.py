@@ -18,6 +18,9 @@ decides how far one retrain moves the model:
   the usual strength for data this small.
 - `anchor_weight` 2.0 (starter 1.0): the KL to the base on SFT tokens, likewise (model/training/anchor.py);
   `preference_anchor_weight` stays 3.0.
+- `anchor_to` "start" (starter "base"): both anchors keep to the adapter the retrain starts from, not to the bare
+  base. The starter's base was trained on the corpus and is a copywriter; a pretrained base's is not (its first
+  adapter taught it what a copy is), and an anchor to it undoes that adapter (model/training/anchor.py).
 - `forgetting_budget` 0.08 (starter off): stop a stage before the corpus loss passes the gate's tolerance
   (model/training/forgetting.py). The starter's recipe keeps within the gate without it, and its suite's figures
   were measured without it, so it stays off there until they are measured again.
@@ -60,6 +63,7 @@ PRETRAINED_RECIPE: dict[str, Any] = {
     "lora_alpha": 16,
     "beta": 0.2,
     "anchor_weight": 2.0,
+    "anchor_to": "start",
     "forgetting_budget": 0.08,
 }
 

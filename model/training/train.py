@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 PREFERENCE_MODES = ("auto", "dpo", "kto", "none")
 SFT_BATCHES = ("auto", "random", "by_length")
+ANCHOR_TARGETS = ("base", "start")
 # Corpus validation copies each forgetting check scores, one forward pass each. The same copies at every check, so
 # a check measures the change since the start paired, copy by copy, which 48 copies (about 1,500 tokens) measure
 # to a few hundredths; 128 at 8 checks a stage cost gemma-3-270m more forward passes than the SFT stage itself.
@@ -87,6 +88,13 @@ class TrainConfig:
             " (model/training/anchor.py; 0 turns it off)"
         },
     )
+    anchor_to: str = field(
+        default="base",
+        metadata={
+            "help": "what the SFT and replay anchors keep to: base (the base model, adapter off) or start (the "
+            "adapter training starts from; a pretrained base's recipe, whose bare base is no copywriter)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.preference not in PREFERENCE_MODES:
@@ -99,6 +107,8 @@ class TrainConfig:
             raise ValueError(f"sft_batches must be one of {SFT_BATCHES}")
         if not 0 <= self.anchor_weight <= 100:
             raise ValueError("anchor_weight must be between 0 (off) and 100")
+        if self.anchor_to not in ANCHOR_TARGETS:
+            raise ValueError(f"anchor_to must be one of {ANCHOR_TARGETS}")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for the registry and the training-run row."""
@@ -118,6 +128,7 @@ class TrainResult:
     stage_seconds: dict[str, float] = field(default_factory=dict)  # load, sft, preference
     stopped: str = ""  # why training stopped early (the forgetting budget), "" when every stage ran to its end
     corpus_checks: list[tuple[str, int, float]] = field(default_factory=list)  # (stage, step, corpus loss)
+    unchanged: bool = False  # the budget stopped training before any step it could keep: nothing was learned
 
 
 def _device_args() -> dict[str, Any]:
@@ -177,7 +188,12 @@ def _load_trainable(
         report = trim_output_layer(base, tokenizer, texts)
         log.info("output layer trimmed to %s of %s tokens for training", report["kept"], report["vocabulary"])
     if parent is not None and config.continue_from_active:
-        return PeftModel.from_pretrained(base, str(parent), is_trainable=True), tokenizer, data
+        model = PeftModel.from_pretrained(base, str(parent), is_trainable=True)
+        if config.anchor_to == "start" and (config.anchor_weight > 0 or config.preference_anchor_weight > 0):
+            from model.training.anchor import ANCHOR_ADAPTER
+
+            model.load_adapter(str(parent), adapter_name=ANCHOR_ADAPTER, is_trainable=False)
+        return model, tokenizer, data
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -379,6 +395,7 @@ def train_adapter(
         stage_seconds=stages,
         stopped=budget.stopped,
         corpus_checks=budget.checks,
+        unchanged=budget.unchanged,
     )
     log.info(
         "trained in %.0fs (sft + %s; %s batches)%s",

@@ -124,6 +124,26 @@ def test_retrain_records_everything_starts_a_trial_and_the_winner_is_hot_swapped
         retrainer.store.rollback_model_version()
 
 
+@pytest.mark.slow
+def test_a_retrain_that_learned_nothing_within_the_budget_is_kept_not_tried(retrainer: Retrainer) -> None:
+    """The forgetting budget trips at the first check and keeps step 0: the adapter is the one training started
+    from, so even a wide-open gate must not start a live trial of it, and the outcome says why."""
+    seed_feedback(retrainer.store)
+    retrainer.gate_config = GateConfig(loss_tolerance=10, forgetting_tolerance=10, register_tolerance=1,
+                                       compliance_tolerance=1, diversity_tolerance=1, length_tolerance=1)  # fmt: skip
+    retrainer.config = TrainConfig(learning_rate=0.2, warmup_ratio=0.0, lr_scheduler="constant", epochs=1,
+                                   min_steps=4, forgetting_budget=1e-4, forgetting_checks=4)  # fmt: skip
+    outcome = retrainer.run(trigger="cli", force=True)
+    assert outcome.status == "kept", outcome.message
+    assert "learned nothing within the forgetting budget; kept the active model" in outcome.message
+    assert outcome.losses["unchanged"] and "kept step 0" in outcome.losses["stopped"]
+    assert [r for r in outcome.reasons if r.startswith("not met: something learned: SFT stopped at step")]
+    assert outcome.new == outcome.old  # the same weights: scored once
+    assert "score_new" not in outcome.timings
+    assert retrainer.store.running_trial() is None
+    assert [v["status"] for v in retrainer.store.model_versions()] == ["rejected"]
+
+
 def _result(tmp_path: Path, version: str, *, promote: bool) -> ChallengerResult:
     folder = tmp_path / version
     folder.mkdir()

@@ -249,6 +249,7 @@ def test_a_simulation_on_a_fetched_base_starts_from_the_teams_active_adapter(hom
     from bot.learning.simulate import simulation_settings
     from bot.settings import Settings
     from model.fetch import GEMMA_3_270M, MARKER
+    from model.training.registry import SCORES_DIR
 
     folder = home / "models" / GEMMA_3_270M.name
     folder.mkdir(parents=True)
@@ -256,6 +257,9 @@ def test_a_simulation_on_a_fetched_base_starts_from_the_teams_active_adapter(hom
     adapter = home / "adapters" / "v0002"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text("{}")
+    kept = home / "adapters" / SCORES_DIR
+    kept.mkdir()
+    (kept / "v0002.json").write_text('{"kept": "scores"}')
     main = Store.open(home / "copybot.db")
     main.add_model_version(version="v0002", base_model=GEMMA_3_270M.name, adapter_path=str(adapter))
     main.promote_model_version("v0002")
@@ -269,6 +273,8 @@ def test_a_simulation_on_a_fetched_base_starts_from_the_teams_active_adapter(hom
     assert active is not None and active["version"] == "v0002"
     assert Path(active["adapter_path"]).parent == sim.home / "adapters"  # a copy: the simulation never touches it
     assert (Path(active["adapter_path"]) / "adapter_config.json").is_file()
+    # the gate's kept scores come along (each is checked against its model's files before use)
+    assert (sim.home / "adapters" / SCORES_DIR / "v0002.json").read_text() == '{"kept": "scores"}'
 
 
 def test_a_gain_is_reported_as_served_and_with_reranking_off_and_the_rerankers_alone_is_labelled() -> None:

@@ -33,10 +33,14 @@ def _peft_model(starter_dir: Path, *, random_adapter: bool) -> tuple[Any, Any]:
 
 def _losses(starter_dir: Path, tmp_path: Path, weights: list[float], *, random_adapter: bool) -> list[float]:
     """The training loss of one batch under each anchor weight (0: TRL's own loss)."""
+    model, tokenizer = _peft_model(starter_dir, random_adapter=random_adapter)
+    return _batch_losses(model, tokenizer, tmp_path, weights)
+
+
+def _batch_losses(model: Any, tokenizer: Any, tmp_path: Path, weights: list[float]) -> list[float]:
     from datasets import Dataset
     from trl import SFTConfig
 
-    model, tokenizer = _peft_model(starter_dir, random_adapter=random_adapter)
     rows = [{"prompt": plain_prompt(Brief(**BRIEF), "polite"), "completion": f"{LIKED} {i}"} for i in range(4)]
     args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, use_cpu=True, bf16=False,
                      report_to=[], completion_only_loss=True, max_length=64)  # fmt: skip
@@ -78,6 +82,51 @@ def _divergence_and_entropy(model: Any, tokenizer: Any, prompts: list[str], text
             kls.append(float((base.exp() * (base - logp)).sum(-1).mean()))
             entropies.append(float(-(logp.exp() * logp).sum(-1).mean()))
     return sum(kls) / len(kls), sum(entropies) / len(entropies)
+
+
+def _state(model: Any, adapter: str) -> dict[str, Any]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if f".{adapter}." in n}
+
+
+def test_a_retrain_can_anchor_to_the_adapter_it_starts_from(starter_dir: Path, tmp_path: Path) -> None:
+    """anchor_to="start" (a pretrained base's recipe): the anchor is the parent adapter, loaded again frozen, so it
+    adds nothing at the first step; anchor_to="base" measures the same adapter against the bare base."""
+    from model.training.anchor import ANCHOR_ADAPTER
+    from model.training.train import _load_trainable
+
+    parent = tmp_path / "parent"
+    _peft_model(starter_dir, random_adapter=True)[0].save_pretrained(str(parent))
+    requests = [RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(LIKED, "polite", up=2),))
+                for i in range(6)]  # fmt: skip
+    data = build_dataset(requests, [], [], DatasetConfig(min_liked=1, min_requests=1, replay_ratio=0.0))
+    added = {}
+    for anchor_to in ("start", "base"):
+        model, tokenizer, _ = _load_trainable(starter_dir, parent, TrainConfig(anchor_to=anchor_to), data)
+        assert (ANCHOR_ADAPTER in model.peft_config) == (anchor_to == "start")
+        plain, anchored = _batch_losses(model, tokenizer, tmp_path, [0.0, 1.0])
+        added[anchor_to] = anchored - plain
+        assert model.active_adapter == "default"
+    assert added["start"] == pytest.approx(0.0, abs=1e-5)
+    assert added["base"] > 0.01  # the random parent is far from the bare base
+
+    config = TrainConfig(anchor_to="start", epochs=1, min_steps=3, learning_rate=5e-3, preference="none")
+    model, _ = train_adapter(starter_dir, data, config=config, parent_adapter=parent)
+    saved = _peft_model(starter_dir, random_adapter=False)[0]
+    saved.load_adapter(str(parent), adapter_name="parent")
+    parent_weights = {n.replace(".parent.", f".{ANCHOR_ADAPTER}."): p for n, p in _state(saved, "parent").items()}
+    anchor_weights, trained = _state(model, ANCHOR_ADAPTER), _state(model, "default")
+    assert anchor_weights.keys() == parent_weights.keys()
+    assert all(torch_equal(anchor_weights[n], parent_weights[n]) for n in anchor_weights)  # the anchor never moved
+    moved = [
+        n for n in trained if not torch_equal(trained[n], parent_weights[n.replace(".default.", f".{ANCHOR_ADAPTER}.")])
+    ]
+    assert moved  # the trained adapter did
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
 
 
 def test_an_anchored_adapter_learns_the_copy_but_stays_closer_to_the_base(starter_dir: Path) -> None:
@@ -129,11 +178,14 @@ def _copy_nll(model: Any, tokenizer: Any) -> tuple[float, float]:
             return adapted, nll()
 
 
-def test_the_weight_is_checked() -> None:
+def test_the_weight_and_the_target_are_checked() -> None:
     assert TrainConfig().anchor_weight == 1.0  # on by default: it is what keeps distinct-2 from falling
     assert TrainConfig(anchor_weight=0).anchor_weight == 0
     with pytest.raises(ValueError, match="anchor_weight"):
         TrainConfig(anchor_weight=-0.5)
+    assert TrainConfig().anchor_to == "base"  # the starter's base was trained on the corpus
+    with pytest.raises(ValueError, match="anchor_to"):
+        TrainConfig(anchor_to="parent")
 
 
 def test_the_replay_batches_mask_exactly_the_copy_tokens(starter_dir: Path) -> None:
