@@ -7,7 +7,9 @@ The 40 briefs are fixed, cover every age group and channel, and name products th
 its register retries and filters; the active adapter of COPYBOT_HOME on that base, if any). Reported per model:
 register match, product named (the product or its head noun), event named (the event or its head noun),
 distinct-2 (median per brief), novelty (share of copies that copy 12+ characters from the corpus), compliance
-flags, the lowest Hangul share among the copies, seconds per brief; then sample copies for people to read.
+flags, the lowest Hangul share among the copies, seconds per brief, the share of the 200 asked that were shown,
+the share of every text written that was copy at all, and the share that broke each rule of model/writing/form.py
+(not shown, written again); then sample copies for people to read.
 Targets for gemma with its adapter (issue 15): register match >= 95 %, product named >= 70 %, at most 10 % copying,
 no candidate under 50 % Hangul. A model that is not available gets a row saying why.
 """
@@ -19,6 +21,8 @@ import os
 import statistics
 import time
 from typing import Any
+
+from model.writing.form import FAULTS
 
 AGES = ("10대", "20대", "30대", "40대", "50대", "60대+")
 CHANNELS = ("sns", "sms", "push", "banner", "print")
@@ -75,13 +79,18 @@ def measure(base: str) -> dict[str, Any]:
     spans = corpus_spans([r["text"] for r in load_corpus()])
     copies: list[tuple[dict[str, str], Any]] = []
     distincts, seconds = [], []
+    written, malformed = 0, []
     for i, b in enumerate(briefs()):
         brief = Brief.create(product=b["product"], event=b["event"], age=b["age"], channel=b["channel"], n=5)
         started = time.perf_counter()
         try:
-            candidates = writer.write(brief, seed=100 + i).candidates
+            generation = writer.write(brief, seed=100 + i)
         except Exception:  # a brief with no usable copy counts as five failed copies
-            candidates = []
+            generation = None
+        candidates = generation.candidates if generation is not None else []
+        if generation is not None:
+            written += generation.generated
+            malformed += generation.malformed
         seconds.append(time.perf_counter() - started)
         copies += [(b, c) for c in candidates]
         distincts.append(distinct_2([c.text for c in candidates]) if candidates else 0.0)
@@ -97,6 +106,9 @@ def measure(base: str) -> dict[str, Any]:
         "flagged %": share(sum(bool([f for f in c.flags if not f.startswith("register")]) for _, c in copies)),
         "lowest Hangul %": round(100 * min((hangul_share(c.text) for _, c in copies), default=0.0), 1),
         "s per brief": round(statistics.median(seconds), 2),
+        "shown %": share(len(copies)),
+        "well-formed %": round(100 * (1 - len(malformed) / max(1, written)), 1),
+        **{f"{rule} %": round(100 * sum(rule in m for m in malformed) / max(1, written), 1) for rule in FAULTS},
         "samples": [f"{b['product']} / {b['event']} / {b['age']} / {b['channel']}: {c.text}" for b, c in copies[::10]],
     }  # fmt: skip
 
@@ -106,7 +118,7 @@ def _spans_of(text: str, size: int = 12) -> list[str]:
 
 
 COLUMNS = ("register match %", "product named %", "event named %", "distinct-2", "copying %", "flagged %",
-           "lowest Hangul %", "s per brief")  # fmt: skip
+           "lowest Hangul %", "s per brief", "shown %", "well-formed %", *(f"{rule} %" for rule in FAULTS))  # fmt: skip
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from model.datafiles import load_json
 REGISTERS = ("formal", "polite", "casual", "plain", "noun", "unknown")
 
 # Kiwi tags that carry no register and may trail the real ending: punctuation, symbols, emoji, foreign text.
-_TRAILING_TAGS = ("SF", "SP", "SS", "SSO", "SSC", "SE", "SO", "SW", "SL", "SH", "SN", "SB", "W_EMOJI", "W_URL")
+TRAILING_TAGS = ("SF", "SP", "SS", "SSO", "SSC", "SE", "SO", "SW", "SL", "SH", "SN", "SB", "W_EMOJI", "W_URL")
 
 _kiwi_lock = threading.Lock()
 
@@ -94,7 +94,7 @@ def _ending_register(form: str) -> str | None:
 def _sentence_register(tokens: list[Any]) -> str | None:
     """Register of one sentence: its last ending decides, so inverted order ('떠나요 제주로') still reads polite."""
     closing_ec = set(_endings()["closing_ec"])
-    content = [t for t in tokens if t.tag not in _TRAILING_TAGS]
+    content = [t for t in tokens if t.tag not in TRAILING_TAGS]
     found: str | None = None
     for i, tok in enumerate(content):
         is_last = i == len(content) - 1
@@ -113,28 +113,33 @@ def _has_hangul(text: str) -> bool:
 
 def detect_register(text: str) -> str:
     """Classify a copy as formal, polite, casual, plain, noun or unknown from its sentence-final endings."""
-    if not text or not _has_hangul(text):
-        return "unknown"
-    with _kiwi_lock:  # Kiwi objects are not documented as thread-safe
-        sentences = _kiwi().split_into_sents(text, return_tokens=True)
-    return _register_of(sentences)
+    return detect_registers([text])[0]
 
 
 def detect_registers(texts: list[str]) -> list[str]:
     """`detect_register` for many texts at once; Kiwi analyses the batch in parallel (imports, evaluation)."""
+    return [
+        _register_of(sentences) if _has_hangul(text) else "unknown"
+        for text, sentences in zip(texts, analyse_sentences(texts), strict=True)
+    ]
+
+
+def analyse_sentences(texts: list[str]) -> list[list[list[Any]]]:
+    """Each text's sentences as lists of Kiwi tokens (`.form`, `.tag`); [] for a text without Hangul, which is not
+    analysed (nor is the analyser loaded, seconds the first time, when no text has any)."""
     korean = [i for i, t in enumerate(texts) if t and _has_hangul(t)]
-    out = ["unknown"] * len(texts)
-    if not korean:  # nothing to analyse: the analyser is not even loaded (seconds, the first time)
+    out: list[list[list[Any]]] = [[] for _ in texts]
+    if not korean:
         return out
-    with _kiwi_lock:
+    with _kiwi_lock:  # Kiwi objects are not documented as thread-safe
         analysed = list(_kiwi().split_into_sents([texts[i] for i in korean], return_tokens=True))
     for i, sentences in zip(korean, analysed, strict=True):
-        out[i] = _register_of(sentences)
+        out[i] = [list(s.tokens or []) for s in sentences]
     return out
 
 
-def _register_of(sentences: Any) -> str:
-    found = [r for s in sentences if (r := _sentence_register(list(s.tokens or []))) is not None]
+def _register_of(sentences: list[list[Any]]) -> str:
+    found = [r for s in sentences if (r := _sentence_register(s)) is not None]
     if not found:
         return "noun"
     counts = Counter(found)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from model.errors import ModelSideError
 from model.writing.brief import Brief
 from model.writing.compliance import ComplianceRule, load_rules, screen, strip_framed_labels
+from model.writing.form import form_faults_many
 from model.writing.frame import MIN_BODY, AdFrame, needs_frame
 from model.writing.postprocess import channel_limit, dedupe, fit_channel, length_flag, measure, normalize
 from model.writing.prompt import registers_for
@@ -75,6 +76,8 @@ class Generation:
     generated: int
     elapsed_ms: int
     notes: list[str] = field(default_factory=list)  # advice on the request as a whole (when it may be sent)
+    # the rules broken by each text written but never shown because it was not copy (model/writing/form.py)
+    malformed: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -104,10 +107,13 @@ class CopyWriter:
         groups = list(dict.fromkeys(plan))
         candidates: list[Candidate] = []
         rounds = generated = 0
+        malformed: list[list[str]] = []
         for g, version in enumerate(groups):
             group_seed = None if seed is None else seed + 7919 * g  # sides must not share their samples
             model = None if versions is None else version
-            written, r, made = self._write_group(brief, plan.count(version), model, version, group_seed, candidates)
+            written, r, made = self._write_group(
+                brief, plan.count(version), model, version, group_seed, candidates, malformed
+            )
             candidates += written
             rounds, generated = max(rounds, r), generated + made
         if not candidates:
@@ -118,7 +124,8 @@ class CopyWriter:
         if len(groups) > 1:
             (random.Random(seed) if seed is not None else random.SystemRandom()).shuffle(candidates)
         elapsed = int((time.perf_counter() - started) * 1000)
-        return Generation(candidates, self.backend.version, rounds, generated, elapsed, self.frame.notes(brief.channel))
+        notes = self.frame.notes(brief.channel)
+        return Generation(candidates, self.backend.version, rounds, generated, elapsed, notes, malformed)
 
     def _budgeted(self, brief: Brief) -> Brief:
         """The brief with the body's budget when its channel carries the legal frame; refused when the frame leaves
@@ -136,9 +143,17 @@ class CopyWriter:
         return dataclasses.replace(brief, limit=budget)
 
     def _write_group(
-        self, brief: Brief, n: int, model: str | None, version: str, seed: int | None, others: list[Candidate]
+        self,
+        brief: Brief,
+        n: int,
+        model: str | None,
+        version: str,
+        seed: int | None,
+        others: list[Candidate],
+        malformed: list[list[str]],
     ) -> tuple[list[Candidate], int, int]:
-        """n candidates by one model, retrying register mismatches; (candidates, rounds, texts generated)."""
+        """n candidates by one model, retrying register mismatches and texts that are not copy (never shown;
+        the rules each broke added to `malformed`); (candidates, rounds, texts generated)."""
         profile = profile_for(brief.age_group)
         factor = self._pool_factor()
         wanted = registers_for(dataclasses.replace(brief, n=n))
@@ -159,7 +174,11 @@ class CopyWriter:
                                    avoid=seen)  # fmt: skip
             rounds += 1
             generated += len(texts)
-            for text in dedupe(texts, keep=seen):
+            fresh = dedupe(texts, keep=seen)
+            for text, faults in zip(fresh, form_faults_many(fresh), strict=True):
+                if faults:  # not copy at all: never shown, and never labelled as fitting the audience
+                    malformed.append(faults)
+                    continue
                 register = detect_register(text)
                 if not profile.accepts(register):
                     mismatched.append((text, register))
