@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from model.corpus_standings import standings
 from model.starter.corpus import CORPUS_FILE
-from model.training.corpus_scores import score_pairs, standings
+from model.training.corpus_scores import score_pairs
 from model.training.dataset import example_context, with_prompts
 from model.writing.brief import Brief, normalize_age, normalize_channel
 from model.writing.prompt import chat_messages, form_prompt, plain_prompt

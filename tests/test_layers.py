@@ -51,6 +51,20 @@ def test_model_and_storage_never_import_slack_bot_or_each_other() -> None:
     assert broken == []
 
 
+def test_serving_never_reaches_into_training() -> None:
+    """model/writing/ (what writes a copy, in the bot and on the GPU host) never imports model/training/, at any
+    depth: what both need (an adapter folder's info, corpus standings, the reward's scoring half) lives below."""
+    writing = {module: path for module, path in _modules().items() if module.startswith("model.writing")}
+    assert "model.writing.writer" in writing
+    broken = sorted(
+        (str(path.relative_to(REPO)), name)
+        for path in writing.values()
+        for name in _imports(path)
+        if name.split(".")[:2] == ["model", "training"]
+    )
+    assert broken == []
+
+
 def test_no_module_imports_its_way_back_to_itself() -> None:
     graph = _graph()
     cycles = []

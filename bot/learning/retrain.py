@@ -36,12 +36,13 @@ from model.training.dataset import (
     RetrainDataset,
     build_dataset,
     dataset_to_json,
+    map_briefs,
 )
 from model.training.evaluate import GateConfig
 from model.training.registry import AdapterRegistry
 from model.training.train import TrainConfig
-from model.writing.frame import AdFrame, with_budgets
-from model.writing.voice import BrandVoice, with_voice
+from model.writing.frame import AdFrame
+from model.writing.voice import BrandVoice, brief_with_voice
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -169,9 +170,10 @@ class Retrainer:
             data = build_dataset(rated_requests(self.store), self.store.corpus_rows("train"),
                                  self.store.corpus_rows("validation"), self.dataset_config, force=force)  # fmt: skip
         if self.settings.voice_examples:
-            data = with_voice(data, BrandVoice(self.store.corpus_rows("train"), self.settings.voice_examples))
+            voice = BrandVoice(self.store.corpus_rows("train"), self.settings.voice_examples)
+            data = map_briefs(data, lambda brief: brief_with_voice(brief, voice))
         # the body budget the legal frame leaves, as the writer states it in an instruct model's prompt
-        return with_budgets(data, AdFrame(self.settings.ad_sender, self.settings.ad_optout))
+        return map_briefs(data, AdFrame(self.settings.ad_sender, self.settings.ad_optout).budgeted_brief)
 
     def run(self, *, trigger: str, force: bool = False, dry_run: bool = False) -> RetrainOutcome:
         """Build, train, evaluate, gate, and promote or keep; every path is recorded and explained."""

@@ -374,7 +374,7 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
-        from model.training.registry import temperature_scale
+        from model.adapter_info import temperature_scale
 
         base = {"id": config.base_name, "object": "model", "created": 0, "owned_by": "copybot", "parent": None}
         # `temperature_scale` (not in OpenAI's shape) tells a client that this server applies the version's
@@ -478,7 +478,7 @@ def create_server(engine: Any, config: ServerConfig, jobs: FineTuningJobs | None
 
     @app.post("/v1/embeddings")
     async def embeddings(body: EmbeddingRequest) -> dict[str, Any]:
-        """The reward's features of each input (model/training/reward.py: pooled last hidden states over the copy,
+        """The reward's features of each input (model/writing/reward_model.py: pooled last hidden states over the copy,
         after its `prompts` entry when given), from the model `model` names: the base model, whose features the
         learned reward scores, or an adapter."""
         texts = [body.input] if isinstance(body.input, str) else body.input

@@ -33,8 +33,9 @@ from model.training.evaluate import (
 )
 from model.training.gate_scores import GateScores, folder_fingerprint, scoring_context
 from model.training.registry import SCORES_DIR, AdapterRegistry
-from model.training.reward import RewardModel, fit_reward
+from model.training.reward import fit_reward
 from model.training.train import TrainConfig
+from model.writing.reward_model import RewardModel
 from model.writing.writer import CopyWriter
 
 DEFAULT_BRIEF = {"product": "린넨 셔츠", "event": "여름 세일", "channel": "sns"}

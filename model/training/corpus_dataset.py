@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from model.training.corpus_scores import ScoreRules, brief_key, score_pairs, sft_weight, standings
+from model.corpus_standings import ScoreRules, brief_key, standings
+from model.training.corpus_scores import score_pairs, sft_weight
 from model.training.dataset import NotEnoughFeedback, RetrainDataset, corpus_example, example_context
 from model.writing.brief import SUBJECT, brief_fields
 

@@ -25,11 +25,13 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from model.corpus_standings import standings
 from model.errors import ModelSideError
-from model.training.corpus_scores import sft_weight, standings
+from model.training.corpus_scores import sft_weight
 from model.training.feedback import RatedCandidate, RatedRequest
 from model.training.outcomes import compare, score_row
 from model.writing.brief import Brief
@@ -124,6 +126,17 @@ def with_prompts(examples: list[Example], tokenizer: Any) -> list[Example]:
 
 
 EXAMPLE_FIELDS = ("sft", "pairs", "kto", "heldout_sft", "heldout_pairs", "heldout_corpus", "heldout_kto", "replay")
+
+
+def map_briefs(data: RetrainDataset, change: Callable[[dict[str, Any]], dict[str, Any]]) -> RetrainDataset:
+    """The dataset with every example's brief, and every held-out brief, passed through `change`: how serving's
+    additions to a brief reach the examples it trains on (the brand voice's examples, model/writing/voice.py; a framed
+    channel's body budget, model/writing/frame.py), so that a model is trained on the prompt it is served."""
+    changed: dict[str, Any] = {
+        name: [{**e, "brief": change(e["brief"])} if "brief" in e else e for e in getattr(data, name)]
+        for name in EXAMPLE_FIELDS
+    }
+    return dataclasses.replace(data, **changed, heldout_briefs=[change(b) for b in data.heldout_briefs])
 
 
 def render_dataset(data: RetrainDataset, tokenizer: Any) -> RetrainDataset:

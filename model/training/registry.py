@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from model.adapter_info import INFO_FILE
 from model.errors import AdapterError
 
-INFO_FILE = "copybot.json"
 REQUIRED_FILES = ("adapter_config.json", "adapter_model.safetensors", INFO_FILE)
 SCORES_DIR = ".gate-scores"  # kept gate scores (model/training/gate_scores.py): hidden, so never a version
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -117,18 +117,6 @@ class AdapterRegistry:
         for p in leftovers:
             shutil.rmtree(p, ignore_errors=True)
         return [p.name for p in leftovers]
-
-
-def temperature_scale(folder: str | Path) -> float:
-    """The sampling-temperature factor recorded with an adapter (1.0 when it has none, or no copybot.json yet).
-
-    A retrain calibrates it so that the adapter's candidates are as varied as the base model's
-    (model/training/challenger.py); every engine that serves the adapter multiplies the requested temperature by it."""
-    try:
-        info = json.loads((Path(folder) / INFO_FILE).read_text("utf-8"))
-        return float(info.get("decoding", {}).get("temperature_scale", 1.0))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return 1.0
 
 
 def _checked_info(folder: Path, version: str) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from model.adapter_info import temperature_scale
 from model.errors import AdapterError, ModelUnavailableError
 from model.locks import TurnLock
-from model.training.registry import temperature_scale
 from model.writing.brief import Brief
 from model.writing.decoding import decodable
 from model.writing.diversity import SiblingBigramPenalty
@@ -236,9 +236,9 @@ class LocalEngine:
                  f" (temperature x{self.temperature_scale:g})" if self.temperature_scale != 1 else "")  # fmt: skip
 
     def features(self, prompts: list[str], texts: list[str], *, model: str | None = None) -> list[list[float]]:
-        """The reward model's features of each copy (model/training/reward.py), from the bare base model (the
+        """The reward model's features of each copy (model/writing/reward_model.py), from the bare base model (the
         reward's), or from the adapter `model` names (the base model's names mean the base)."""
-        from model.training.reward import copy_features
+        from model.writing.reward_model import copy_features
 
         with self._lock:
             name = None if model is None else self.resolve(model)

@@ -10,7 +10,6 @@ placeholders and a flag naming the setting to set: it is never silently sent wit
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,20 +61,12 @@ class AdFrame:
         return [f"ad_frame: 자리표시를 실제 값으로 바꿔야 보낼 수 있어요 — 운영자에게 {names} 설정을 요청하세요 "
                 f"({self._spec()['law']})"]  # fmt: skip
 
+    def budgeted_brief(self, brief: dict[str, Any]) -> dict[str, Any]:
+        """A training example's brief with the body budget of its framed channel, as the writer sets it when
+        serving (`CopyWriter._budgeted`), so that an instruct model is trained on the prompt it is served."""
+        channel = brief.get("channel")
+        return {**brief, "limit": self.budget(channel)} if channel and needs_frame(channel) else brief
+
     def notes(self, channel: str) -> list[str]:
         """Advice on the request as a whole (not a flag on a copy): when a promotional message may be sent."""
         return [str(self._spec()["night_note"])] if needs_frame(channel) else []
-
-
-def with_budgets(data: Any, frame: AdFrame) -> Any:
-    """A RetrainDataset whose examples of framed channels carry the body budget in their brief, as the writer sets
-    it when serving, so that an instruct model is trained on the prompt it is served."""
-    from model.training.dataset import EXAMPLE_FIELDS
-
-    def brief(b: dict[str, Any]) -> dict[str, Any]:
-        return {**b, "limit": frame.budget(b["channel"])} if b.get("channel") and needs_frame(b["channel"]) else b
-
-    changed: dict[str, Any] = {name: [{**e, "brief": brief(e["brief"])} if "brief" in e else e
-                                      for e in getattr(data, name)] for name in EXAMPLE_FIELDS}  # fmt: skip
-    changed["heldout_briefs"] = [brief(b) for b in data.heldout_briefs]
-    return dataclasses.replace(data, **changed)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import ModelSideError
-from model.training.reward import RewardModel, reward_prompt
 from model.writing.brief import Brief
 from model.writing.diversity import distinct_2
+from model.writing.reward_model import RewardModel, reward_prompt
 
 log = logging.getLogger(__name__)
 

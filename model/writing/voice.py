@@ -1,7 +1,7 @@
 """Brand voice in the prompt: the k best-performing corpus copies for a brief, shown to an instruct model as
 examples, the same way in training and in serving.
 
-Which copies: those in the top quarter of their comparable group (the standings of model/training/corpus_scores.py),
+Which copies: those in the top quarter of their comparable group (the standings of model/corpus_standings.py),
 written for the same channel and age group as the brief, and for the brief's category where at least k such
 copies exist (a brief has no category: it is the category the corpus gives the brief's product most often).
 Copies written for the very same brief (product, event, age group, channel) are never shown: in training, a
@@ -9,18 +9,17 @@ corpus copy replayed under its own brief would otherwise see itself in its promp
 rule holds in serving, so the two render the same prompt. Best standing first; ties by text, so the choice is
 stable.
 
-`with_voice` puts the examples into every example of a built dataset (in the brief it carries), so that a GPU
-host renders them without the corpus.
+`brief_with_voice` puts the examples into a training example's brief (every example of a built dataset, through
+model/training/dataset.map_briefs), so that a GPU host renders them without the corpus.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from model.training.corpus_scores import brief_key, standings
+from model.corpus_standings import brief_key, standings
 
 TOP_STANDING = 0.75
 MAX_EXAMPLES = 10
@@ -59,17 +58,3 @@ def brief_with_voice(brief: dict[str, Any], voice: BrandVoice) -> dict[str, Any]
     """A training example's brief with its examples (none when the voice has none for it)."""
     examples = voice.examples_for(brief)
     return {**brief, "examples": list(examples)} if examples else brief
-
-
-def with_voice(data: Any, voice: BrandVoice) -> Any:
-    """A RetrainDataset whose every example's brief (and every held-out brief) carries its brand-voice examples."""
-    from model.training.dataset import EXAMPLE_FIELDS
-
-    if not voice.k:
-        return data
-    changed: dict[str, Any] = {
-        name: [{**e, "brief": brief_with_voice(e["brief"], voice)} if "brief" in e else e for e in getattr(data, name)]
-        for name in EXAMPLE_FIELDS
-    }
-    changed["heldout_briefs"] = [brief_with_voice(b, voice) for b in data.heldout_briefs]
-    return dataclasses.replace(data, **changed)

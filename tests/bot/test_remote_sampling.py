@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from bot.generation import ActiveAdapterBackend
+from model.adapter_info import INFO_FILE
 from model.serving.client import ModelClient
 from model.serving.remote import RemoteBackend
 from model.serving.server import ServerConfig, create_server
-from model.training.registry import INFO_FILE
 from model.writing.engine import LocalEngine
 from storage import Store
 from tests.fakes.vllm import BASE, FakeVLLM

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from model.adapter_info import INFO_FILE, temperature_scale
 from model.training.challenger import TEMPERATURE_STEPS, calibrate_temperature
 from model.training.evaluate import Metrics, corpus_spans, gate, generation_metrics
-from model.training.registry import INFO_FILE, AdapterRegistry, temperature_scale
+from model.training.registry import AdapterRegistry
 from model.writing.brief import Brief
 from model.writing.engine import LocalEngine
 from model.writing.writer import CopyWriter

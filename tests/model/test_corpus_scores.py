@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from model.training.corpus_scores import ScoreRules, score_pairs, sft_weight, standings
+from model.corpus_standings import ScoreRules, standings
+from model.training.corpus_scores import score_pairs, sft_weight
 
 
 def _row(text: str, score: float | None, *, age: str = "20대", channel: str = "sns", measure: str = "ctr",

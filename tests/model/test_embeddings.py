@@ -14,10 +14,10 @@ import pytest
 from model.serving.client import ModelClient
 from model.serving.remote import RemoteBackend
 from model.serving.server import ServerConfig, create_server
-from model.training.reward import RewardModel, reward_prompt
 from model.writing.brief import Brief
 from model.writing.engine import LocalEngine
 from model.writing.rerank import Option, Reranker, choose
+from model.writing.reward_model import RewardModel, reward_prompt
 from tests.fakes.vllm import FakeVLLM
 from tests.http_server import serving
 

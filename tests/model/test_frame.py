@@ -141,3 +141,15 @@ def test_a_body_too_long_for_the_frame_is_written_again_and_kept_last_if_no_retr
     stubborn = CopyWriter(ScriptedBackend(script=[[long]], fallback=[long]), frame=FRAME).write(brief, seed=1)
     [kept] = stubborn.candidates
     assert kept.text == long and kept.register_ok and kept.flags[0].startswith("too_long:")  # shown, flagged
+
+
+def test_training_examples_carry_the_body_budget_the_writer_serves_with() -> None:
+    from model.training.dataset import build_dataset, map_briefs
+
+    brief = {"product": "린넨 셔츠", "event": "여름 세일", "age_group": "30대", "register_detected": "polite"}
+    corpus = [{**brief, "text": f"린넨 셔츠 할인해요 {i}", "channel": c} for i, c in enumerate(["sms", "sns"] * 4)]
+    data = map_briefs(build_dataset([], corpus, corpus[:2], force=True), FRAME.budgeted_brief)
+    briefs = [e["brief"] for e in data.sft + data.heldout_corpus] + data.heldout_briefs
+    assert {b["channel"] for b in briefs} == {"sms", "sns"}
+    for brief in briefs:
+        assert brief.get("limit") == (47 if brief["channel"] == "sms" else None)

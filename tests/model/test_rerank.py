@@ -9,21 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from model.training.reward import (
-    FEATURES,
-    MIN_CLASS,
-    WORD_BUCKETS,
-    WORD_FEATURES,
-    RewardModel,
-    auroc,
-    fit_reward,
-    reward_prompt,
-    train_reward,
-    word_columns,
-)
+from model.training.reward import MIN_CLASS, auroc, fit_reward, train_reward
 from model.writing.brief import Brief
 from model.writing.diversity import distinct_2
 from model.writing.rerank import Option, Reranker, choose
+from model.writing.reward_model import FEATURES, WORD_BUCKETS, WORD_FEATURES, RewardModel, reward_prompt, word_columns
 from model.writing.writer import CopyWriter
 
 BRIEF = Brief.create(product="린넨 셔츠", event="여름 세일", age="30대", channel="sns", n=3)

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from model.training.dataset import build_dataset, render_dataset
+from model.training.dataset import build_dataset, map_briefs, render_dataset
 from model.writing.brief import Brief
 from model.writing.prompt import VOICE_HEADING, render_prompt
-from model.writing.voice import BrandVoice, with_voice
+from model.writing.voice import BrandVoice, brief_with_voice
 from tests.conftest import REPO
 from tests.real_tokenizers import TOKENIZERS, tokenizer_folder
 
@@ -54,7 +54,8 @@ def test_the_briefs_own_copies_are_never_shown_and_its_category_narrows_when_it_
 
 
 def test_every_example_of_a_dataset_carries_its_briefs_examples() -> None:
-    data = with_voice(build_dataset([], CORPUS, CORPUS[:2], force=True), BrandVoice(CORPUS, k=2))
+    voice = BrandVoice(CORPUS, k=2)
+    data = map_briefs(build_dataset([], CORPUS, CORPUS[:2], force=True), lambda b: brief_with_voice(b, voice))
     for e in data.sft + data.heldout_corpus:
         own = e["completion"]
         assert own not in e["brief"].get("examples", []), "a copy never sees itself in its prompt"
@@ -72,5 +73,7 @@ def test_the_chat_prompt_shows_the_examples_and_base_model_prompts_do_not() -> N
     assert f"{VOICE_HEADING}\n- 의류 카피 8\n- 의류 카피 7<|im_end|>" in chat  # closing the user message
     assert VOICE_HEADING not in render_prompt(brief, "polite", tokenizer)
     assert render_prompt(with_examples, "polite", None) == render_prompt(brief, "polite", None)  # the starter's
-    rendered = render_dataset(with_voice(build_dataset([], CORPUS, [], force=True), BrandVoice(CORPUS, k=2)), tokenizer)
+    voice = BrandVoice(CORPUS, k=2)
+    voiced = map_briefs(build_dataset([], CORPUS, [], force=True), lambda b: brief_with_voice(b, voice))
+    rendered = render_dataset(voiced, tokenizer)
     assert any("- 의류 카피 8" in e["prompt"] for e in rendered.sft)
