@@ -7,6 +7,7 @@ Current reactions are replayed from the feedback log (storage/scores.py), so a r
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from storage.base import Row
@@ -19,6 +20,10 @@ TOP_EDITS = 5
 def _share(part: int, whole: int) -> float | None:
     """part / whole, or None when there is nothing to divide (shown as "–", never as 0%)."""
     return round(part / whole, 4) if whole else None
+
+
+def _flag_codes(stored: str | None) -> set[str]:
+    return {str(flag).split(":")[0] for flag in json.loads(stored)} if stored else set()
 
 
 class ReportQueries(OutcomeRecords):
@@ -67,6 +72,8 @@ class ReportQueries(OutcomeRecords):
             },
             "register_match": _share(sum(int(c[3] or 0) for c in candidates), len(candidates)),
             "flagged": _share(sum(1 for c in candidates if c[4] and json.loads(c[4])), len(candidates)),
+            # candidates carrying each kind of flag (the code before the colon of "code: 'term' — why")
+            "flag_codes": dict(Counter(code for c in candidates for code in _flag_codes(c[4]))),
             # every copy picked as a winner, oldest first: the report ranks them (bot/report/build.py)
             "winning_copies": [
                 _winner(cid, text_of[cid], current[cid], by_request[request_of[cid]]) for cid in winners

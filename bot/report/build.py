@@ -9,6 +9,7 @@ from typing import Any
 from bot.learning.trials import Trials, describe_ko, outcome_ko
 from bot.report.weeks import Week
 from model.training.feedback import reaction_value
+from model.writing.facts import UNGROUNDED
 from storage import Store
 from storage.base import Row, iso
 
@@ -48,6 +49,9 @@ def training_run_for(store: Store, week: Week) -> Row | None:
 def week_figures(store: Store, week: Week) -> dict[str, Any]:
     """The store's figures for a week, with its best copies: the winners ranked by the rule training ranks by."""
     figures = store.week_figures(*week.bounds())
+    # copies shown with a figure or benefit their brief did not give, after the writer tried again (facts.py)
+    flagged, shown = figures["flag_codes"].get(UNGROUNDED, 0), figures["candidates"]
+    figures["ungrounded"] = round(flagged / shown, 4) if shown else None
     winners = figures.pop("winning_copies")
     ranked = sorted(winners, key=lambda c: (-reaction_value(c["up"], c["down"], c["win"]), c["id"]))
     return {**figures, "top_copies": ranked[:TOP_COPIES]}

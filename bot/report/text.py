@@ -18,6 +18,7 @@ SUMMARY_ROWS = [
     ("win_rate", "우승 비율 (우승작이 나온 요청)", "share"),
     ("register_match", "말투 일치율", "share"),
     ("flagged", "주의 표현이 걸린 후보", "share"),
+    ("ungrounded", "브리프에 없는 수치·혜택이 남은 후보", "share"),
 ]
 METRIC_ROWS = [
     ("val_loss", "피드백 검증 손실 (낮을수록 좋음)"),

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from model.errors import ModelSideError
 from model.writing.brief import Brief
 from model.writing.compliance import ComplianceRule, load_rules, screen, strip_framed_labels
+from model.writing.facts import UNGROUNDED, flags_for
 from model.writing.form import form_faults_many
 from model.writing.frame import MIN_BODY, AdFrame, needs_frame
 from model.writing.postprocess import channel_limit, dedupe, fit_channel, length_flag, measure, normalize
@@ -152,7 +153,8 @@ class CopyWriter:
         others: list[Candidate],
         malformed: list[list[str]],
     ) -> tuple[list[Candidate], int, int]:
-        """n candidates by one model, retrying register mismatches and texts that are not copy (never shown;
+        """n candidates by one model, retrying register mismatches, copies that state a figure the brief does not
+        give (shown last, flagged, when no retry helps) and texts that are not copy (never shown;
         the rules each broke added to `malformed`); (candidates, rounds, texts generated)."""
         profile = profile_for(brief.age_group)
         factor = self._pool_factor()
@@ -161,6 +163,7 @@ class CopyWriter:
         matched: list[tuple[str, str]] = []
         too_long: list[tuple[str, str]] = []  # in register, but the framed message is over the channel's limit
         mismatched: list[tuple[str, str]] = []
+        invented: list[tuple[str, str]] = []  # in register, but stating a figure or benefit the brief does not give
         rounds = generated = 0
         while len(matched) < n and rounds <= self.max_extra_rounds:
             missing = n - len(matched)
@@ -169,7 +172,7 @@ class CopyWriter:
             registers = pool_registers if rounds == 0 else [wanted[i % len(wanted)] for i in range(missing * 2)]
             # the set's copies so far (the other side's in a trial, this side's on a retry): the sibling penalty
             # keeps the new ones apart from them as it does within one batch
-            seen = [c.text for c in others] + [t for t, _ in matched + too_long + mismatched]
+            seen = [c.text for c in others] + [t for t, _ in matched + too_long + mismatched + invented]
             texts = self._generate(brief, registers, seed=None if seed is None else seed + rounds, model=model,
                                    avoid=seen)  # fmt: skip
             rounds += 1
@@ -182,10 +185,13 @@ class CopyWriter:
                 register = detect_register(text)
                 if not profile.accepts(register):
                     mismatched.append((text, register))
+                elif flags_for(text, brief):
+                    invented.append((text, register))
                 else:
                     (matched if self._fits(text, brief) else too_long).append((text, register))
         written = [self._finish(t, r, True, brief, version) for t, r in matched + too_long]
         written += [self._finish(t, r, False, brief, version) for t, r in mismatched]
+        written += [self._finish(t, r, True, brief, version) for t, r in invented]  # last: a claim nobody made
         return self._shown(brief, written, n), rounds, generated
 
     def _fits(self, text: str, brief: Brief) -> bool:
@@ -237,7 +243,7 @@ class CopyWriter:
     def _finish(self, text: str, register: str, ok: bool, brief: Brief, version: str) -> Candidate:
         message = self.frame.wrap(text, brief.channel)
         framed = needs_frame(brief.channel)
-        flags = screen(text, self.rules, framed=framed) + length_flag(message, brief.channel)
+        flags = screen(text, self.rules, framed=framed) + flags_for(text, brief) + length_flag(message, brief.channel)
         flags += self.frame.flags(brief.channel)
         if not ok:
             expected = "/".join(register_name(r) for r in profile_for(brief.age_group).registers)
@@ -246,7 +252,10 @@ class CopyWriter:
 
 
 def _tier(candidate: Candidate) -> int:
-    """0: in register, no flag; 1: in register, flagged (a claim to check, too long); 2: register mismatch."""
+    """0: in register, no flag; 1: in register, flagged (a claim to check, too long); 2: register mismatch;
+    3: a figure or benefit the brief does not give (model/writing/facts.py), which the team must not send as is."""
+    if any(f.startswith(UNGROUNDED) for f in candidate.flags):
+        return 3
     if not candidate.register_ok:
         return 2
     return 1 if candidate.flags else 0

@@ -33,7 +33,7 @@ def _request(store: Store, clock: Clock, at: datetime, *, user: str, age: str, e
 
 def seed_two_weeks(path: Path) -> Store:
     """W47 (before the KST Monday): 2 requests, 1 won. W48: 4 requests from 3 people, 2 won, a removed 👍, an edit,
-    one flagged candidate, one register mismatch; one request at 23:59 KST Sunday belongs to W47."""
+    a candidate flagged for a word and one for a figure its brief did not give, one register mismatch; one request at 23:59 KST Sunday belongs to W47."""
     clock = Clock(KST_W48_MONDAY)
     store = Store.open(path, clock=clock)
     day = 24 * 3600
@@ -51,7 +51,7 @@ def seed_two_weeks(path: Path) -> Store:
     b = _request(store, clock, at(1 * day), user="U1", age="20대", event="여름 세일", channel="sns",
                  texts=[("여름엔 린넨이죠!", 1, []), ("가볍게 입어 보세요.", 1, []), ("최고의 셔츠예요", 1, ["absolute: 최고"])])  # fmt: skip
     c = _request(store, clock, at(2 * day), user="U2", age="20대", event="여름 세일", channel="push",
-                 texts=[("오늘만 20% 할인해요", 1, []), ("지금 만나 보세요", 0, [])])  # fmt: skip
+                 texts=[("오늘만 20% 할인해요", 1, ["ungrounded: '20%' — 브리프에 없는 수치"]), ("지금 만나 보세요", 0, [])])  # fmt: skip
     d = _request(store, clock, at(3 * day), user="U3", age="50대", event="추석", channel="sms",
                  texts=[("정성을 담았습니다.", 1, []), ("귀한 분께 드립니다.", 1, [])])  # fmt: skip
     _request(store, clock, at(4 * day), user="U3", age="50대", event="추석", channel="sms",

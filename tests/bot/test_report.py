@@ -73,7 +73,8 @@ def test_figures_against_a_seeded_store(seeded: Store) -> None:
     }
     assert t["win_rate_by"]["channel"]["push"] == {"requests": 1, "won": 0, "rate": 0.0}
     assert t["win_rate_by"]["event"]["추석"]["won"] == 1
-    assert (t["register_match"], t["flagged"]) == (0.875, 0.125)
+    assert (t["register_match"], t["flagged"], t["ungrounded"]) == (0.875, 0.25, 0.125)
+    assert t["flag_codes"] == {"absolute": 1, "ungrounded": 1}
     assert [c["text"] for c in t["top_copies"]] == ["정성을 담았습니다.", "여름엔 린넨이죠!"]  # 2 🏆 before 1 🏆 + 1 👍
     assert (
         t["edits"]
@@ -117,6 +118,7 @@ def test_markdown_report_and_the_cli(seeded: Store, tmp_path: Path, home: Path) 
         "# copybot 주간 리포트 2026-W48",
         "| 요청 | 4 | 2 | +2 |",
         "| 우승 비율 (우승작이 나온 요청) | 50% | 50% | +0%p |",
+        "| 브리프에 없는 수치·혜택이 남은 후보 | 12% | 0% | +12%p |",
         "새 모델 v0002이(가) 검증을 통과해 적용됐어요.",
         "| 피드백 검증 손실 (낮을수록 좋음) | 2.500 | 2.300 | -0.200 |",
         "| 샘플링 온도 배율 (다양성 보정) | 1.000 | 1.125 | +0.125 |",

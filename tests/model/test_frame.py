@@ -103,7 +103,7 @@ def test_the_writer_asks_for_the_budget_and_shows_each_candidate_as_the_whole_me
             return super().prompt_for(brief, register)
 
     backend = Recording(script=[["(광고) 여름 린넨 셔츠 20% 할인해요.", "오늘만 (광고) 특가예요."]])
-    brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="30대", channel="문자", n=2)
+    brief = Brief.create(product="린넨 셔츠", event="여름 세일", age="30대", channel="문자", n=2, notes="20% 할인")
     result = CopyWriter(backend, frame=FRAME).write(brief, seed=1)
     first, second = result.candidates
     assert first.text == "여름 린넨 셔츠 20% 할인해요."  # its own label dropped: the frame adds one
@@ -135,7 +135,7 @@ def test_a_body_too_long_for_the_frame_is_written_again_and_kept_last_if_no_retr
     long = "여름 린넨 셔츠 전 품목 이십 퍼센트 할인하는 특별한 기회를 놓치지 마세요"  # 93 bytes alone: no sentence end fits
     short = "린넨 셔츠 20% 할인해요."
     backend = ScriptedBackend(script=[[long], [short, short + "!"]])
-    brief = Brief.create(product="린넨 셔츠", age="30대", channel="sms", n=1)
+    brief = Brief.create(product="린넨 셔츠", age="30대", channel="sms", n=1, notes="20% 할인")
     result = CopyWriter(backend, frame=FRAME).write(brief, seed=1)
     assert [c.text for c in result.candidates] == [short] and result.rounds == 2
     stubborn = CopyWriter(ScriptedBackend(script=[[long]], fallback=[long]), frame=FRAME).write(brief, seed=1)
