@@ -8,6 +8,8 @@ its register retries and filters; the active adapter of COPYBOT_HOME on that bas
 register match, product named (the product or its head noun), event named (the event or its head noun),
 distinct-2 (median per brief), novelty (share of copies that copy 12+ characters from the corpus), compliance
 flags, the lowest Hangul share among the copies, seconds per brief, the share of the 200 asked that were shown,
+the share shown with no figure or benefit their brief did not give (grounded), the share of the copies of briefs
+with an offer that state it (half the briefs give one, in their notes),
 the share of every text written that was copy at all, and the share that broke each rule of model/writing/form.py
 (not shown, written again); then sample copies for people to read.
 Targets for gemma with its adapter (issue 15): register match >= 95 %, product named >= 70 %, at most 10 % copying,
@@ -22,6 +24,7 @@ import statistics
 import time
 from typing import Any
 
+from model.writing.facts import UNGROUNDED, facts
 from model.writing.form import FAULTS
 
 AGES = ("10대", "20대", "30대", "40대", "50대", "60대+")
@@ -37,13 +40,36 @@ BRIEFS = [  # (product, event): products that the starter corpus never names
 ]  # fmt: skip
 
 
+# the offers every other brief gives (in its notes until the brief has offer fields): one of each kind of fact
+OFFERS = (
+    "20% 할인",
+    "1+1",
+    "무료배송, 11월 30일까지",
+    "정가 39,000원, 판매가 29,000원",
+    "사은품 증정",
+    "5만원 이상 구매 시 10% 할인",
+    "12월 1일~12월 3일 30% 할인",
+    "2+1",
+    "포인트 5% 적립",
+    "반값 할인",
+)
+
+
 def briefs() -> list[dict[str, str]]:
-    """40 briefs: each product twice, the age groups and channels in turn."""
+    """40 briefs: each product twice, the age groups and channels in turn; every other one gives an offer."""
     out = []
     for i in range(40):
         product, event = BRIEFS[i % len(BRIEFS)]
+        notes = OFFERS[(i // 2) % len(OFFERS)] if i % 2 else ""
         out.append({"product": product, "event": event, "age": AGES[i % len(AGES)], "channel": CHANNELS[i % 5]})
+        out[-1]["notes"] = notes
     return out
+
+
+def states_offer(text: str, offer: str) -> bool:
+    """The copy states at least one fact of the brief's offer (model/writing/facts.py)."""
+    given = {(f.kind, f.value) for f in facts(offer)}
+    return any((f.kind, f.value) in given for f in facts(text))
 
 
 def head_noun(phrase: str) -> str:
@@ -81,7 +107,8 @@ def measure(base: str) -> dict[str, Any]:
     distincts, seconds = [], []
     written, malformed = 0, []
     for i, b in enumerate(briefs()):
-        brief = Brief.create(product=b["product"], event=b["event"], age=b["age"], channel=b["channel"], n=5)
+        fields = {"product": b["product"], "event": b["event"], "age": b["age"], "channel": b["channel"]}
+        brief = Brief.create(**fields, n=5, notes=b["notes"])
         started = time.perf_counter()
         try:
             generation = writer.write(brief, seed=100 + i)
@@ -107,10 +134,17 @@ def measure(base: str) -> dict[str, Any]:
         "lowest Hangul %": round(100 * min((hangul_share(c.text) for _, c in copies), default=0.0), 1),
         "s per brief": round(statistics.median(seconds), 2),
         "shown %": share(len(copies)),
+        "grounded %": share(sum(not any(f.startswith(UNGROUNDED) for f in c.flags) for _, c in copies)),
+        "offer stated %": _offer_stated(copies),
         "well-formed %": round(100 * (1 - len(malformed) / max(1, written)), 1),
         **{f"{rule} %": round(100 * sum(rule in m for m in malformed) / max(1, written), 1) for rule in FAULTS},
         "samples": [f"{b['product']} / {b['event']} / {b['age']} / {b['channel']}: {c.text}" for b, c in copies[::10]],
     }  # fmt: skip
+
+
+def _offer_stated(copies: list[tuple[dict[str, str], Any]]) -> float:
+    offered = [states_offer(c.text, b["notes"]) for b, c in copies if b["notes"]]
+    return round(100 * statistics.fmean(offered), 1) if offered else 0.0
 
 
 def _spans_of(text: str, size: int = 12) -> list[str]:
@@ -118,7 +152,8 @@ def _spans_of(text: str, size: int = 12) -> list[str]:
 
 
 COLUMNS = ("register match %", "product named %", "event named %", "distinct-2", "copying %", "flagged %",
-           "lowest Hangul %", "s per brief", "shown %", "well-formed %", *(f"{rule} %" for rule in FAULTS))  # fmt: skip
+           "lowest Hangul %", "s per brief", "shown %", "grounded %", "offer stated %", "well-formed %")  # fmt: skip
+COLUMNS += tuple(f"{rule} %" for rule in FAULTS)
 
 
 def main() -> None:
