@@ -102,7 +102,9 @@ def make_writer(settings: Settings, *, store: Store | None = None, batched: bool
             settings.base_model,
         )
     if store is not None:
-        backend = ActiveAdapterBackend(backend, store, voice_examples=settings.voice_examples)
+        backend = ActiveAdapterBackend(
+            backend, store, voice_examples=settings.voice_examples, base_model=settings.base_model
+        )
     reranker = Reranker(reward_path(settings), settings.base_model) if settings.rerank else None
     return CopyWriter(backend, rules=rules, reranker=reranker, frame=AdFrame(settings.ad_sender, settings.ad_optout))
 
@@ -129,9 +131,20 @@ class ActiveAdapterBackend:
     adapter when it changed, so `copybot model promote` or a retrain in another process takes effect without a
     restart; during a live trial it also holds the challenger, so that a call naming it writes with it."""
 
-    def __init__(self, engine: Any, store: Store, *, check_every_s: float = 5.0, voice_examples: int = 0) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        store: Store,
+        *,
+        check_every_s: float = 5.0,
+        voice_examples: int = 0,
+        base_model: str | None = None,
+    ) -> None:
         self.engine = engine
         self.store = store
+        # the base the engine serves (COPYBOT_BASE_MODEL): a version trained on another base is not loaded on it
+        self.base_model = base_model
+        self._refused: str | None = None  # the other base's version last refused, said once in the log
         self.check_every_s = check_every_s
         self._checked = float("-inf")
         self.challenger: str | None = None  # the running trial's challenger, once loaded
@@ -168,7 +181,7 @@ class ActiveAdapterBackend:
         if not force and time.monotonic() - self._checked < self.check_every_s:
             return
         self._checked = time.monotonic()
-        active = self.store.active_model_version()
+        active = self._of_this_base(self.store.active_model_version())
         path, version = (active["adapter_path"], active["version"]) if active else (None, self.engine.base_version)
         if version != self.engine.version:
             if active:
@@ -177,13 +190,28 @@ class ActiveAdapterBackend:
         trial = self.store.running_trial()
         challenger = trial["challenger_version"] if trial else None
         if challenger and challenger != self.challenger:
-            row = next((r for r in self.store.model_versions() if r["version"] == challenger), None)
+            row = self._of_this_base(next((r for r in self.store.model_versions() if r["version"] == challenger), None))
             if row is not None and row["adapter_path"]:
                 self._note_scale(row)
                 self.engine.add_adapter(row["adapter_path"], challenger)
             else:
                 challenger = None
         self.challenger = challenger
+
+    def _of_this_base(self, row: Row | None) -> Row | None:
+        """`row`, a model version, when it was trained on the base this engine serves; None (and a warning, once)
+        when it was trained on another: its weights do not fit this base, and every request would fail."""
+        if row is None or self.base_model is None or row["base_model"] == self.base_model:
+            return row
+        if self._refused != row["version"]:
+            self._refused = row["version"]
+            version, other, here = row["version"], row["base_model"], self.base_model
+            log.warning(
+                f"version {version} was trained on {other}, not on the configured base {here} (COPYBOT_BASE_MODEL); "
+                f"serving {here} alone: set COPYBOT_BASE_MODEL={other}, or promote a version of {here} "
+                "(`copybot model list`)"
+            )
+        return None
 
     def _note_scale(self, row: Row) -> None:
         """A remote backend is told the version's temperature factor from the store (the in-process engine reads

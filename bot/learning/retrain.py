@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import InitVar, dataclass, field
@@ -281,7 +280,6 @@ class Retrainer:
         """The same work as a fine-tuning job on the GPU host: upload, poll (logging its events), and, if the gate
         promotes, load the new adapter on the host before the store makes it active."""
         from model.serving.client import ModelHostError
-        from model.serving.fine_tuning import TERMINAL
 
         client = model_client(self.settings, timeout_s=300)  # the upload of a large dataset can take a while
         body = {"dataset": dataset_to_json(data), "corpus_texts": [r["text"] for r in self.store.corpus_rows("train")],
@@ -298,20 +296,10 @@ class Retrainer:
             body["start"], start_version = None, ""
             job = client.create_job(body)
         log.info("retrain: fine-tuning job %s on %s is %s", job["id"], client.root, job["status"])
-        seen: set[str] = set()
-        try:
-            while True:
-                for event in reversed(client.job_events(job["id"])):
-                    if event["id"] not in seen:
-                        seen.add(event["id"])
-                        log.info("retrain: job %s: %s", job["id"], event["message"])
-                if job["status"] in TERMINAL:
-                    break
-                time.sleep(self.poll_s)
-                job = client.job(job["id"])
-        except KeyboardInterrupt:
-            client.cancel_job(job["id"])  # do not leave the GPU training for nobody
-            raise
+        job_id = job["id"]
+        job = client.follow_job(
+            job, on_event=lambda message: log.info("retrain: job %s: %s", job_id, message), poll_s=self.poll_s
+        )
         if job["status"] != "succeeded":
             reason = (job.get("error") or {}).get("message") or job["status"]
             raise RuntimeError(f"fine-tuning job {job['id']} {job['status']}: {reason}")

@@ -160,6 +160,28 @@ class ModelClient:
         job: dict[str, Any] = self._call("POST", f"/v1/fine_tuning/jobs/{job_id}/cancel", safe=True).json()
         return job
 
+    def follow_job(
+        self, job: dict[str, Any], *, on_event: Callable[[str], None], poll_s: float = 5.0
+    ) -> dict[str, Any]:
+        """Poll a job until it ends, passing each of its events' messages to `on_event` once, oldest first; the job
+        as it ended. Interrupted (Ctrl-C), it cancels the job, so that the GPU does not go on training for nobody."""
+        from model.serving.fine_tuning import TERMINAL
+
+        seen: set[str] = set()
+        try:
+            while True:
+                for event in reversed(self.job_events(job["id"])):
+                    if event["id"] not in seen:
+                        seen.add(event["id"])
+                        on_event(event["message"])
+                if job["status"] in TERMINAL:
+                    return job
+                time.sleep(poll_s)
+                job = self.job(job["id"])
+        except KeyboardInterrupt:
+            self.cancel_job(job["id"])
+            raise
+
     # ---- transport -----------------------------------------------------------------------------------------
     def _call(self, method: str, path: str, *, json: Any = None, safe: bool) -> httpx.Response:
         attempts = self.retries + 1 if safe else 1

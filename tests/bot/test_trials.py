@@ -306,3 +306,25 @@ def test_admins_can_adopt_the_challenger_or_roll_back(make_harness: Callable[...
     h.deps.trials.start("v0002", "v0001")  # type: ignore[union-attr]
     rolled = h.ack_json(h.command("rollback", user=ADMIN))["text"]
     assert "v0002의 시험도 끝냈어요" in rolled and h.store.running_trial() is None
+
+
+def test_a_version_of_another_base_is_never_loaded_and_the_log_says_so_once(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """COPYBOT_BASE_MODEL changed while the store's active version (and a trial's challenger) was trained on the
+    old base: its weights do not fit, so the base serves alone instead of every request failing."""
+    store.add_model_version(version="v0001", base_model="gemma-3-270m", adapter_path="/adapters/v0001")
+    store.promote_model_version("v0001")
+    _register(store, "v0002")
+    engine = VersionedEngine()
+    backend = ActiveAdapterBackend(engine, store, base_model="starter")
+    with caplog.at_level("WARNING", logger="bot.generation"):
+        backend.sync(force=True)
+        backend.sync(force=True)
+    assert engine.version == "starter" and engine.loaded == set()
+    [warning] = [r.getMessage() for r in caplog.records if "v0001" in r.getMessage()]
+    assert "trained on gemma-3-270m, not on the configured base starter" in warning
+    assert "COPYBOT_BASE_MODEL=gemma-3-270m" in warning
+    store.promote_model_version("v0002")  # a version of this base is served as before
+    backend.sync(force=True)
+    assert engine.version == "v0002" and engine.loaded == {"v0002"}
