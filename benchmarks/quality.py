@@ -151,8 +151,20 @@ def _spans_of(text: str, size: int = 12) -> list[str]:
     return [text[i : i + size] for i in range(len(text) - size + 1)]
 
 
-COLUMNS = ("register match %", "product named %", "event named %", "distinct-2", "copying %", "flagged %",
-           "lowest Hangul %", "s per brief", "shown %", "grounded %", "offer stated %", "well-formed %")  # fmt: skip
+COLUMNS = (
+    "register match %",
+    "product named %",
+    "event named %",
+    "distinct-2",
+    "copying %",
+    "flagged %",
+    "lowest Hangul %",
+    "s per brief",
+    "shown %",
+    "grounded %",
+    "offer stated %",
+    "well-formed %",
+)
 COLUMNS += tuple(f"{rule} %" for rule in FAULTS)
 
 

@@ -53,8 +53,9 @@ def copy_features(model: Any, tokenizer: Any, prompts: list[str], texts: list[st
     out: list[list[float]] = []
     for start in range(0, len(texts), FEATURE_BATCH):
         rows, spans = [], []
-        for prompt, text in zip(prompts[start : start + FEATURE_BATCH], texts[start : start + FEATURE_BATCH],
-                                strict=True):  # fmt: skip
+        for prompt, text in zip(
+            prompts[start : start + FEATURE_BATCH], texts[start : start + FEATURE_BATCH], strict=True
+        ):
             c_ids = tokenizer(text, add_special_tokens=False)["input_ids"] or [tokenizer.eos_token_id]
             rows.append(prompt_ids(tokenizer, prompt) + c_ids)
             spans.append(c_ids)
@@ -66,8 +67,9 @@ def copy_features(model: Any, tokenizer: Any, prompts: list[str], texts: list[st
             hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1].float()
         for i, c_ids in enumerate(spans):
             copy = hidden[i, width - len(c_ids) :]
-            out.append([*copy.mean(0).tolist(), *copy.max(0).values.tolist(), math.log1p(len(c_ids)),
-                        *word_columns(c_ids)])  # fmt: skip
+            out.append(
+                [*copy.mean(0).tolist(), *copy.max(0).values.tolist(), math.log1p(len(c_ids)), *word_columns(c_ids)]
+            )
     return out
 
 

@@ -50,8 +50,16 @@ def seed_two_weeks(path: Path) -> Store:
     # W48
     b = _request(store, clock, at(1 * day), user="U1", age="20대", event="여름 세일", channel="sns",
                  texts=[("여름엔 린넨이죠!", 1, []), ("가볍게 입어 보세요.", 1, []), ("최고의 셔츠예요", 1, ["absolute: 최고"])])  # fmt: skip
-    c = _request(store, clock, at(2 * day), user="U2", age="20대", event="여름 세일", channel="push",
-                 texts=[("오늘만 20% 할인해요", 1, ["ungrounded: '20%' — 브리프에 없는 수치"]), ("지금 만나 보세요", 0, [])])  # fmt: skip
+    c = _request(
+        store,
+        clock,
+        at(2 * day),
+        user="U2",
+        age="20대",
+        event="여름 세일",
+        channel="push",
+        texts=[("오늘만 20% 할인해요", 1, ["ungrounded: '20%' — 브리프에 없는 수치"]), ("지금 만나 보세요", 0, [])],
+    )
     d = _request(store, clock, at(3 * day), user="U3", age="50대", event="추석", channel="sms",
                  texts=[("정성을 담았습니다.", 1, []), ("귀한 분께 드립니다.", 1, [])])  # fmt: skip
     _request(store, clock, at(4 * day), user="U3", age="50대", event="추석", channel="sms",

@@ -69,8 +69,14 @@ def test_retrain_records_everything_starts_a_trial_and_the_winner_is_hot_swapped
 ) -> None:
     seed_feedback(retrainer.store)
     # an open gate, so this test sees the trial path; the gate's own tests cover keeping
-    retrainer.gate_config = GateConfig(loss_tolerance=10, forgetting_tolerance=10, register_tolerance=1,
-                                       compliance_tolerance=1, diversity_tolerance=1, length_tolerance=1)  # fmt: skip
+    retrainer.gate_config = GateConfig(
+        loss_tolerance=10,
+        forgetting_tolerance=10,
+        register_tolerance=1,
+        compliance_tolerance=1,
+        diversity_tolerance=1,
+        length_tolerance=1,
+    )
     outcome = retrainer.run(trigger="cli", force=True)
     assert outcome.status == "trial", outcome.message
     assert "now on trial against the base model" in outcome.message and outcome.trial["challenger"] == "v0001"
@@ -129,10 +135,23 @@ def test_a_retrain_that_learned_nothing_within_the_budget_is_kept_not_tried(retr
     """The forgetting budget trips at the first check and keeps step 0: the adapter is the one training started
     from, so even a wide-open gate must not start a live trial of it, and the outcome says why."""
     seed_feedback(retrainer.store)
-    retrainer.gate_config = GateConfig(loss_tolerance=10, forgetting_tolerance=10, register_tolerance=1,
-                                       compliance_tolerance=1, diversity_tolerance=1, length_tolerance=1)  # fmt: skip
-    retrainer.config = TrainConfig(learning_rate=0.2, warmup_ratio=0.0, lr_scheduler="constant", epochs=1,
-                                   min_steps=4, forgetting_budget=1e-4, forgetting_checks=4)  # fmt: skip
+    retrainer.gate_config = GateConfig(
+        loss_tolerance=10,
+        forgetting_tolerance=10,
+        register_tolerance=1,
+        compliance_tolerance=1,
+        diversity_tolerance=1,
+        length_tolerance=1,
+    )
+    retrainer.config = TrainConfig(
+        learning_rate=0.2,
+        warmup_ratio=0.0,
+        lr_scheduler="constant",
+        epochs=1,
+        min_steps=4,
+        forgetting_budget=1e-4,
+        forgetting_checks=4,
+    )
     outcome = retrainer.run(trigger="cli", force=True)
     assert outcome.status == "kept", outcome.message
     assert "learned nothing within the forgetting budget; kept the active model" in outcome.message
@@ -207,8 +226,14 @@ def test_a_real_retrain_starts_from_the_undecided_leader_and_is_gated_against_th
     retrainer: Retrainer, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed_feedback(retrainer.store)
-    retrainer.gate_config = GateConfig(loss_tolerance=10, forgetting_tolerance=10, register_tolerance=1,
-                                       compliance_tolerance=1, diversity_tolerance=1, length_tolerance=1)  # fmt: skip
+    retrainer.gate_config = GateConfig(
+        loss_tolerance=10,
+        forgetting_tolerance=10,
+        register_tolerance=1,
+        compliance_tolerance=1,
+        diversity_tolerance=1,
+        length_tolerance=1,
+    )
     assert retrainer.run(trigger="cli", force=True).status == "trial"
     trial = retrainer.store.running_trial()["id"]
     retrainer.store.finish_trial(trial, promote=False, reason="no clear difference after 30 rated requests",

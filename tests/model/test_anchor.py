@@ -96,8 +96,9 @@ def test_a_retrain_can_anchor_to_the_adapter_it_starts_from(starter_dir: Path, t
 
     parent = tmp_path / "parent"
     _peft_model(starter_dir, random_adapter=True)[0].save_pretrained(str(parent))
-    requests = [RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(LIKED, "polite", up=2),))
-                for i in range(6)]  # fmt: skip
+    requests = [
+        RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(LIKED, "polite", up=2),)) for i in range(6)
+    ]
     data = build_dataset(requests, [], [], DatasetConfig(min_liked=1, min_requests=1, replay_ratio=0.0))
     added = {}
     for anchor_to in ("start", "base"):
@@ -213,9 +214,15 @@ def test_the_replay_anchor_keeps_dpo_from_forgetting_the_corpus(starter_dir: Pat
     from model.training.evaluate import pair_margins, validation_loss
 
     chosen, rejected = "린넨 셔츠 20% 할인이에요", "셔츠 그냥 보세요"
-    requests = [RatedRequest(i, f"2026-11-{i + 1:02d}", BRIEF, (RatedCandidate(chosen, "polite", win=1),
-                                                                RatedCandidate(rejected, "polite", down=1)))
-                for i in range(6)]  # fmt: skip
+    requests = [
+        RatedRequest(
+            i,
+            f"2026-11-{i + 1:02d}",
+            BRIEF,
+            (RatedCandidate(chosen, "polite", win=1), RatedCandidate(rejected, "polite", down=1)),
+        )
+        for i in range(6)
+    ]
     corpus = [{"text": t, "product": p, "event": "시즌", "age_group": "30대", "channel": "sns",
                "register_detected": "polite"} for t, p in [("새 시즌 니트를 만나 보세요", "니트"),
                ("운동화 특가가 시작됐어요", "운동화"), ("향수 선물 세트를 준비했어요", "향수"),
